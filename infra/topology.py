@@ -1,0 +1,186 @@
+"""The single declaration of the event system.
+
+Both the CDK app (``infra/stack.py``, real AWS) and the devstack provisioner
+(``infra/devstack/``, the local emulator) are built from this module, so the two
+cannot drift apart. The dashboard never imports it: it discovers resources
+through AWS APIs so that it works on any account.
+
+Plain data only: no boto3, no CDK, no Django.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+HOUR = 3600
+DAY = 24 * HOUR
+
+ORDERS_SOURCE = "eventops.orders"
+
+# Event types, grouped by the idempotency window their consumers keep.
+PAYMENT_EVENTS = ("OrderPaid", "OrderCancelled")
+ORDER_EVENTS = ("OrderCreated", "OrderPaid", "OrderShipped", "OrderCancelled")
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """One consumer: rule -> queue (with DLQ and alarm) -> Lambda."""
+
+    name: str
+    description: str
+    event_pattern: dict[str, Any]
+    # Dotted path of the Lambda handler (the asset root is the repository root).
+    handler: str
+    max_receive_count: int = 3
+    visibility_timeout_s: int = 30
+    # How long a processed event ID is remembered, by event type.
+    idempotency_windows_s: dict[str, int] = field(default_factory=dict)
+    default_idempotency_window_s: int = HOUR
+
+    def idempotency_window_for(self, event_type: str) -> int:
+        return self.idempotency_windows_s.get(event_type, self.default_idempotency_window_s)
+
+
+@dataclass(frozen=True)
+class Producer:
+    """A producer that writes business data and an outbox record in one transaction."""
+
+    name: str
+    source: str
+    event_types: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Topology:
+    project: str
+    environment: str
+    consumers: tuple[Consumer, ...]
+    producers: tuple[Producer, ...]
+    archive_retention_days: int = 90
+    event_log_retention_days: int = 90
+    dlq_retention_days: int = 14
+    queue_retention_days: int = 4
+    outbox_ttl_s: int = DAY
+    dlq_alarm_period_s: int = 60
+
+    # --- names -----------------------------------------------------------------
+    def name(self, *parts: str) -> str:
+        """``<project>-<environment>-<parts...>``, the prefix every resource shares."""
+        return "-".join((self.project, self.environment, *parts))
+
+    @property
+    def prefix(self) -> str:
+        return self.name()
+
+    @property
+    def bus_name(self) -> str:
+        return self.name("bus")
+
+    @property
+    def archive_name(self) -> str:
+        return self.name("archive")
+
+    @property
+    def event_log_group(self) -> str:
+        # EventBridge can only target log groups whose name starts with /aws/events/.
+        return f"/aws/events/{self.name('bus')}"
+
+    @property
+    def event_log_rule_name(self) -> str:
+        return self.name("event-log")
+
+    @property
+    def schema_registry_name(self) -> str:
+        return self.name("events")
+
+    @property
+    def orders_table(self) -> str:
+        return self.name("orders")
+
+    @property
+    def idempotency_table(self) -> str:
+        return self.name("idempotency")
+
+    @property
+    def alerts_topic(self) -> str:
+        return self.name("alerts")
+
+    @property
+    def outbox_publisher_function(self) -> str:
+        return self.name("outbox-publisher")
+
+    @property
+    def dlq_reprocessor_function(self) -> str:
+        return self.name("dlq-reprocessor")
+
+    def queue_name(self, consumer: Consumer) -> str:
+        return self.name(consumer.name)
+
+    def dlq_name(self, consumer: Consumer) -> str:
+        return self.name(consumer.name, "dlq")
+
+    def rule_name(self, consumer: Consumer) -> str:
+        return self.name(consumer.name, "rule")
+
+    def function_name(self, consumer: Consumer) -> str:
+        return self.name(consumer.name, "consumer")
+
+    def dlq_alarm_name(self, consumer: Consumer) -> str:
+        return self.name(consumer.name, "dlq-not-empty")
+
+    def consumer(self, name: str) -> Consumer:
+        for consumer in self.consumers:
+            if consumer.name == name:
+                return consumer
+        raise KeyError(name)
+
+
+def _pattern(*detail_types: str) -> dict[str, Any]:
+    return {"source": [ORDERS_SOURCE], "detail-type": list(detail_types)}
+
+
+TOPOLOGY = Topology(
+    project="eventops",
+    environment="demo",
+    producers=(Producer(name="orders", source=ORDERS_SOURCE, event_types=ORDER_EVENTS),),
+    consumers=(
+        Consumer(
+            name="billing",
+            description="Charges and refunds payments",
+            event_pattern=_pattern("OrderPaid", "OrderCancelled"),
+            handler="infra.functions.consumers.billing.handler",
+            max_receive_count=3,
+            visibility_timeout_s=30,
+            idempotency_windows_s=dict.fromkeys(PAYMENT_EVENTS, 72 * HOUR),
+        ),
+        Consumer(
+            name="shipping",
+            description="Books shipments for paid orders",
+            event_pattern=_pattern("OrderPaid", "OrderCancelled"),
+            handler="infra.functions.consumers.shipping.handler",
+            max_receive_count=5,
+            visibility_timeout_s=60,
+            idempotency_windows_s=dict.fromkeys(PAYMENT_EVENTS, 72 * HOUR),
+            default_idempotency_window_s=24 * HOUR,
+        ),
+        Consumer(
+            name="notifications",
+            description="Emails the customer at each step",
+            event_pattern=_pattern(*ORDER_EVENTS),
+            handler="infra.functions.consumers.notifications.handler",
+            max_receive_count=3,
+            visibility_timeout_s=20,
+            idempotency_windows_s=dict.fromkeys(ORDER_EVENTS, HOUR),
+        ),
+        Consumer(
+            name="analytics",
+            description="Counts orders for reporting",
+            event_pattern={"source": [ORDERS_SOURCE]},
+            handler="infra.functions.consumers.analytics.handler",
+            max_receive_count=2,
+            visibility_timeout_s=30,
+            default_idempotency_window_s=6 * HOUR,
+        ),
+    ),
+)
