@@ -23,7 +23,8 @@ app.conf.update(
     task_acks_late=False,
     worker_hijack_root_logger=False,
 )
-app.autodiscover_tasks()
+# Task modules: each claims its Operation row before doing anything.
+app.conf.imports = ("operations.tasks", "operations.replay_tasks")
 
 
 @app.task(name="dashboard.ping", ignore_result=True)

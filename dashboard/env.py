@@ -82,9 +82,7 @@ def env_float(
     return number
 
 
-def env_list(
-    name: str, default: list[str], environ: Mapping[str, str] | None = None
-) -> list[str]:
+def env_list(name: str, default: list[str], environ: Mapping[str, str] | None = None) -> list[str]:
     """Comma-separated values, stripped, empty items dropped."""
     value = _raw(name, environ)
     if value is None:

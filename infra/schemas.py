@@ -81,7 +81,10 @@ def model_for(detail_type: str) -> type[EventDetail]:
 
 
 def validate_detail(detail_type: str, detail: Any) -> EventDetail:
-    """Parse ``detail`` as ``detail_type``; raises ``pydantic.ValidationError`` or UnknownEventType."""
+    """Parse ``detail`` as ``detail_type``.
+
+    Raises ``pydantic.ValidationError`` or ``UnknownEventType``.
+    """
     return model_for(detail_type).model_validate(detail)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 
 import pytest
@@ -42,3 +43,51 @@ def aws(settings) -> Iterator[None]:
         aws_client.reset()
         yield
     aws_client.reset()
+
+
+# --- personas ------------------------------------------------------------------------
+PASSWORD = "correct-horse-battery-staple"
+
+
+def ensure_groups() -> None:
+    """The groups the data migration creates. ``transactional_db`` flushes them, so
+    personas make sure they exist (same code path as the migration)."""
+    from django.apps import apps as django_apps
+
+    module = importlib.import_module("operations.migrations.0002_groups")
+    module.create_groups(django_apps, None)
+
+
+def _persona(username: str, group: str):
+    from django.contrib.auth.models import Group, User
+
+    ensure_groups()
+    user, _ = User.objects.get_or_create(username=username)
+    user.set_password(PASSWORD)
+    user.save()
+    user.groups.set([Group.objects.get(name=group)])
+    return user
+
+
+@pytest.fixture
+def operator(db):
+    """A user in the ``operator`` group (may run operations)."""
+    return _persona("oncall", "operator")
+
+
+@pytest.fixture
+def viewer(db):
+    """A user in the ``viewer`` group (read-only)."""
+    return _persona("viewer", "viewer")
+
+
+@pytest.fixture
+def operator_client(client, operator):
+    client.force_login(operator)
+    return client
+
+
+@pytest.fixture
+def viewer_client(client, viewer):
+    client.force_login(viewer)
+    return client

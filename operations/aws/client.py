@@ -54,7 +54,7 @@ def client(service: str) -> Any:
             kwargs: dict[str, Any] = {"config": _config()}
             if settings.AWS_ENDPOINT_URL:
                 kwargs["endpoint_url"] = settings.AWS_ENDPOINT_URL
-            _clients[service] = sess.client(service, **kwargs)  # type: ignore[call-overload]
+            _clients[service] = sess.client(service, **kwargs)
         return _clients[service]
 
 

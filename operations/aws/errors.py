@@ -48,7 +48,9 @@ class AwsError(Exception):
     page can say which permission is missing on AccessDenied.
     """
 
-    def __init__(self, message: str, *, code: str = "", operation: str = "", transient: bool = False):
+    def __init__(
+        self, message: str, *, code: str = "", operation: str = "", transient: bool = False
+    ):
         super().__init__(message)
         self.message = message
         self.code = code

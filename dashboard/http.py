@@ -1,0 +1,10 @@
+"""Request type for views that use django-htmx (as its documentation recommends)."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+from django_htmx.middleware import HtmxDetails
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails

@@ -1,0 +1,216 @@
+"""The audit trail: every operator action is an ``Operation`` row.
+
+ARCHITECTURE.md decision 4. The row is written first and its task enqueued on
+commit; the task claims the row with a compare-and-set update, so a redelivered
+task does nothing twice. At most one active (pending or running) operation per
+target is enforced by a partial unique index. Rows are never edited by hand nor
+deleted: they are the audit trail.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+
+class Operation(models.Model):
+    class Kind(models.TextChoices):
+        REDRIVE = "redrive", "DLQ redrive"
+        NATIVE_REDRIVE = "native_redrive", "DLQ redrive (SQS move task)"
+        DELETE_MESSAGES = "delete_messages", "Delete DLQ messages"
+        EDIT_RESEND = "edit_resend", "Edit and resend a message"
+        REPLAY = "replay", "Archive replay"
+        REPUBLISH = "republish", "Re-publish events"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    ACTIVE_STATES = (State.PENDING, State.RUNNING)
+    FINAL_STATES = (State.SUCCEEDED, State.FAILED, State.CANCELLED)
+
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    # What it acts on: a queue URL or ARN, an archive ARN, a bus ARN.
+    target = models.CharField(max_length=512)
+    # A short human name for the target ("billing-dlq").
+    target_label = models.CharField(max_length=256, blank=True)
+    parameters = models.JSONField(default=dict, blank=True)
+    reason = models.TextField()
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Who asked, as text: survives user renames; "cli:<os user>" for the command line.
+    requested_by_name = models.CharField(max_length=150)
+
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    cancel_requested = models.BooleanField(default=False)
+    # Counters updated after every batch.
+    total = models.PositiveIntegerField(null=True, blank=True)
+    moved = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    # Kind-specific progress and outcome (replay name and state, move task handle, samples...).
+    progress = models.JSONField(default=dict, blank=True)
+    outcome = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # Lease held by the worker running it; a task whose lease expired may be resumed.
+    lease_token = models.UUIDField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [("run_operation", "Can start, cancel and change DLQ and archive operations")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["target"],
+                condition=Q(state__in=["pending", "running"]),
+                name="one_active_operation_per_target",
+                violation_error_message="Another operation is already active on this target.",
+            )
+        ]
+        indexes = [models.Index(fields=["kind", "state"]), models.Index(fields=["target"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk} on {self.target_label or self.target}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in self.ACTIVE_STATES
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in self.FINAL_STATES
+
+    @property
+    def processed(self) -> int:
+        return self.moved + self.failed + self.skipped
+
+    # --- state changes (compare-and-set, so concurrent workers cannot both win) -----
+
+    def claim(self, lease_seconds: int = 120) -> uuid.UUID | None:
+        """Take the row for this worker. Returns the lease token, or None if another
+        worker holds it or it has finished. A running row whose lease expired (its
+        worker died) can be claimed again, so the task resumes."""
+        now = timezone.now()
+        token = uuid.uuid4()
+        claimable = Q(state=self.State.PENDING) | Q(
+            state=self.State.RUNNING, lease_expires_at__lt=now
+        )
+        updated = Operation.objects.filter(claimable, pk=self.pk).update(
+            state=self.State.RUNNING,
+            started_at=Coalesce(F("started_at"), models.Value(now)),
+            lease_token=token,
+            lease_expires_at=now + timedelta(seconds=lease_seconds),
+            attempts=F("attempts") + 1,
+            updated_at=now,
+        )
+        if not updated:
+            return None
+        self.refresh_from_db()
+        return token
+
+    def report(self, token: uuid.UUID, lease_seconds: int = 120, **fields: Any) -> bool:
+        """Save progress (counters, progress JSON) and extend the lease.
+
+        Returns False if this worker no longer holds the lease. Returns whether
+        cancellation was requested via ``self.cancel_requested`` after refreshing."""
+        now = timezone.now()
+        updated = Operation.objects.filter(
+            pk=self.pk, lease_token=token, state=self.State.RUNNING
+        ).update(lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now, **fields)
+        self.refresh_from_db()
+        return bool(updated)
+
+    def finish(
+        self, token: uuid.UUID | None, state: str, *, error: str = "", **fields: Any
+    ) -> bool:
+        """Move to a final state. With a token, only the lease holder may finish it."""
+        if state not in self.FINAL_STATES:
+            raise ValueError(f"{state} is not a final state")
+        now = timezone.now()
+        rows = Operation.objects.filter(pk=self.pk, state__in=self.ACTIVE_STATES)
+        if token is not None:
+            rows = rows.filter(lease_token=token)
+        updated = rows.update(
+            state=state,
+            error=error[:10_000],
+            finished_at=now,
+            updated_at=now,
+            lease_token=None,
+            lease_expires_at=None,
+            **fields,
+        )
+        self.refresh_from_db()
+        return bool(updated)
+
+    def request_cancel(self) -> bool:
+        """Ask the running task to stop between batches; a pending row is cancelled at once."""
+        now = timezone.now()
+        if Operation.objects.filter(pk=self.pk, state=self.State.PENDING).update(
+            state=self.State.CANCELLED, cancel_requested=True, finished_at=now, updated_at=now
+        ):
+            self.refresh_from_db()
+            return True
+        updated = Operation.objects.filter(pk=self.pk, state=self.State.RUNNING).update(
+            cancel_requested=True, updated_at=now
+        )
+        self.refresh_from_db()
+        return bool(updated)
+
+
+class TouchedCorrelation(models.Model):
+    """A correlation ID an operation acted on: for "operations that touched this ID"
+    and for redrive-loop detection (the same ID back in the DLQ after a redrive)."""
+
+    operation = models.ForeignKey(Operation, on_delete=models.CASCADE, related_name="touched")
+    correlation_id = models.CharField(max_length=256, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["operation", "correlation_id"], name="unique_touched_correlation"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.correlation_id} (operation #{self.operation_id})"
+
+
+class AlarmTransition(models.Model):
+    """Alarm state changes the dashboard saw itself: AWS keeps about 14 days of history."""
+
+    alarm_name = models.CharField(max_length=255, db_index=True)
+    alarm_arn = models.CharField(max_length=1024, blank=True)
+    old_state = models.CharField(max_length=32, blank=True)
+    new_state = models.CharField(max_length=32)
+    reason = models.TextField(blank=True)
+    changed_at = models.DateTimeField(db_index=True)
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-changed_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["alarm_name", "changed_at", "new_state"], name="unique_alarm_transition"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.alarm_name}: {self.old_state} -> {self.new_state} at {self.changed_at}"

@@ -1,0 +1,1 @@
+"""Celery tasks for archive replays and re-publishing events."""

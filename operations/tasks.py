@@ -1,0 +1,1 @@
+"""Celery tasks for operator actions (redrive). Each claims its Operation row first."""

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Runs the local emulator with demo traffic (unless NO_DEVSTACK=1), a Celery worker
+# and the web server together. Ctrl-C stops all of them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+PORT=${PORT:-8000}
+DEVSTACK_PORT=${DEVSTACK_PORT:-5000}
+
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  echo
+  echo "Stopping..."
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap stop INT TERM EXIT
+
+if [ -z "${NO_DEVSTACK:-}" ]; then
+  # The dashboard talks to the emulator exactly as it would to AWS.
+  export AWS_ENDPOINT_URL="http://127.0.0.1:${DEVSTACK_PORT}"
+  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1
+  unset AWS_PROFILE AWS_SESSION_TOKEN
+  "$PY" manage.py devstack --port "$DEVSTACK_PORT" &
+  pids+=($!)
+  for _ in $(seq 1 120); do
+    if "$PY" -c "import socket,sys; s=socket.socket(); s.settimeout(0.5); sys.exit(s.connect_ex(('127.0.0.1', $DEVSTACK_PORT)))" 2>/dev/null; then
+      break
+    fi
+    sleep 0.5
+  done
+fi
+
+logins=$("$PY" manage.py createdemousers)
+
+"$PY" -m celery -A dashboard worker --pool=solo --loglevel=INFO &
+pids+=($!)
+"$PY" manage.py runserver "127.0.0.1:${PORT}" --noreload &
+pids+=($!)
+
+sleep 2
+echo
+echo "eventops is running: http://127.0.0.1:${PORT}/"
+[ -z "${NO_DEVSTACK:-}" ] && echo "AWS emulator (moto): ${AWS_ENDPOINT_URL}"
+echo "$logins"
+echo "Log in as oncall (operator) or viewer. Ctrl-C stops everything."
+wait -n "${pids[@]}"

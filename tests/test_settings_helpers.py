@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from dashboard.env import env_bool, env_float, env_int, env_list, env_str
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_env_bool_reads_common_spellings():
+    assert env_bool("X", False, {"X": "Yes"}) is True
+    assert env_bool("X", True, {"X": "off"}) is False
+
+
+def test_env_bool_rejects_anything_else():
+    with pytest.raises(ImproperlyConfigured, match="X must be one of"):
+        env_bool("X", False, {"X": "maybe"})
+
+
+def test_env_int_rejects_non_integers():
+    with pytest.raises(ImproperlyConfigured, match="X must be an integer"):
+        env_int("X", 1, {"X": "15s"})
+
+
+def test_env_int_enforces_bounds():
+    with pytest.raises(ImproperlyConfigured, match="at least 1"):
+        env_int("X", 5, {"X": "0"}, minimum=1)
+
+
+def test_env_float_rejects_nan():
+    with pytest.raises(ImproperlyConfigured, match="finite"):
+        env_float("X", 1.0, {"X": "nan"})
+
+
+def test_unset_or_blank_values_give_the_default():
+    assert env_int("X", 7, {"X": "  "}) == 7
+    assert env_str("X", "d", {}) == "d"
+
+
+def test_env_list_splits_and_strips():
+    assert env_list("X", [], {"X": " a, b ,,c "}) == ["a", "b", "c"]
+
+
+def _run_settings(extra_env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"SECRET_KEY", "DEBUG", "DATABASE_URL", "REDIS_URL"}
+    }
+    env.update({"DJANGO_SETTINGS_MODULE": "dashboard.settings", **extra_env})
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); print('ok')"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_production_settings_refuse_to_start_without_secret_key():
+    result = _run_settings({"DEBUG": "false"})
+    assert result.returncode != 0
+    assert "SECRET_KEY is required" in result.stderr
+
+
+def test_a_bad_value_stops_startup_with_the_variable_named():
+    result = _run_settings({"EVENTOPS_CACHE_TTL": "fifteen"})
+    assert result.returncode != 0
+    assert "EVENTOPS_CACHE_TTL must be an integer" in result.stderr
+
+
+def test_check_deploy_is_clean_with_production_like_settings():
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "dashboard.settings",
+            "DEBUG": "false",
+            "SECRET_KEY": "a-long-random-production-secret-key-" + "x" * 40,
+            "ALLOWED_HOSTS": "eventops.example.com",
+        }
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
