@@ -63,6 +63,9 @@ class Topology:
     queue_retention_days: int = 4
     outbox_ttl_s: int = DAY
     dlq_alarm_period_s: int = 60
+    # Alarm before DLQ messages expire: a message can sit up to queue_retention_days in its
+    # source queue first, and expiry counts from the original enqueue time.
+    dlq_age_alarm_threshold_s: int = 7 * DAY
 
     # --- names -----------------------------------------------------------------
     def name(self, *parts: str) -> str:
@@ -114,6 +117,24 @@ class Topology:
     def dlq_reprocessor_function(self) -> str:
         return self.name("dlq-reprocessor")
 
+    # Dotted Lambda handler paths (the asset root is the repository root), like Consumer.handler.
+    @property
+    def outbox_publisher_handler(self) -> str:
+        return "infra.functions.publisher.handler"
+
+    @property
+    def dlq_reprocessor_handler(self) -> str:
+        return "infra.functions.dlq_reprocessor.handler"
+
+    @property
+    def outbox_failures_queue(self) -> str:
+        """On-failure destination of the outbox stream: records whose retries ran out."""
+        return self.name("outbox-publisher", "failures")
+
+    @property
+    def outbox_failures_alarm_name(self) -> str:
+        return self.name("outbox-publisher", "failures-not-empty")
+
     def queue_name(self, consumer: Consumer) -> str:
         return self.name(consumer.name)
 
@@ -128,6 +149,9 @@ class Topology:
 
     def dlq_alarm_name(self, consumer: Consumer) -> str:
         return self.name(consumer.name, "dlq-not-empty")
+
+    def dlq_age_alarm_name(self, consumer: Consumer) -> str:
+        return self.name(consumer.name, "dlq-oldest-message-age")
 
     def consumer(self, name: str) -> Consumer:
         for consumer in self.consumers:

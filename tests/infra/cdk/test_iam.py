@@ -1,0 +1,107 @@
+"""The dashboard's IAM scoping, and no write action on a wildcard anywhere in the stack."""
+
+from __future__ import annotations
+
+import json
+
+from infra.topology import TOPOLOGY
+
+WRITE_ACTIONS = (
+    "sqs:SendMessage",
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibility",
+    "sqs:StartMessageMoveTask",
+    "sqs:CancelMessageMoveTask",
+    "events:PutEvents",
+    "events:StartReplay",
+    "events:CancelReplay",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+)
+DLQ_ACTIONS = (
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibility",
+    "sqs:StartMessageMoveTask",
+    "sqs:ListMessageMoveTasks",
+    "sqs:CancelMessageMoveTask",
+)
+
+
+def _keys(values):
+    """Resources as comparable strings (they are intrinsic functions, i.e. dicts)."""
+    return sorted(json.dumps(value, sort_keys=True) for value in values)
+
+
+def test_dashboard_sends_messages_only_to_source_queues(cfn):
+    granted = cfn.statements_with("sqs:SendMessage", cfn.dashboard_statements())
+    assert _keys(granted) == _keys(cfn.arn_of(q) for q in cfn.source_queue_ids())
+    assert not set(cfn.source_queue_ids()) & cfn.dlq_ids()
+
+
+def test_dashboard_receives_and_deletes_only_on_dlqs(cfn):
+    statements = cfn.dashboard_statements()
+    expected = _keys(cfn.arn_of(q) for q in cfn.dlq_ids())
+    for action in DLQ_ACTIONS:
+        assert _keys(cfn.statements_with(action, statements)) == expected, action
+
+
+def test_put_events_only_on_the_bus(cfn):
+    (bus_id,) = cfn.of_type("AWS::Events::EventBus")
+    granted = cfn.statements_with("events:PutEvents", cfn.all_statements())
+    assert granted and set(_keys(granted)) == set(_keys([cfn.arn_of(bus_id)]))
+
+
+def test_dashboard_replays_only_from_the_archive(cfn):
+    (archive_id,) = cfn.of_type("AWS::Events::Archive")
+    for action in ("events:StartReplay", "events:DescribeReplay", "events:CancelReplay"):
+        granted = cfn.statements_with(action, cfn.dashboard_statements())
+        assert cfn.arn_of(archive_id) in granted, action
+        assert "*" not in granted and len(granted) == 2, action
+
+
+def test_no_write_action_is_granted_on_a_wildcard_resource(cfn):
+    for action in WRITE_ACTIONS:
+        assert "*" not in cfn.statements_with(action, cfn.all_statements()), action
+    wildcard_actions = [
+        a for s in cfn.all_statements() for a in cfn.actions(s) if a.endswith(":*") or a == "*"
+    ]
+    assert wildcard_actions == []
+
+
+def test_dashboard_reads_items_only_from_the_two_tables(cfn):
+    tables = [
+        key
+        for key, t in cfn.of_type("AWS::DynamoDB::Table").items()
+        if t["Properties"]["TableName"] in (TOPOLOGY.orders_table, TOPOLOGY.idempotency_table)
+    ]
+    for action in ("dynamodb:GetItem", "dynamodb:Query"):
+        granted = cfn.statements_with(action, cfn.dashboard_statements())
+        assert len(granted) == 2 * len(tables) == 4, action
+        assert all(json.dumps(g).count("Fn::GetAtt") == 1 for g in granted), action
+
+
+def test_dashboard_reads_only_the_event_log_group(cfn):
+    (log_group_id,) = [
+        key
+        for key, g in cfn.of_type("AWS::Logs::LogGroup").items()
+        if g["Properties"]["LogGroupName"] == TOPOLOGY.event_log_group
+    ]
+    for action in ("logs:FilterLogEvents", "logs:StartQuery"):
+        granted = cfn.statements_with(action, cfn.dashboard_statements())
+        assert cfn.arn_of(log_group_id) in granted, action
+        assert len(granted) == 2 and "*" not in granted, action
+
+
+def test_dashboard_role_trusts_the_parameter_principal_and_uses_the_policy(cfn):
+    (role,) = [
+        r["Properties"]
+        for r in cfn.of_type("AWS::IAM::Role").values()
+        if r["Properties"].get("RoleName") == TOPOLOGY.name("dashboard")
+    ]
+    (statement,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert {"Ref": "DashboardPrincipalArn"} in statement["Principal"]["AWS"]["Fn::If"]
+    (policy_id,) = cfn.of_type("AWS::IAM::ManagedPolicy")
+    assert role["ManagedPolicyArns"] == [{"Ref": policy_id}]
