@@ -93,9 +93,35 @@ def schema_name(detail_type: str) -> str:
     return f"{ORDERS_SOURCE}@{detail_type}"
 
 
+def _to_draft4(node: Any) -> Any:
+    """Rewrite pydantic's JSON Schema (draft 2020-12) into valid draft 4.
+
+    Draft 4 spells an exclusive bound as ``minimum`` plus ``exclusiveMinimum: true``
+    and keeps sub-schemas under ``definitions``; the registry's ``JSONSchemaDraft4``
+    type and draft-4 validators would misread the newer forms.
+    """
+    if isinstance(node, list):
+        return [_to_draft4(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "$defs":
+            out["definitions"] = _to_draft4(value)
+        elif key == "$ref" and isinstance(value, str):
+            out[key] = value.replace("#/$defs/", "#/definitions/")
+        elif key in ("exclusiveMinimum", "exclusiveMaximum") and not isinstance(value, bool):
+            bound = "minimum" if key == "exclusiveMinimum" else "maximum"
+            out[bound] = value
+            out[key] = True
+        else:
+            out[key] = _to_draft4(value)
+    return out
+
+
 def json_schema(detail_type: str) -> dict[str, Any]:
-    """The JSON Schema of one event type's ``detail``, ready for the schema registry."""
-    schema = model_for(detail_type).model_json_schema()
+    """The JSON Schema (draft 4) of one event type's ``detail``, ready for the registry."""
+    schema: dict[str, Any] = _to_draft4(model_for(detail_type).model_json_schema())
     schema["$schema"] = "http://json-schema.org/draft-04/schema#"
     schema["title"] = detail_type
     return schema
