@@ -22,11 +22,17 @@ if [ -z "${NO_DEVSTACK:-}" ]; then
   export AWS_ENDPOINT_URL="http://127.0.0.1:${DEVSTACK_PORT}"
   export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1
   unset AWS_PROFILE AWS_SESSION_TOKEN
-  "$PY" manage.py devstack --port "$DEVSTACK_PORT" &
+  mkdir -p var
+  log=var/devstack.log
+  : > "$log"
+  "$PY" manage.py devstack --port "$DEVSTACK_PORT" > "$log" 2>&1 &
   pids+=($!)
-  for _ in $(seq 1 120); do
-    if "$PY" -c "import socket,sys; s=socket.socket(); s.settimeout(0.5); sys.exit(s.connect_ex(('127.0.0.1', $DEVSTACK_PORT)))" 2>/dev/null; then
-      break
+  echo "Starting the AWS emulator and provisioning the event system (log: $log)..."
+  # Ready once it has provisioned the topology and prints its endpoint.
+  for _ in $(seq 1 240); do
+    grep -q "moto server on" "$log" && break
+    if ! kill -0 "${pids[0]}" 2>/dev/null; then
+      echo "devstack failed to start:"; cat "$log"; exit 1
     fi
     sleep 0.5
   done
@@ -42,7 +48,9 @@ pids+=($!)
 sleep 2
 echo
 echo "eventops is running: http://127.0.0.1:${PORT}/"
-[ -z "${NO_DEVSTACK:-}" ] && echo "AWS emulator (moto): ${AWS_ENDPOINT_URL}"
+if [ -z "${NO_DEVSTACK:-}" ]; then
+  echo "AWS emulator (moto): ${AWS_ENDPOINT_URL}, with demo traffic; status lines in var/devstack.log"
+fi
 echo "$logins"
 echo "Log in as oncall (operator) or viewer. Ctrl-C stops everything."
 wait -n "${pids[@]}"
