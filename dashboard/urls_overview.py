@@ -1,3 +1,13 @@
-from django.urls import URLPattern, URLResolver
+"""Overview, queues and buses: the read-only pages built on topology discovery."""
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from django.urls import URLPattern, URLResolver, path
+
+from dashboard.views import bus, overview, queues
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("", overview.overview, name="overview"),
+    path("queues/", queues.queue_list, name="queues"),
+    path("queues/<str:name>/", queues.queue_detail, name="queue_detail"),
+    # Partner bus names contain "/" (aws.partner/...).
+    path("buses/<path:name>/", bus.bus_detail, name="bus_detail"),
+]

@@ -1,0 +1,166 @@
+"""Read cache for AWS data, with stale-on-error.
+
+Every read the dashboard makes goes through ``cached(key, fetch)``:
+
+- within ``EVENTOPS_CACHE_TTL`` seconds of the last good fetch, the cached value
+  is returned and AWS is not called (ten engineers cost what one does);
+- after that, ``fetch`` runs again; if it raises ``AwsError``, the last good
+  value is returned marked stale, with the error, for up to ``STALE_SECONDS``.
+
+The result is a ``Cached`` that a panel renders: the value (possibly stale),
+and the error message to show next to it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+from django.conf import settings
+from django.core.cache import cache
+
+from operations.aws.errors import AwsError
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# How long the last good value is kept to be shown (stale) when AWS fails.
+STALE_SECONDS = 24 * 3600
+
+# IAM action prefix of each API the dashboard reads, to name the missing
+# permission on AccessDenied.
+_IAM_SERVICE = {
+    "ListQueues": "sqs",
+    "GetQueueAttributes": "sqs",
+    "GetQueueUrl": "sqs",
+    "ListDeadLetterSourceQueues": "sqs",
+    "DescribeAlarms": "cloudwatch",
+    "GetMetricData": "cloudwatch",
+    "ListEventBuses": "events",
+    "DescribeEventBus": "events",
+    "ListRules": "events",
+    "ListTargetsByRule": "events",
+    "ListArchives": "events",
+    "DescribeLogGroups": "logs",
+    "ListEventSourceMappings": "lambda",
+}
+
+
+def permission_for(operation: str) -> str:
+    """The IAM action an API call needs ("cloudwatch:DescribeAlarms")."""
+    service = _IAM_SERVICE.get(operation)
+    return f"{service}:{operation}" if service else operation
+
+
+def describe_error(error: AwsError) -> str:
+    """A one-line message for a panel; AccessDenied names the missing permission."""
+    if error.access_denied:
+        return f"Access denied: the dashboard's role lacks {permission_for(error.operation)}."
+    if error.transient:
+        return f"AWS is not answering right now ({error}). Retrying on the next refresh."
+    return str(error)
+
+
+@dataclass(frozen=True)
+class Cached(Generic[T]):
+    """A cached read: ``value`` is None only when no good value was ever fetched."""
+
+    value: T | None
+    fetched_at: float | None
+    error: str = ""
+    error_code: str = ""
+    access_denied: bool = False
+    max_age: int = 0
+
+    @property
+    def fresh_until(self) -> float | None:
+        """Until when a read returns this same value from the cache (None: the
+        next read goes to AWS, because it failed or caching is off)."""
+        if self.error or self.fetched_at is None or self.max_age <= 0:
+            return None
+        return self.fetched_at + self.max_age
+
+    @property
+    def stale(self) -> bool:
+        return bool(self.error) and self.value is not None
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+    @property
+    def fetched(self) -> datetime | None:
+        if self.fetched_at is None:
+            return None
+        return datetime.fromtimestamp(self.fetched_at, tz=UTC)
+
+
+def cache_key(name: str) -> str:
+    """A key scoped to where the dashboard points (endpoint, Region, prefix)."""
+    scope = "|".join(
+        [
+            str(getattr(settings, "AWS_ENDPOINT_URL", "") or ""),
+            str(getattr(settings, "AWS_REGION", "") or ""),
+            str(getattr(settings, "EVENTOPS_RESOURCE_PREFIX", "") or ""),
+        ]
+    )
+    digest = hashlib.sha1(scope.encode(), usedforsecurity=False).hexdigest()[:10]
+    return f"eventops:aws:{digest}:{name}"
+
+
+def fresh_until(sources: list[Cached[Any]]) -> float | None:
+    """Until when every one of ``sources`` stays as it is (None if one will not)."""
+    times = [source.fresh_until for source in sources]
+    if not times or any(t is None for t in times):
+        return None
+    return min(t for t in times if t is not None)
+
+
+def remember(name: str, until: float | None, value: object) -> None:
+    """Keep a value derived from cached reads (a rendered fragment) until ``until``."""
+    if until is not None and until > time.time():
+        cache.set(cache_key(name), (until, value), timeout=max(1, int(until - time.time()) + 1))
+
+
+def recall(name: str) -> Any:
+    """A value kept by ``remember`` that is still valid, else None."""
+    entry = cache.get(cache_key(name))
+    if entry is not None and time.time() < entry[0]:
+        return entry[1]
+    return None
+
+
+def ttl() -> int:
+    return int(getattr(settings, "EVENTOPS_CACHE_TTL", 15))
+
+
+def cached(name: str, fetch: Callable[[], T], *, max_age: int | None = None) -> Cached[T]:
+    """The value of ``fetch()``, from the cache when fresh, stale on ``AwsError``.
+
+    Only ``AwsError`` is caught: any other exception is a bug and propagates.
+    """
+    key = cache_key(name)
+    max_age = ttl() if max_age is None else max_age
+    now = time.time()
+    entry = cache.get(key)
+    if entry is not None and max_age > 0 and now - entry[0] < max_age:
+        return Cached(value=entry[1], fetched_at=entry[0], max_age=max_age)
+    try:
+        value = fetch()
+    except AwsError as exc:
+        logger.warning("AWS read %s failed: %s", name, exc)
+        return Cached(
+            value=entry[1] if entry is not None else None,
+            fetched_at=entry[0] if entry is not None else None,
+            error=describe_error(exc),
+            error_code=exc.code,
+            access_denied=exc.access_denied,
+        )
+    cache.set(key, (now, value), timeout=max(STALE_SECONDS, max_age))
+    return Cached(value=value, fetched_at=now, max_age=max_age)

@@ -1,0 +1,80 @@
+"""The bus page: rules with escaped patterns and targets, archive, event log, 404."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from django.contrib.auth.models import Group, User
+from django.core.cache import cache
+
+
+@pytest.fixture
+def signed_in(client, db):
+    user = User.objects.create_user("ibis-viewer")
+    user.groups.add(Group.objects.get(name="viewer"))
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def account(aws, settings):
+    settings.EVENTOPS_RESOURCE_PREFIX = ""
+    settings.EVENTOPS_CACHE_TTL = 60
+    cache.clear()
+    events = boto3.client("events", region_name="us-east-1")
+    logs = boto3.client("logs", region_name="us-east-1")
+    arn = events.create_event_bus(Name="ibis-bus")["EventBusArn"]
+    pattern = {"source": ["ibis.app"], "detail": {"note": ["<script>alert(1)</script>"]}}
+    events.put_rule(Name="ibis-rule", EventBusName="ibis-bus", EventPattern=json.dumps(pattern))
+    events.put_targets(
+        Rule="ibis-rule",
+        EventBusName="ibis-bus",
+        Targets=[{"Id": "q", "Arn": "arn:aws:sqs:us-east-1:123456789012:ibis-q"}],
+    )
+    logs.create_log_group(logGroupName="/aws/events/ibis-bus")
+    events.create_archive(ArchiveName="ibis-archive", EventSourceArn=arn, RetentionDays=90)
+    yield
+    cache.clear()
+
+
+def test_bus_page_shows_rule_pattern_escaped_and_its_targets(signed_in, account):
+    response = signed_in.get("/buses/ibis-bus/")
+
+    assert b"&lt;script&gt;alert(1)&lt;/script&gt;" in response.content
+    assert b"<script>alert(1)" not in response.content
+    assert b'href="/queues/ibis-q/"' in response.content
+
+
+def test_bus_page_shows_archive_and_event_log(signed_in, account):
+    response = signed_in.get("/buses/ibis-bus/")
+
+    assert b"ibis-archive" in response.content
+    assert b"/aws/events/ibis-bus" in response.content
+
+
+def test_rule_metrics_come_from_aws_events_per_bus_and_rule(signed_in, account):
+    boto3.client("cloudwatch", region_name="us-east-1").put_metric_data(
+        Namespace="AWS/Events",
+        MetricData=[
+            {
+                "MetricName": "MatchedEvents",
+                "Dimensions": [
+                    {"Name": "EventBusName", "Value": "ibis-bus"},
+                    {"Name": "RuleName", "Value": "ibis-rule"},
+                ],
+                "Value": 5,
+            }
+        ],
+    )
+
+    response = signed_in.get("/buses/ibis-bus/")
+
+    stats = {s.entry.rule.name: s for s in response.context["detail"].rules}["ibis-rule"]
+    assert stats.day == {"matched": 5.0, "invocations": 0.0, "failed": 0.0}
+    assert response.context["detail"].metrics.ok
+
+
+def test_unknown_bus_is_a_404(signed_in, account):
+    assert signed_in.get("/buses/ibis-nowhere/").status_code == 404

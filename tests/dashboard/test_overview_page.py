@@ -1,0 +1,181 @@
+"""The overview page: login, rows worst first, the htmx fragment, partial AccessDenied."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from django.contrib.auth.models import Group, User
+from django.core.cache import cache
+
+from operations.aws import cloudwatch
+from operations.aws.errors import AwsError
+
+
+@pytest.fixture
+def viewer(db) -> User:
+    user = User.objects.create_user("osprey-viewer")
+    user.groups.add(Group.objects.get(name="viewer"))
+    return user
+
+
+@pytest.fixture
+def signed_in(client, viewer):
+    client.force_login(viewer)
+    return client
+
+
+def make_consumer(name: str, dlq_messages: int = 0, alarm_state: str = "OK") -> None:
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    dlq_url = sqs.create_queue(QueueName=f"{name}-dead")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3})
+    sqs.create_queue(QueueName=f"{name}-work", Attributes={"RedrivePolicy": policy})
+    for _ in range(dlq_messages):
+        sqs.send_message(QueueUrl=dlq_url, MessageBody="{}")
+    cw = boto3.client("cloudwatch", region_name="us-east-1")
+    cw.put_metric_alarm(
+        AlarmName=f"{name}-dead-depth",
+        Namespace="AWS/SQS",
+        MetricName="ApproximateNumberOfMessagesVisible",
+        Dimensions=[{"Name": "QueueName", "Value": f"{name}-dead"}],
+        Statistic="Maximum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=0,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    cw.set_alarm_state(AlarmName=f"{name}-dead-depth", StateValue=alarm_state, StateReason="t")
+
+
+@pytest.fixture
+def account(aws, settings):
+    settings.EVENTOPS_RESOURCE_PREFIX = ""
+    settings.EVENTOPS_CACHE_TTL = 60
+    cache.clear()
+    make_consumer("osprey-calm")
+    make_consumer("osprey-backlog", dlq_messages=2)
+    make_consumer("osprey-burning", dlq_messages=1, alarm_state="ALARM")
+    yield
+    cache.clear()
+
+
+def test_anonymous_is_sent_to_login(client, db):
+    response = client.get("/")
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/")
+
+
+def test_overview_lists_alarms_first_then_non_empty_dlqs(signed_in, account):
+    response = signed_in.get("/")
+
+    order = [c.queue.name for c in response.context["overview"].consumers]
+    assert order == ["osprey-burning-work", "osprey-backlog-work", "osprey-calm-work"]
+    assert b"data-poll" in response.content
+
+
+def test_overview_shows_dlq_depth_per_consumer(signed_in, account):
+    response = signed_in.get("/")
+
+    html = response.content.decode()
+    row = html[html.index('data-queue="osprey-backlog-work"') :]
+    assert '<td class="num" data-cell="dlq-depth">2</td>' in row[: row.index("</tr>")]
+
+
+def test_htmx_poll_gets_only_the_rows(signed_in, account):
+    response = signed_in.get("/", headers={"HX-Request": "true"})
+
+    assert b"<html" not in response.content and b"osprey-calm-work" in response.content
+    assert "HX-Request" in response["Vary"]
+
+
+def test_full_page_also_varies_on_hx_request(signed_in, account):
+    response = signed_in.get("/")
+
+    assert b"<html" in response.content
+    assert "HX-Request" in response["Vary"]
+
+
+def test_denied_alarms_still_render_queues_and_name_the_permission(signed_in, account, monkeypatch):
+    def denied(prefix: str = ""):
+        raise AwsError("not authorized", code="AccessDenied", operation="DescribeAlarms")
+
+    monkeypatch.setattr(cloudwatch, "describe_alarms", denied)
+
+    response = signed_in.get("/")
+
+    assert response.status_code == 200 and b"osprey-calm-work" in response.content
+    assert b"cloudwatch:DescribeAlarms" in response.content
+
+
+def test_aws_down_with_nothing_cached_is_not_a_500(signed_in, aws, settings, monkeypatch):
+    from operations.aws import sqs
+
+    cache.clear()
+
+    def down(prefix: str = ""):
+        raise AwsError("endpoint unreachable", code="EndpointConnectionError", transient=True)
+
+    monkeypatch.setattr(sqs, "list_queue_urls", down)
+
+    response = signed_in.get("/")
+
+    assert response.status_code == 200
+    assert b"endpoint unreachable" in response.content
+
+
+def test_post_is_not_allowed(signed_in, account):
+    assert signed_in.post("/").status_code == 405
+
+
+def test_one_undescribable_queue_is_reported_and_the_rest_shown(signed_in, account, monkeypatch):
+    from operations.aws import sqs
+
+    real = sqs.queue_attributes
+
+    def flaky(url: str):
+        if url.endswith("osprey-calm-work"):
+            raise AwsError("Rate exceeded", code="Throttling", operation="GetQueueAttributes")
+        return real(url)
+
+    monkeypatch.setattr(sqs, "queue_attributes", flaky)
+
+    response = signed_in.get("/")
+
+    assert b"1 queue(s) could not be described" in response.content
+    assert b"osprey-backlog-work" in response.content
+
+
+def test_polls_within_the_ttl_reuse_the_rendered_rows(signed_in, account, monkeypatch):
+    from operations import topology
+
+    first = signed_in.get("/", headers={"HX-Request": "true"})
+
+    def must_not_run():
+        raise AssertionError("the overview was rebuilt within the TTL")
+
+    monkeypatch.setattr(topology, "overview", must_not_run)
+    again = signed_in.get("/", headers={"HX-Request": "true"})
+
+    assert again.status_code == 200
+    assert again.content == first.content
+
+
+def test_rows_link_to_dlq_messages_and_alarm_pages(signed_in, account):
+    response = signed_in.get("/")
+
+    assert b'href="/queues/osprey-backlog-dead/messages/"' in response.content
+    assert b'href="/alarms/osprey-burning-dead-depth/"' in response.content
+
+
+def test_a_warm_full_page_embeds_the_cached_rows_unescaped(signed_in, account):
+    signed_in.get("/", headers={"HX-Request": "true"})
+
+    response = signed_in.get("/")
+
+    assert b'<table class="data overview-flow">' in response.content
+    assert b"&lt;table" not in response.content

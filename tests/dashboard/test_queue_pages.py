@@ -1,0 +1,106 @@
+"""The queue list and queue page: relations, chart data, 404 on unknown names."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from django.contrib.auth.models import Group, User
+from django.core.cache import cache
+
+from operations.aws import sqs as sqs_adapter
+from operations.aws.errors import AwsError
+
+
+@pytest.fixture
+def signed_in(client, db):
+    user = User.objects.create_user("grebe-viewer")
+    user.groups.add(Group.objects.get(name="viewer"))
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def account(aws, settings):
+    settings.EVENTOPS_RESOURCE_PREFIX = ""
+    settings.EVENTOPS_CACHE_TTL = 60
+    cache.clear()
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    dlq_url = sqs.create_queue(QueueName="grebe-dead")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})
+    sqs.create_queue(QueueName="grebe-work", Attributes={"RedrivePolicy": policy})
+    sqs.send_message(QueueUrl=dlq_url, MessageBody="{}")
+    yield
+    cache.clear()
+
+
+def test_queue_list_shows_every_queue_and_marks_dlqs(signed_in, account):
+    response = signed_in.get("/queues/")
+
+    rows = {r["queue"].name: r for r in response.context["rows"]}
+    assert set(rows) == {"grebe-dead", "grebe-work"}
+    assert rows["grebe-dead"]["is_dlq"] and rows["grebe-work"]["dlq"].name == "grebe-dead"
+
+
+def test_queue_page_links_its_dlq_and_carries_chart_data(signed_in, account):
+    response = signed_in.get("/queues/grebe-work/")
+
+    assert b'href="/queues/grebe-dead/"' in response.content
+    assert b'<script id="queue-charts-data" type="application/json">' in response.content
+
+
+def test_chart_data_has_one_point_per_period_and_a_dlq_series(signed_in, account):
+    response = signed_in.get("/queues/grebe-work/?range=24h")
+
+    charts = response.context["detail"].charts
+    assert len(charts[0]["data"][0]) == 1441  # 24 h at 60 s, both ends included
+    assert charts[1]["labels"] == ["Queue visible", "DLQ visible"]
+
+
+def test_dlq_page_lists_its_sources_from_list_dead_letter_source_queues(signed_in, account):
+    response = signed_in.get("/queues/grebe-dead/")
+
+    assert response.context["detail"].sources.value == ["grebe-work"]
+    assert b"Dead-letter queue grebe-dead" in response.content
+
+
+def test_unknown_queue_is_a_404(signed_in, account):
+    assert signed_in.get("/queues/grebe-nowhere/").status_code == 404
+
+
+def test_invalid_queue_name_is_a_404(signed_in, account):
+    assert signed_in.get("/queues/not%20a%20queue!/").status_code == 404
+
+
+def test_unknown_range_is_a_400_that_does_not_echo_input(signed_in, account):
+    response = signed_in.get("/queues/grebe-work/?range=<b>x</b>")
+
+    assert response.status_code == 400
+    assert b"<b>" not in response.content
+
+
+def test_queue_page_when_discovery_fails_explains_instead_of_404(signed_in, aws, monkeypatch):
+    cache.clear()
+
+    def denied(prefix: str = ""):
+        raise AwsError("no", code="AccessDenied", operation="ListQueues")
+
+    monkeypatch.setattr(sqs_adapter, "list_queue_urls", denied)
+
+    response = signed_in.get("/queues/grebe-work/")
+
+    assert response.status_code == 503
+    assert b"sqs:ListQueues" in response.content
+
+
+@pytest.mark.parametrize("window, period", [("1h", 60), ("6h", 60), ("24h", 60), ("7d", 420)])
+def test_chart_periods_keep_at_most_1440_points(window, period):
+    from operations import topology
+
+    seconds = topology.RANGES[window]
+    assert topology.period_for(seconds) == period
+    assert seconds // period <= 1440
