@@ -14,6 +14,7 @@ NAV_ITEMS = (
     ("Alarms", "alarms"),
     ("Traces", "correlation"),
     ("Archive", "archives"),
+    ("Schemas", "schemas"),
     ("Operations", "operations:list"),
 )
 

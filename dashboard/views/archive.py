@@ -1,0 +1,264 @@
+"""Archive pages: archives per bus with their replay history, and the contents browser.
+
+The contents come from the bus's event log (``operations.archive``); replays
+and re-publishing are in ``dashboard.views.replay``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import wraps
+from typing import Any
+from urllib.parse import urlencode
+
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
+from django.urls import NoReverseMatch, reverse
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_GET
+
+from dashboard.http import HtmxHttpRequest
+from operations import archive as reads
+from operations.access import is_operator
+from operations.archive import ArchiveView, EventFilters, QueryTimedOut
+from operations.aws import events
+from operations.aws.errors import AwsError
+from operations.cache import Cached, cached, describe_error
+from operations.models import Operation
+
+DEFAULT_WINDOW = timedelta(hours=1)
+MAX_FILTER_LENGTH = 256
+
+
+class BadInput(ValueError):
+    pass
+
+
+def parse_time(value: str, label: str) -> datetime:
+    """An ISO 8601 time from a form; naive times (``datetime-local`` inputs) are UTC."""
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise BadInput(
+            f"{label} is not a valid time (use ISO 8601, e.g. 2024-05-01T12:00)."
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def parse_window(params: dict[str, str], now: datetime | None = None) -> tuple[datetime, datetime]:
+    """``start`` / ``end`` from the query string; the last hour by default."""
+    now = now or datetime.now(tz=UTC)
+    end = parse_time(params["end"], "End") if params.get("end") else now
+    start = parse_time(params["start"], "Start") if params.get("start") else end - DEFAULT_WINDOW
+    if end <= start:
+        raise BadInput("The end of the window must be after its start.")
+    return start, end
+
+
+def fragment_status(request: HtmxHttpRequest, status: int) -> int:
+    """htmx swaps only 2xx answers: an htmx fragment that carries an error message is
+    sent as 200 so the message shows; full pages keep their 4xx/5xx status."""
+    return 200 if request.htmx else status
+
+
+def get_archive(name: str) -> Cached[ArchiveView]:
+    """The archive (cached); 404 when AWS says it does not exist."""
+    try:
+        return reads.cached_archive(name)
+    except reads.ArchiveNotFound:
+        raise Http404(f"No archive named {name}.") from None
+
+
+def with_archive(view_func: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Call ``view_func(request, archive_view, ...)`` for the URL's archive name.
+
+    Unknown archive: 404. AWS failing with no last good value: a 502 page that
+    says why (a stale value, when there is one, is used and marked by the page).
+    """
+
+    @wraps(view_func)
+    def wrapper(request: HtmxHttpRequest, name: str, *args: Any, **kwargs: Any) -> HttpResponse:
+        found = get_archive(name)
+        if found.value is None:
+            context = {"name": name, "error": found.error}
+            return render(request, "archive/unavailable.html", context, status=502)
+        return view_func(request, found.value, *args, **kwargs)
+
+    return wrapper
+
+
+def operation_url(operation: Operation) -> str:
+    """H6's operation page when it exists, else this app's replay page."""
+    try:
+        return reverse("operations:detail", args=[operation.pk])
+    except NoReverseMatch:
+        return reverse("replay_detail", args=[operation.pk])
+
+
+@dataclass
+class ReplayRow:
+    """One replay: from ListReplays, from an Operation row, or both."""
+
+    name: str
+    archive: str
+    state: str
+    event_start: datetime | None
+    event_end: datetime | None
+    started: datetime | None
+    operation: Operation | None = None
+    operation_url: str = ""
+
+    @property
+    def progress_url(self) -> str:
+        """The replay-specific page (EventLastReplayedTime across the window)."""
+        return reverse("replay_detail", args=[self.operation.pk]) if self.operation else ""
+
+
+def replay_history(archive_arn: str = "") -> tuple[list[ReplayRow], str]:
+    """ListReplays merged with the replay Operation rows, newest first."""
+    listed = cached(
+        f"archive:replays:{archive_arn}", lambda: events.list_replays(source_arn=archive_arn)
+    )
+    ops = Operation.objects.filter(kind=Operation.Kind.REPLAY)
+    if archive_arn:
+        ops = ops.filter(target=archive_arn)
+    by_name = {op.parameters.get("replay_name", f"#{op.pk}"): op for op in ops[:200]}
+    rows = []
+    for replay in listed.value or []:
+        op = by_name.pop(replay.name, None)
+        archive_name = replay.source_arn.rsplit("/", 1)[-1]
+        rows.append(
+            ReplayRow(
+                replay.name,
+                archive_name,
+                replay.state,
+                replay.event_start,
+                replay.event_end,
+                replay.replay_start,
+                op,
+                operation_url(op) if op else "",
+            )
+        )
+    for name, op in by_name.items():
+        params = op.parameters
+        rows.append(
+            ReplayRow(
+                name,
+                op.target_label,
+                op.get_state_display(),
+                _iso(params.get("start")),
+                _iso(params.get("end")),
+                op.created_at,
+                op,
+                operation_url(op),
+            )
+        )
+    rows.sort(key=lambda r: r.started or datetime.min.replace(tzinfo=UTC), reverse=True)
+    return rows, listed.error
+
+
+def _iso(value: object) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
+
+
+@require_GET
+def archives(request: HtmxHttpRequest) -> HttpResponse:
+    """Every archive with state, retention, pattern, counts; the replay history."""
+    found = reads.list_archive_details()
+    history, history_error = replay_history()
+    by_bus: dict[str, list[events.ArchiveDetail]] = {}
+    for archive in found.value or []:
+        by_bus.setdefault(archive.bus_name, []).append(archive)
+    context = {
+        "archives": found,
+        "by_bus": sorted(by_bus.items()),
+        "history": history,
+        "history_error": history_error,
+    }
+    return render(request, "archive/archives.html", context)
+
+
+@require_GET
+@with_archive
+def archive_detail(request: HtmxHttpRequest, view: ArchiveView) -> HttpResponse:
+    """One archive: its numbers, its bus's rules, its replays and the actions."""
+    found = get_archive(view.archive.name)
+    history, history_error = replay_history(view.archive.arn)
+    context = {
+        "found": found,
+        "view": view,
+        "history": history,
+        "history_error": history_error,
+        "can_operate": is_operator(request.user),
+    }
+    return render(request, "archive/detail.html", context)
+
+
+def read_filters(params: dict[str, str]) -> EventFilters:
+    values = {
+        key: params.get(key, "").strip() for key in ("source", "detail_type", "correlation_id", "q")
+    }
+    if any(len(v) > MAX_FILTER_LENGTH for v in values.values()):
+        raise BadInput(f"Filters are limited to {MAX_FILTER_LENGTH} characters.")
+    return EventFilters(
+        source=values["source"],
+        detail_type=values["detail_type"],
+        correlation_id=values["correlation_id"],
+        text=values["q"],
+    )
+
+
+@require_GET
+@with_archive
+def archive_events(request: HtmxHttpRequest, view: ArchiveView) -> HttpResponse:
+    """Browse the archive's events in a window, filtered, one bounded page at a time."""
+    params = request.GET.dict()
+    context: dict[str, object] = {"view": view, "params": params, "page": None, "error": ""}
+    status = 200
+    try:
+        start, end = parse_window(params)
+        filters = read_filters(params)
+        context.update(start=start, end=end, filters=filters)
+        page = reads.read_events(view.log_group, start, end, filters, token=params.get("token", ""))
+        context["page"] = page
+        if page.next_token:
+            context["next_url"] = "?" + urlencode({**params, "token": page.next_token})
+    except BadInput as exc:
+        context["error"], status = str(exc), 400
+    except QueryTimedOut as exc:
+        context["error"], status = str(exc), 504
+    except AwsError as exc:
+        context["error"], status = describe_error(exc), 502
+    template = "archive/_events.html" if request.htmx else "archive/events.html"
+    response = render(request, template, context, status=fragment_status(request, status))
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+@require_GET
+@with_archive
+def archive_event(request: HtmxHttpRequest, view: ArchiveView, event_id: str) -> HttpResponse:
+    """One event: escaped pretty JSON and the rules it matches."""
+    stamp = request.GET.get("t", "")
+    if not stamp.isdigit() or not reads.EVENT_ID_RE.match(event_id):
+        raise Http404("Open events from the archive's event list (the link carries their time).")
+    around = datetime.fromtimestamp(int(stamp) / 1000, tz=UTC)
+    try:
+        event = reads.find_event(view.log_group, event_id, around)
+    except AwsError as exc:
+        return render(
+            request, "archive/event.html", {"view": view, "error": describe_error(exc)}, status=502
+        )
+    if event is None:
+        raise Http404("This event is not in the event log (it may have expired).")
+    context = {
+        "view": view,
+        "event": event,
+        "rules": reads.matching_rules(event, view.rules),
+        "can_operate": is_operator(request.user),
+        "window_start": event.time - timedelta(minutes=5),
+        "window_end": event.time + timedelta(minutes=5),
+    }
+    return render(request, "archive/event.html", context)

@@ -1,0 +1,112 @@
+"""Re-publishing chosen events with PutEvents, as an audited Operation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from operations import archive, republish
+from operations.aws import events
+from operations.models import Operation, TouchedCorrelation
+from operations.replay_tasks import republish as republish_task
+from tests.operations import archive_world
+from tests.operations.archive_world import ARCHIVE, detail
+
+world = archive_world.world
+pytestmark = pytest.mark.django_db
+
+
+def _window() -> tuple[datetime, datetime]:
+    now = datetime.now(tz=UTC)
+    return now - timedelta(hours=1), now + timedelta(minutes=1)
+
+
+def _republish(correlation_id: str) -> Operation:
+    view = archive.load_archive(ARCHIVE)
+    chosen = republish.events_of_correlation(view, correlation_id, *_window())
+    op = republish.start_republish_operation(
+        view,
+        chosen,
+        reason="consumer bug fixed",
+        selector={"correlation_id": correlation_id},
+        requested_by_name="t",
+    )
+    republish_task.run(op.pk)
+    op.refresh_from_db()
+    return op
+
+
+def test_republishing_a_correlation_id_sends_exactly_its_events_marked(world):
+    world.put("OrderPaid", detail("c-1"))
+    world.put("OrderShipped", detail("c-1", carrier="dhl"))
+    world.put("OrderPaid", detail("c-2"))
+    world.drain("notify-rule")
+    op = _republish("c-1")
+    sent = world.drain("notify-rule")
+    assert sorted((e["detail-type"], e["detail"]["correlationId"]) for e in sent) == [
+        ("OrderPaid", "c-1"),
+        ("OrderShipped", "c-1"),
+    ]
+    assert all(f"eventops:replay/{op.pk}" in e["resources"] for e in sent)
+
+
+def test_republish_operation_is_audited_with_touched_correlation(world):
+    world.put("OrderPaid", detail("c-1"))
+    op = _republish("c-1")
+    assert (op.kind, op.state, op.moved, op.failed) == ("republish", "succeeded", 1, 0)
+    assert list(TouchedCorrelation.objects.values_list("correlation_id", flat=True)) == ["c-1"]
+
+
+def test_republished_events_are_not_picked_again(world):
+    world.put("OrderPaid", detail("c-1"))
+    _republish("c-1")
+    view = archive.load_archive(ARCHIVE)
+    again = republish.events_of_correlation(view, "c-1", *_window())
+    assert len(again) == 1 and not again[0].is_replayed
+
+
+def test_refused_entries_are_counted_and_fail_the_operation(world, monkeypatch):
+    world.put("OrderPaid", detail("c-1"))
+    world.put("OrderPaid", detail("c-1", order="o-2"))
+    refused = [
+        events.PutResult("new-1", "", ""),
+        events.PutResult("", "ThrottlingException", "slow down"),
+    ]
+    monkeypatch.setattr(events, "put_events", lambda entries: refused[: len(entries)])
+    op = _republish("c-1")
+    assert (op.state, op.moved, op.failed) == ("failed", 1, 1)
+    assert op.outcome["failures"][0]["code"] == "ThrottlingException"
+
+
+def test_put_events_batches_of_ten_check_every_entry(aws):
+    entries = [
+        {"Source": "s", "DetailType": "t", "Detail": "{}", "EventBusName": "default"}
+        for _ in range(23)
+    ]
+    calls = []
+    original = events.client("events").put_events
+
+    def spy(**kwargs):
+        calls.append(len(kwargs["Entries"]))
+        return original(**kwargs)
+
+    events.client("events").put_events = spy
+    results = events.put_events(entries)
+    assert calls == [10, 10, 3]
+    assert len(results) == 23 and all(r.ok for r in results)
+
+
+def test_unknown_correlation_id_is_refused(world):
+    view = archive.load_archive(ARCHIVE)
+    with pytest.raises(republish.RepublishError, match="No events"):
+        republish.events_of_correlation(view, "c-404", *_window())
+
+
+def test_reason_is_required_and_nothing_is_written(world):
+    world.put("OrderPaid", detail("c-1"))
+    view = archive.load_archive(ARCHIVE)
+    chosen = republish.events_of_correlation(view, "c-1", *_window())
+    with pytest.raises(republish.RepublishError, match="reason"):
+        republish.start_republish_operation(view, chosen, reason="", selector={})
+    assert Operation.objects.count() == 0
