@@ -1,0 +1,81 @@
+"""Alarms: the list (filter by state) and the drill-down that notifications link to."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import NoReverseMatch, reverse
+from django.views.decorators.http import require_GET
+
+from operations import alarms
+from operations.aws.errors import AwsError
+from operations.cache import describe_error
+
+MAX_NAME_LENGTH = 255
+WINDOW_FORMAT = "%Y-%m-%dT%H:%M:%S"
+
+
+@require_GET
+def alarm_list(request: HttpRequest) -> HttpResponse:
+    state = request.GET.get("state", "")
+    context: dict[str, object] = {
+        "state": state,
+        "state_options": [(s, None) for s in alarms.STATES],
+    }
+    if state and state not in alarms.STATES:
+        context["error"] = f"Unknown state. Choose one of {', '.join(alarms.STATES)}."
+        return render(request, "alarms/list.html", context, status=400)
+    result = alarms.list_alarms(state)
+    context["result"] = result
+    context["state_options"] = [(s, result.counts.get(s, 0)) for s in alarms.STATES]
+    return render(request, "alarms/list.html", context)
+
+
+def _link(name: str, *args: object) -> str:
+    try:
+        return reverse(name, args=args)
+    except NoReverseMatch:
+        return ""
+
+
+@require_GET
+def alarm_detail(request: HttpRequest, name: str) -> HttpResponse:
+    if len(name) > MAX_NAME_LENGTH or not name.isprintable():
+        raise Http404("No alarm has this name.")
+    try:
+        drill = alarms.drilldown(name)
+    except alarms.UnknownAlarm:
+        raise Http404("No alarm has this name.") from None
+    except AwsError as exc:
+        failed = {"name": name, "error": describe_error(exc)}
+        return render(request, "alarms/detail.html", failed, status=502)
+    context: dict[str, object] = {"name": name, "drill": drill, "alarm": drill.alarm}
+    context["charts"] = [g.chart() for g in drill.graphs]
+    if drill.dlq and drill.dlq.queue_url:
+        context["redrive"] = redrive_target(drill.dlq)
+    return render(request, "alarms/detail.html", context)
+
+
+def redrive_target(found: alarms.DlqDrilldown) -> dict[str, object]:
+    """Links into the DLQ flow for exactly the messages shown: the redrive preview filtered
+    to the alarm's window (the whole selection, then per event type), and the messages page."""
+    preview = _link("operations:redrive", found.queue_name)
+    window = {
+        "sent_after": found.window_start.strftime(WINDOW_FORMAT),
+        # The preview's "sent before" is exclusive; the window's end is inclusive.
+        "sent_before": (found.window_end + timedelta(seconds=1)).strftime(WINDOW_FORMAT),
+    }
+    groups = []
+    if preview:
+        for group in found.groups:
+            if group.event_type != alarms.NO_TYPE:
+                query = urlencode({**window, "event_type": group.event_type})
+                groups.append({"group": group, "url": f"{preview}?{query}"})
+    return {
+        "preview_url": f"{preview}?{urlencode(window)}" if preview else "",
+        "messages_url": _link("operations:dlq_messages", found.queue_name),
+        "groups": groups,
+    }

@@ -1,0 +1,169 @@
+"""Alarm list and drill-down pages: login, state filter, 404, DLQ drill-down links."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.core.cache import cache
+from django.urls import reverse
+
+from operations import alarms
+from operations.aws.cloudwatch import Alarm, AlarmDetail, AlarmMetric
+from operations.cache import Cached
+from operations.models import AlarmTransition
+
+NOW = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
+DLQ_ALARM = Alarm(
+    name="eventops-demo-billing-dlq-not-empty",
+    arn="arn:aws:cloudwatch:us-east-1:1:alarm:eventops-demo-billing-dlq-not-empty",
+    kind="metric",
+    state="ALARM",
+    state_reason="Threshold Crossed: 1 datapoint [3.0] was greater than 0.0",
+    state_updated=NOW,
+    actions_enabled=True,
+    metrics=(
+        AlarmMetric(
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            (("QueueName", "eventops-demo-billing-dlq"),),
+        ),
+    ),
+)
+OK_ALARM = Alarm("api-latency", "arn:x", "metric", "OK", "fine", NOW - timedelta(hours=3), True)
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def viewer(db, client):
+    user = User.objects.create(username="vera")
+    user.groups.add(Group.objects.get(name="viewer"))
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def two_alarms(monkeypatch):
+    from operations import topology
+
+    monkeypatch.setattr(
+        topology, "alarms", lambda: Cached(value=[OK_ALARM, DLQ_ALARM], fetched_at=0.0)
+    )
+
+
+def test_anonymous_is_sent_to_login(client, db):
+    response = client.get(reverse("alarm_detail", args=["x"]))
+    assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_list_shows_alarms_worst_first_and_records_their_state(viewer, two_alarms):
+    response = viewer.get(reverse("alarms"))
+    body = response.content.decode()
+    assert body.index(DLQ_ALARM.name) < body.index(OK_ALARM.name)
+    assert AlarmTransition.objects.filter(alarm_name=DLQ_ALARM.name, new_state="ALARM").count() == 1
+
+
+def test_list_filters_by_state(viewer, two_alarms):
+    response = viewer.get(reverse("alarms"), {"state": "OK"})
+    assert OK_ALARM.name.encode() in response.content
+    assert DLQ_ALARM.name.encode() not in response.content
+
+
+def test_unknown_state_is_a_clear_400(viewer, two_alarms):
+    response = viewer.get(reverse("alarms"), {"state": "ON_FIRE"})
+    assert response.status_code == 400 and b"Unknown state" in response.content
+
+
+def test_unknown_alarm_is_a_404(viewer, monkeypatch):
+    from operations.aws import cloudwatch
+
+    monkeypatch.setattr(cloudwatch, "describe_alarm", lambda name: None)
+    assert viewer.get(reverse("alarm_detail", args=["no-such-alarm"])).status_code == 404
+
+
+def test_overlong_alarm_name_is_a_404(viewer):
+    assert viewer.get(reverse("alarm_detail", args=["a" * 300])).status_code == 404
+
+
+def test_aws_failure_on_detail_is_a_message_not_a_500(viewer, monkeypatch):
+    from operations.aws import cloudwatch
+    from operations.aws.errors import AwsError
+
+    def boom(name):
+        raise AwsError("slow down", code="Throttling", operation="DescribeAlarms", transient=True)
+
+    monkeypatch.setattr(cloudwatch, "describe_alarm", boom)
+    response = viewer.get(reverse("alarm_detail", args=["x"]))
+    assert response.status_code == 502 and b"slow down" in response.content
+
+
+def test_dlq_alarm_detail_links_each_correlation_id_and_a_windowed_redrive(viewer, monkeypatch):
+    window = (NOW - timedelta(hours=1), NOW + timedelta(minutes=5))
+    dlq = alarms.DlqDrilldown(
+        queue_name="eventops-demo-billing-dlq",
+        queue_url="http://sqs/eventops-demo-billing-dlq",
+        window_start=window[0],
+        window_end=window[1],
+        groups=[alarms.MessageGroup("card declined", "OrderPaid", ["corr-1", "corr-2"], 2)],
+        examined=5,
+    )
+    drill = alarms.Drilldown(detail=AlarmDetail(alarm=DLQ_ALARM, threshold=0.0), dlq=dlq)
+    monkeypatch.setattr(alarms, "drilldown", lambda name: drill)
+    body = viewer.get(reverse("alarm_detail", args=[DLQ_ALARM.name])).content.decode()
+    assert f'href="{reverse("correlation")}?q=corr-1"' in body
+    preview = reverse("operations:redrive", args=["eventops-demo-billing-dlq"])
+    assert (
+        f"{preview}?sent_after=2026-11-26T13%3A00%3A00&amp;sent_before=2026-11-26T14%3A05%3A01"
+        in body
+    )
+
+
+def test_metric_graph_is_drawn_server_side_and_handed_to_uplot(viewer, monkeypatch):
+    change = alarms.HistoryEntry(NOW, "OK", "ALARM", "crossed", "AWS")
+    graph = alarms.Graph(
+        change=change,
+        start=NOW - timedelta(hours=1),
+        end=NOW + timedelta(hours=1),
+        points="0.0,120.0 300.0,10.0",
+        count=2,
+        timestamps=[1.0, 2.0],
+        values=[0.0, 3.0],
+        threshold=0.0,
+    )
+    drill = alarms.Drilldown(detail=AlarmDetail(alarm=OK_ALARM), history=[change], graphs=[graph])
+    monkeypatch.setattr(alarms, "drilldown", lambda name: drill)
+    body = viewer.get(reverse("alarm_detail", args=[OK_ALARM.name])).content.decode()
+    assert '<polyline points="0.0,120.0 300.0,10.0"' in body
+    assert (
+        'id="queue-charts-data"' in body and "OK \\u2192 ALARM at 2026-11-26 14:00:00 UTC" in body
+    )
+
+
+def test_composite_alarm_shows_its_children_tree(viewer, monkeypatch):
+    tree = alarms.TreeNode(
+        "top",
+        "ALARM",
+        "composite",
+        "r",
+        children=[alarms.TreeNode(DLQ_ALARM.name, "ALARM", "metric", "r")],
+    )
+    top = Alarm(
+        "top", "arn:top", "composite", "ALARM", "r", NOW, True, rule=f'ALARM("{DLQ_ALARM.name}")'
+    )
+    monkeypatch.setattr(
+        alarms, "drilldown", lambda name: alarms.Drilldown(detail=AlarmDetail(alarm=top), tree=tree)
+    )
+    body = viewer.get(reverse("alarm_detail", args=["top"])).content.decode()
+    assert f'href="{reverse("alarm_detail", args=[DLQ_ALARM.name])}"' in body
+
+
+def test_post_to_the_alarm_pages_is_not_allowed(viewer):
+    assert viewer.post(reverse("alarms")).status_code == 405
+    assert viewer.post(reverse("alarm_detail", args=["x"])).status_code == 405
