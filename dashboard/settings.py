@@ -112,13 +112,14 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CELERY_BROKER_URL = "filesystem://"
     _celery_dir = VAR_DIR / "celery"
-    for _folder in ("out", "processed"):
+    for _folder in ("out", "processed", "control"):
         (_celery_dir / _folder).mkdir(parents=True, exist_ok=True)
     # data_folder_in and data_folder_out must be the same folder (RECIPES.md).
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_celery_dir / "out"),
         "data_folder_out": str(_celery_dir / "out"),
         "processed_folder": str(_celery_dir / "processed"),
+        "control_folder": str(_celery_dir / "control"),
         "store_processed": False,
     }
 
@@ -144,6 +145,22 @@ AWS_MAX_POOL_CONNECTIONS = env_int("AWS_MAX_POOL_CONNECTIONS", 20, minimum=1)
 EVENTOPS_RESOURCE_PREFIX = env_str("EVENTOPS_RESOURCE_PREFIX")
 EVENTOPS_CACHE_TTL = env_int("EVENTOPS_CACHE_TTL", 15, minimum=0)
 EVENTOPS_POLL_SECONDS = env_int("EVENTOPS_POLL_SECONDS", 15, minimum=2)
+# Rules, targets, archives, event logs and event source mappings change only on deploys.
+EVENTOPS_TOPOLOGY_TTL = env_int("EVENTOPS_TOPOLOGY_TTL", 300, minimum=0)
+# Tables the correlation page and the replay preview read; empty = discover them by name.
+EVENTOPS_IDEMPOTENCY_TABLES = env_str("EVENTOPS_IDEMPOTENCY_TABLES")
+EVENTOPS_OUTBOX_TABLES = env_str("EVENTOPS_OUTBOX_TABLES")
+# Peeking at a DLQ hides the messages it receives for this long (SQS has no read-only peek).
+EVENTOPS_PEEK_VISIBILITY_SECONDS = env_int(
+    "EVENTOPS_PEEK_VISIBILITY_SECONDS", 5, minimum=0, maximum=43200
+)
+EVENTOPS_PEEK_MAX_RECEIVES = env_int("EVENTOPS_PEEK_MAX_RECEIVES", 10, minimum=1, maximum=100)
+# A running redrive whose worker stops reporting for this long may be resumed by another.
+EVENTOPS_REDRIVE_LEASE_SECONDS = env_int("EVENTOPS_REDRIVE_LEASE_SECONDS", 60, minimum=10)
+# Whole-queue redrives use SQS StartMessageMoveTask on real AWS (never on an emulator).
+EVENTOPS_NATIVE_REDRIVE = env_bool("EVENTOPS_NATIVE_REDRIVE", False)
+EVENTOPS_NATIVE_POLL_SECONDS = env_int("EVENTOPS_NATIVE_POLL_SECONDS", 5, minimum=1)
+EVENTOPS_REPLAY_POLL_SECONDS = env_int("EVENTOPS_REPLAY_POLL_SECONDS", 10, minimum=1)
 
 # --- auth ------------------------------------------------------------------------------
 LOGIN_URL = "login"
