@@ -1,0 +1,538 @@
+"""Reading a dead-letter queue: peek, describe, group, filter and preview messages.
+
+Message bodies and attributes are untrusted: this module parses and
+pretty-prints them on the server, and templates escape the text.
+
+Receiving a message changes state (it is hidden for the visibility timeout and
+its receive count rises), so peeks use a short visibility timeout, and the
+preview and the find-one helpers release what they received at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+import logging
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from operations.aws import sqs
+from operations.aws.errors import AwsError
+from operations.models import Operation, TouchedCorrelation
+
+logger = logging.getLogger(__name__)
+
+# The system attributes shown for each message.
+SHOWN_SYSTEM_ATTRIBUTES = (
+    "DeadLetterQueueSourceArn",
+    "ApproximateReceiveCount",
+    "SentTimestamp",
+    "ApproximateFirstReceiveTimestamp",
+    "AWSTraceHeader",
+)
+# Message attributes that carry an error (Lambda's asynchronous DLQ sets ErrorMessage/ErrorCode).
+ERROR_ATTRIBUTES = ("ErrorMessage", "error_message", "error", "ErrorCode")
+# Bodies longer than this are shown truncated on the page (the export has them whole).
+MAX_SHOWN_BODY = 64 * 1024
+
+
+def peek_visibility_seconds() -> int:
+    """How long a peek hides the messages it receives (EVENTOPS_PEEK_VISIBILITY_SECONDS)."""
+    return int(getattr(settings, "EVENTOPS_PEEK_VISIBILITY_SECONDS", 5))
+
+
+def peek_max_receives() -> int:
+    """How many ReceiveMessage calls one peek may make (EVENTOPS_PEEK_MAX_RECEIVES)."""
+    return int(getattr(settings, "EVENTOPS_PEEK_MAX_RECEIVES", 10))
+
+
+def _epoch_ms(value: str | None) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(int(value or "") / 1000, tz=UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
+def _attribute_text(attribute: dict[str, object]) -> str:
+    if "StringValue" in attribute:
+        return str(attribute["StringValue"])
+    if "BinaryValue" in attribute:
+        return f"<binary, {len(attribute['BinaryValue'])} bytes>"  # type: ignore[arg-type]
+    return ""
+
+
+@dataclass
+class DlqMessage:
+    """A DLQ message prepared for display, filtering and export."""
+
+    raw: sqs.SqsMessage
+    body_json: Any = None
+    is_json: bool = False
+    event_type: str = ""
+    correlation_id: str = ""
+    error: str = ""
+    source_arn: str = ""
+    receive_count: int = 0
+    sent_at: datetime | None = None
+    first_received_at: datetime | None = None
+    trace_header: str = ""
+    attributes: dict[str, str] = field(default_factory=dict)
+    system_attributes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def message_id(self) -> str:
+        return self.raw.message_id
+
+    @functools.cached_property
+    def pretty_body(self) -> str:
+        """The body pretty-printed when it is JSON, else as received (computed on first use:
+        a redrive never shows it)."""
+        if not self.is_json:
+            return self.raw.body
+        return json.dumps(self.body_json, indent=2, ensure_ascii=False, sort_keys=True)
+
+    @property
+    def body_truncated(self) -> bool:
+        return len(self.pretty_body) > MAX_SHOWN_BODY
+
+    @property
+    def shown_body(self) -> str:
+        return self.pretty_body[:MAX_SHOWN_BODY]
+
+    def export(self) -> dict[str, Any]:
+        """A JSON-serialisable record of the message (the body as received, as text)."""
+        return {
+            "MessageId": self.raw.message_id,
+            "Body": self.raw.body,
+            "Attributes": self.raw.attributes,
+            "MessageAttributes": {k: _attribute_text(v) for k, v in self.attributes_raw.items()},
+            "EventType": self.event_type,
+            "CorrelationId": self.correlation_id,
+            "Error": self.error,
+        }
+
+    @property
+    def attributes_raw(self) -> dict[str, dict[str, object]]:
+        return self.raw.message_attributes
+
+
+def describe(message: sqs.SqsMessage) -> DlqMessage:
+    """Parse a received message: JSON body, event type, correlation ID, error, system attributes."""
+    result = DlqMessage(raw=message)
+    try:
+        result.body_json = json.loads(message.body)
+        result.is_json = True
+    except (ValueError, RecursionError):
+        result.is_json = False
+    body = result.body_json if isinstance(result.body_json, dict) else {}
+    detail = body.get("detail")
+    if not isinstance(detail, dict):
+        detail = {}
+    result.attributes = {k: _attribute_text(v) for k, v in message.message_attributes.items()}
+    result.event_type = _text(body.get("detail-type")) or result.attributes.get("event_type", "")
+    result.correlation_id = result.attributes.get("correlation_id") or _text(
+        detail.get("correlationId")
+    )
+    result.error = _error(result.attributes, body)
+    attrs = message.attributes
+    result.source_arn = attrs.get("DeadLetterQueueSourceArn", "")
+    result.receive_count = int(attrs.get("ApproximateReceiveCount", "0") or 0)
+    result.sent_at = _epoch_ms(attrs.get("SentTimestamp"))
+    result.first_received_at = _epoch_ms(attrs.get("ApproximateFirstReceiveTimestamp"))
+    result.trace_header = attrs.get("AWSTraceHeader", "")
+    result.system_attributes = {k: attrs[k] for k in SHOWN_SYSTEM_ATTRIBUTES if k in attrs}
+    return result
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _error(attributes: dict[str, str], body: dict[str, Any]) -> str:
+    for name in ERROR_ATTRIBUTES:
+        if attributes.get(name):
+            return attributes[name][:300]
+    # Lambda on-failure destinations wrap the error in responsePayload.
+    payload = body.get("responsePayload")
+    if isinstance(payload, dict) and isinstance(payload.get("errorMessage"), str):
+        return payload["errorMessage"][:300]
+    return ""
+
+
+@dataclass
+class Peek:
+    messages: list[DlqMessage]
+    receives: int
+    visibility_seconds: int
+
+
+def peek(url: str, *, limit: int = 50, visibility_seconds: int | None = None) -> Peek:
+    """Receive up to ``limit`` distinct messages by repeated receives, at most
+    ``peek_max_receives()`` calls. The messages stay hidden for ``visibility_seconds``."""
+    visibility = peek_visibility_seconds() if visibility_seconds is None else visibility_seconds
+    seen: dict[str, DlqMessage] = {}
+    receives = 0
+    while len(seen) < limit and receives < peek_max_receives():
+        batch = sqs.receive_messages(
+            url, max_messages=min(10, limit - len(seen)), visibility_timeout=visibility
+        )
+        receives += 1
+        if not batch:
+            break
+        for message in batch:
+            seen.setdefault(message.message_id, describe(message))
+    return Peek(messages=list(seen.values()), receives=receives, visibility_seconds=visibility)
+
+
+def release(url: str, messages: Iterable[sqs.SqsMessage]) -> None:
+    """Make received messages visible again at once (ChangeMessageVisibility 0), in batches."""
+    handles = {f"m{i}": m.receipt_handle for i, m in enumerate(messages)}
+    items = list(handles.items())
+    for start in range(0, len(items), sqs.MAX_BATCH_ENTRIES):
+        chunk = dict(items[start : start + sqs.MAX_BATCH_ENTRIES])
+        try:
+            result = sqs.change_visibility_batch(url, chunk, 0)
+        except AwsError as exc:
+            # They become visible on their own when the visibility timeout ends.
+            logger.warning("could not release %d messages of %s: %s", len(chunk), url, exc)
+            continue
+        for failure in result.failed:
+            logger.warning("could not release a message of %s: %s", url, failure.code)
+
+
+@dataclass
+class Group:
+    key: str
+    count: int
+
+
+def group_by(messages: Iterable[DlqMessage], attribute: str) -> list[Group]:
+    """Counts of messages per ``event_type`` or ``error`` (messages without one are left out)."""
+    counts = Counter(getattr(m, attribute) for m in messages if getattr(m, attribute))
+    return [Group(key, count) for key, count in counts.most_common()]
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which DLQ messages a redrive moves. Empty fields match everything."""
+
+    event_type: str = ""
+    correlation_id: str = ""
+    attribute_name: str = ""
+    attribute_value: str = ""
+    contains: str = ""
+    sent_after: datetime | None = None
+    sent_before: datetime | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return not any(self.to_dict().values())
+
+    def matches(self, message: DlqMessage) -> bool:
+        if self.event_type and message.event_type != self.event_type:
+            return False
+        if self.correlation_id and message.correlation_id != self.correlation_id:
+            return False
+        if self.attribute_name and (
+            message.attributes.get(self.attribute_name) != self.attribute_value
+        ):
+            return False
+        if self.contains and self.contains not in message.raw.body:
+            return False
+        sent = message.sent_at
+        if self.sent_after and (sent is None or sent < self.sent_after):
+            return False
+        return not (self.sent_before and (sent is None or sent >= self.sent_before))
+
+    def to_dict(self) -> dict[str, str]:
+        """For ``Operation.parameters`` (JSON) and query strings."""
+        data = asdict(self)
+        for key in ("sent_after", "sent_before"):
+            data[key] = data[key].isoformat() if data[key] else ""
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Filters:
+        def when(value: object) -> datetime | None:
+            if not value:
+                return None
+            parsed = datetime.fromisoformat(str(value))
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+        return cls(
+            event_type=str(data.get("event_type") or ""),
+            correlation_id=str(data.get("correlation_id") or ""),
+            attribute_name=str(data.get("attribute_name") or ""),
+            attribute_value=str(data.get("attribute_value") or ""),
+            contains=str(data.get("contains") or ""),
+            sent_after=when(data.get("sent_after")),
+            sent_before=when(data.get("sent_before")),
+        )
+
+
+@dataclass
+class Preview:
+    examined: int
+    matching: list[DlqMessage]
+    by_event_type: list[Group]
+    by_error: list[Group]
+    queue_depth: int
+
+    @property
+    def sample(self) -> list[DlqMessage]:
+        return self.matching[:10]
+
+
+def preview(url: str, filters: Filters, *, limit: int = 100) -> Preview:
+    """What a redrive with ``filters`` would move, from a bounded sample of the queue.
+
+    The sampled messages are released at once, so the redrive can start right away."""
+    sample = peek(url, limit=limit, visibility_seconds=peek_visibility_seconds())
+    release(url, (m.raw for m in sample.messages))
+    matching = [m for m in sample.messages if filters.matches(m)]
+    depth = sqs.queue_attributes(url).visible
+    return Preview(
+        examined=len(sample.messages),
+        matching=matching,
+        by_event_type=group_by(matching, "event_type"),
+        by_error=group_by(matching, "error"),
+        queue_depth=depth,
+    )
+
+
+def find_messages(
+    url: str, message_ids: set[str], *, max_receives: int | None = None
+) -> dict[str, sqs.SqsMessage]:
+    """Receive until the messages with these ids are found or the bound is reached.
+
+    SQS cannot look a message up by id, so this receives (bounded) and returns the
+    found ones still hidden (their receipt handles are fresh); every other
+    received message is released at once."""
+    bound = max_receives or peek_max_receives()
+    found: dict[str, sqs.SqsMessage] = {}
+    others: list[sqs.SqsMessage] = []
+    seen: set[str] = set()
+    try:
+        for _ in range(bound):
+            batch = sqs.receive_messages(url, visibility_timeout=max(30, peek_visibility_seconds()))
+            fresh = [m for m in batch if m.message_id not in seen]
+            if not fresh:
+                break
+            for message in fresh:
+                seen.add(message.message_id)
+                if message.message_id in message_ids:
+                    found[message.message_id] = message
+                else:
+                    others.append(message)
+            if len(found) == len(message_ids):
+                break
+    finally:
+        release(url, others)
+    return found
+
+
+def redrive_loops(dlq_url: str, correlation_ids: Iterable[str]) -> dict[str, list[int]]:
+    """Correlation IDs seen in this DLQ that a finished redrive of the same DLQ already
+    moved: the message came back (a redrive loop). Maps ID -> operation ids."""
+    ids = {c for c in correlation_ids if c}
+    if not ids:
+        return {}
+    rows = TouchedCorrelation.objects.filter(
+        correlation_id__in=ids,
+        operation__target=dlq_url,
+        operation__kind__in=[Operation.Kind.REDRIVE, Operation.Kind.EDIT_RESEND],
+        operation__state__in=Operation.FINAL_STATES,
+    ).values_list("correlation_id", "operation_id")
+    loops: dict[str, list[int]] = {}
+    for correlation_id, operation_id in rows:
+        loops.setdefault(correlation_id, []).append(operation_id)
+    return loops
+
+
+def fetch_message(url: str, message_id: str) -> DlqMessage | None:
+    """One message by id (bounded receives), released again at once; None if not found."""
+    found = find_messages(url, {message_id})
+    release(url, found.values())
+    return describe(found[message_id]) if message_id in found else None
+
+
+# --- operator actions on single messages (audited as Operation rows) ----------------
+
+# How many messages one delete may name (the page offers one peek's worth).
+MAX_DELETE = 100
+# What the audit keeps of each deleted body.
+AUDIT_BODY_CHARS = 4096
+
+
+@dataclass
+class Actor:
+    """Who asks, and why (every operation records it)."""
+
+    reason: str
+    user: Any = None
+    user_name: str = ""
+
+
+def _create(kind: str, dlq_url: str, actor: Actor, parameters: dict[str, Any]) -> Operation:
+    """Write the audit row (IntegrityError if another operation is active on this DLQ)."""
+    with transaction.atomic():
+        return Operation.objects.create(
+            kind=kind,
+            target=dlq_url,
+            target_label=sqs.queue_name_from_url(dlq_url),
+            parameters=parameters,
+            reason=actor.reason,
+            requested_by=actor.user,
+            requested_by_name=actor.user_name,
+        )
+
+
+def delete_messages(dlq_url: str, message_ids: set[str], actor: Actor) -> Operation:
+    """Delete the named messages from the DLQ (they are re-received to get fresh receipt
+    handles, within a bounded pass). Runs inline; the Operation row is the audit."""
+    op = _create(
+        Operation.Kind.DELETE_MESSAGES, dlq_url, actor, {"message_ids": sorted(message_ids)}
+    )
+    token = op.claim()
+    found: dict[str, sqs.SqsMessage] = {}
+    try:
+        found = find_messages(dlq_url, message_ids)
+        deleted = _delete_found(dlq_url, found)
+    except AwsError as exc:
+        release(dlq_url, found.values())
+        op.finish(token, Operation.State.FAILED, error=str(exc))
+        return op
+    gone = [describe(found[m]) for m in deleted]
+    _touch(op, gone)
+    op.finish(
+        token,
+        Operation.State.SUCCEEDED if deleted else Operation.State.FAILED,
+        error="" if deleted else "None of the selected messages was found in the queue.",
+        total=len(message_ids),
+        moved=len(deleted),
+        failed=len(message_ids) - len(deleted),
+        outcome={
+            "deleted": [
+                {
+                    "MessageId": m.message_id,
+                    "CorrelationId": m.correlation_id,
+                    "EventType": m.event_type,
+                    "Body": m.raw.body[:AUDIT_BODY_CHARS],
+                }
+                for m in gone
+            ],
+            "not_found": sorted(message_ids - set(deleted)),
+        },
+    )
+    return op
+
+
+def _delete_found(url: str, found: dict[str, sqs.SqsMessage]) -> list[str]:
+    deleted: list[str] = []
+    items = list(found.items())
+    for start in range(0, len(items), sqs.MAX_BATCH_ENTRIES):
+        chunk = dict(items[start : start + sqs.MAX_BATCH_ENTRIES])
+        result = sqs.delete_message_batch(url, {k: m.receipt_handle for k, m in chunk.items()})
+        deleted.extend(result.succeeded)
+        release(url, (chunk[f.entry_id] for f in result.failed if f.entry_id in chunk))
+    return deleted
+
+
+def _touch(op: Operation, messages: Iterable[DlqMessage]) -> None:
+    ids = {m.correlation_id[:256] for m in messages if m.correlation_id}
+    TouchedCorrelation.objects.bulk_create(
+        [TouchedCorrelation(operation=op, correlation_id=c) for c in ids], ignore_conflicts=True
+    )
+
+
+def normalise_json(text: str) -> tuple[Any, str]:
+    """Parse an edited body; returns (value, pretty text). ValueError if it is not JSON."""
+    value = json.loads(text)
+    return value, json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+
+
+def body_diff(original: DlqMessage, edited_pretty: str) -> str:
+    """A unified diff of the pretty-printed original body and the edited one."""
+    return "\n".join(
+        difflib.unified_diff(
+            original.pretty_body.splitlines(),
+            edited_pretty.splitlines(),
+            "original",
+            "edited",
+            lineterm="",
+        )
+    )
+
+
+def edit_resend(
+    dlq_url: str, message_id: str, new_body: str, actor: Actor, *, fallback_arn: str = ""
+) -> Operation:
+    """Send an edited copy of one DLQ message to its source queue, then delete the
+    original, only once the send succeeded. Runs inline; audited as ``edit_resend``."""
+    value, pretty = normalise_json(new_body)
+    compact = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    op = _create(
+        Operation.Kind.EDIT_RESEND,
+        dlq_url,
+        actor,
+        {"message_id": message_id, "destination_arn": fallback_arn, "body": compact[:10_000]},
+    )
+    token = op.claim()
+    try:
+        found = find_messages(dlq_url, {message_id})
+    except AwsError as exc:
+        op.finish(token, Operation.State.FAILED, error=str(exc))
+        return op
+    original = found.get(message_id)
+    if original is None:
+        op.finish(token, Operation.State.FAILED, error="The message was not found in the queue.")
+        return op
+    message = describe(original)
+    try:
+        destination = sqs.queue_url_for_arn(message.source_arn or fallback_arn)
+        new_id = sqs.send_message(destination, _edited_entry(original, compact, op.pk))
+    except AwsError as exc:
+        release(dlq_url, [original])
+        op.finish(token, Operation.State.FAILED, error=f"Not sent, original kept: {exc}")
+        return op
+    outcome = {
+        "sent_message_id": new_id,
+        "destination": destination,
+        "diff": body_diff(message, pretty)[:20_000],
+    }
+    try:
+        sqs.delete_message_batch(dlq_url, {"original": original.receipt_handle})
+    except AwsError as exc:
+        op.finish(
+            token,
+            Operation.State.FAILED,
+            error=f"Sent, but the original stays: {exc}",
+            moved=1,
+            outcome=outcome,
+        )
+        return op
+    _touch(op, [message])
+    op.finish(token, Operation.State.SUCCEEDED, total=1, moved=1, outcome=outcome)
+    return op
+
+
+def _edited_entry(original: sqs.SqsMessage, body: str, operation_id: int) -> dict[str, Any]:
+    entry: dict[str, Any] = {"MessageBody": body}
+    attributes = {
+        name: {k: v for k, v in value.items() if k in ("DataType", "StringValue", "BinaryValue")}
+        for name, value in original.message_attributes.items()
+    }
+    if attributes:
+        entry["MessageAttributes"] = attributes
+    if original.attributes.get("MessageGroupId"):
+        entry["MessageGroupId"] = original.attributes["MessageGroupId"]
+        # A new body is a new message: a fresh deduplication ID, or FIFO would drop it.
+        entry["MessageDeduplicationId"] = f"edit-{operation_id}-{original.message_id}"[:128]
+    return entry

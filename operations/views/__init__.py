@@ -1,0 +1,1 @@
+"""Views of DLQ operations: DLQ messages, redrive, operations list and detail, actions."""

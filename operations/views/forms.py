@@ -1,0 +1,130 @@
+"""Forms of the DLQ operation views (validated on the server; never trusted ARNs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from operations import dlq
+
+REASON_HELP = "Why: it is recorded with the operation."
+FILTER_FIELDS = (
+    "event_type",
+    "correlation_id",
+    "attribute_name",
+    "attribute_value",
+    "contains",
+    "sent_after",
+    "sent_before",
+)
+
+
+class FilterForm(forms.Form):
+    """Which messages a redrive moves (GET: the preview)."""
+
+    event_type = forms.CharField(required=False, max_length=128)
+    correlation_id = forms.CharField(required=False, max_length=256, label="Correlation ID")
+    attribute_name = forms.CharField(required=False, max_length=256, label="Message attribute")
+    attribute_value = forms.CharField(required=False, max_length=1024, label="Attribute value")
+    contains = forms.CharField(required=False, max_length=1024, label="Body contains")
+    sent_after = forms.DateTimeField(required=False, label="Sent after (UTC)")
+    sent_before = forms.DateTimeField(required=False, label="Sent before (UTC)")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("attribute_value") and not data.get("attribute_name"):
+            self.add_error("attribute_name", "Name the attribute whose value must match.")
+        after, before = data.get("sent_after"), data.get("sent_before")
+        if after and before and after >= before:
+            self.add_error("sent_before", "Must be later than “sent after”.")
+        return data
+
+    def filters(self) -> dlq.Filters:
+        data = self.cleaned_data
+        return dlq.Filters(
+            event_type=data.get("event_type") or "",
+            correlation_id=data.get("correlation_id") or "",
+            attribute_name=data.get("attribute_name") or "",
+            attribute_value=data.get("attribute_value") or "",
+            contains=data.get("contains") or "",
+            sent_after=data.get("sent_after"),
+            sent_before=data.get("sent_before"),
+        )
+
+
+class StartForm(FilterForm):
+    """The confirm step: filters plus limits, destination and the required reason."""
+
+    max_messages = forms.IntegerField(required=False, min_value=1, max_value=1_000_000)
+    rate = forms.FloatField(
+        required=False, min_value=0.1, max_value=500, label="Rate limit (messages/s)"
+    )
+    destination_arn = forms.ChoiceField(
+        required=False,
+        label="Source queue for messages without DeadLetterQueueSourceArn",
+    )
+    reason = forms.CharField(
+        max_length=2000, widget=forms.Textarea(attrs={"rows": 2}), help_text=REASON_HELP
+    )
+
+    def __init__(self, *args: Any, sources: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["destination_arn"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [("", "—"), *sources] if len(sources) != 1 else sources
+        field.required = len(sources) > 1
+        if len(sources) == 1:
+            field.initial = sources[0][0]
+
+
+class DeleteForm(forms.Form):
+    message_ids = forms.MultipleChoiceField(required=True, label="Messages")
+    reason = forms.CharField(
+        max_length=2000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=REASON_HELP,
+    )
+    confirm = forms.BooleanField(required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        ids = self.data.getlist("message_ids") if hasattr(self.data, "getlist") else []
+        field = self.fields["message_ids"]
+        assert isinstance(field, forms.MultipleChoiceField)
+        # Any id is acceptable: it is only compared with ids received from the queue.
+        field.choices = [(i, i) for i in ids[: dlq.MAX_DELETE]]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("confirm") and not (data.get("reason") or "").strip():
+            self.add_error("reason", "Say why these messages are deleted.")
+        return data
+
+
+class EditForm(forms.Form):
+    body = forms.CharField(
+        max_length=256 * 1024, strip=False, widget=forms.Textarea(attrs={"rows": 20})
+    )
+    reason = forms.CharField(
+        max_length=2000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=REASON_HELP,
+    )
+    confirm = forms.BooleanField(required=False)
+
+    def clean_body(self) -> str:
+        body = str(self.cleaned_data["body"])
+        try:
+            dlq.normalise_json(body)
+        except ValueError as exc:
+            raise forms.ValidationError(f"Not valid JSON: {exc}") from exc
+        return body
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("confirm") and not (data.get("reason") or "").strip():
+            self.add_error("reason", "Say why this message is edited and re-sent.")
+        return data

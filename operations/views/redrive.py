@@ -1,0 +1,104 @@
+"""Redrive: the filter form and preview (GET), then the confirmed start (POST)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.db import IntegrityError
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.html import format_html
+from django.views.decorators.http import require_GET, require_POST
+
+from dashboard.http import HtmxHttpRequest
+from operations import dlq
+from operations import redrive as engine
+from operations.access import is_operator, require_operator
+from operations.aws.errors import AwsError
+from operations.views.common import aws_errors, message_rows, resolve_dlq, source_choices, user_name
+from operations.views.forms import FILTER_FIELDS, FilterForm, StartForm
+
+
+@require_GET
+@aws_errors
+def redrive_preview(request: HtmxHttpRequest, name: str) -> HttpResponse:
+    """What a redrive with these filters would move: count, sample, groups; then confirm."""
+    queue = resolve_dlq(name)
+    form = FilterForm(request.GET or None)
+    context: dict[str, object] = {
+        "queue": queue,
+        "form": form,
+        "is_operator": is_operator(request.user),
+        "filter_fields": FILTER_FIELDS,
+    }
+    if not form.is_bound or not form.is_valid():
+        return render(request, "dlq/redrive.html", context)
+    try:
+        context["preview"] = preview = dlq.preview(queue.url, form.filters())
+        sources = source_choices(queue.url)
+    except AwsError as exc:
+        return render(request, "dlq/redrive.html", {**context, "error": exc})
+    context["sample"] = message_rows(preview.sample, {})
+    context["start_form"] = StartForm(initial=request.GET.dict(), sources=sources)
+    context["sources"] = sources
+    context["has_filters"] = not form.filters().is_empty
+    context["native"] = engine.native_redrive_enabled() and not context["has_filters"]
+    return render(request, "dlq/redrive.html", context)
+
+
+@require_POST
+@aws_errors
+def redrive_start(request: HtmxHttpRequest, name: str) -> HttpResponse:
+    """Write the Operation (one active per DLQ, enforced by the database) and enqueue it."""
+    require_operator(request)
+    queue = resolve_dlq(name)
+    form = StartForm(request.POST, sources=source_choices(queue.url))
+    if not form.is_valid():
+        context = {
+            "queue": queue,
+            "form": form,
+            "start_form": form,
+            "is_operator": True,
+            "filter_fields": FILTER_FIELDS,
+            "has_filters": True,
+        }
+        return render(request, "dlq/redrive.html", context, status=400)
+    data = form.cleaned_data
+    params = engine.RedriveParams(
+        filters=form.filters(),
+        max_messages=data["max_messages"],
+        rate=data["rate"],
+        destination_arn=data["destination_arn"] or "",
+        dlq_arn=queue.attributes.arn,
+    )
+    whole = params.filters.is_empty and params.max_messages is None
+    start = engine.StartRequest(
+        queue.url,
+        params,
+        data["reason"],
+        request.user,
+        user_name(request),
+        native=whole and engine.native_redrive_enabled(),
+    )
+    try:
+        op = engine.start(start)
+    except IntegrityError:
+        return already_running(request, queue.url, name)
+    messages.success(request, f"Redrive #{op.pk} started.")
+    return redirect("operations:detail", pk=op.pk)
+
+
+def already_running(request: HtmxHttpRequest, target: str, name: str) -> HttpResponse:
+    """The clear refusal when another operation is active on this DLQ (HTTP 409)."""
+    running = engine.active_operation(target)
+    if running is not None:
+        link = reverse("operations:detail", args=[running.pk])
+        text = format_html(
+            'Another operation is already running on {}: <a href="{}">#{}</a>.',
+            name,
+            link,
+            running.pk,
+        )
+    else:
+        text = format_html("Another operation was running on {}; try again.", name)
+    return render(request, "operations/conflict.html", {"text": text, "name": name}, status=409)

@@ -1,0 +1,131 @@
+"""operations/dlq.py: describing untrusted messages, filters, bounded peeks."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+
+from operations import dlq
+from operations.aws import sqs
+
+
+def message(
+    body: str, attributes: dict[str, str] | None = None, **message_attributes: str
+) -> sqs.SqsMessage:
+    return sqs.SqsMessage(
+        "id-1",
+        "handle",
+        body,
+        attributes or {},
+        {k: {"DataType": "String", "StringValue": v} for k, v in message_attributes.items()},
+    )
+
+
+EVENT = json.dumps({"detail-type": "OrderPaid", "detail": {"correlationId": "c-1"}})
+
+
+def test_correlation_id_and_event_type_come_from_the_envelope() -> None:
+    described = dlq.describe(message(EVENT))
+    assert (described.correlation_id, described.event_type) == ("c-1", "OrderPaid")
+
+
+def test_correlation_id_attribute_wins_over_the_body() -> None:
+    assert dlq.describe(message(EVENT, correlation_id="attr")).correlation_id == "attr"
+
+
+def test_lambda_error_attribute_is_the_error() -> None:
+    assert dlq.describe(message(EVENT, ErrorMessage="boom")).error == "boom"
+
+
+def test_error_from_an_on_failure_destination_payload() -> None:
+    body = json.dumps({"responsePayload": {"errorMessage": "KeyError: 'x'"}})
+    assert dlq.describe(message(body)).error == "KeyError: 'x'"
+
+
+def test_non_json_body_is_kept_as_text() -> None:
+    described = dlq.describe(message("not {json"))
+    assert (described.is_json, described.pretty_body, described.event_type) == (
+        False,
+        "not {json",
+        "",
+    )
+
+
+def test_json_that_is_not_an_object_does_not_break() -> None:
+    described = dlq.describe(message('[1, "detail"]'))
+    assert described.is_json and described.correlation_id == ""
+
+
+def test_system_attributes_are_parsed() -> None:
+    attrs = {
+        "SentTimestamp": "1767225600000",
+        "ApproximateReceiveCount": "4",
+        "AWSTraceHeader": "Root=1-x",
+    }
+    described = dlq.describe(message(EVENT, attrs))
+    assert described.sent_at == datetime(2026, 1, 1, tzinfo=UTC) and described.receive_count == 4
+    assert described.system_attributes["AWSTraceHeader"] == "Root=1-x"
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        (dlq.Filters(), True),
+        (dlq.Filters(event_type="OrderPaid"), True),
+        (dlq.Filters(event_type="OrderShipped"), False),
+        (dlq.Filters(correlation_id="c-1"), True),
+        (dlq.Filters(correlation_id="c-2"), False),
+        (dlq.Filters(attribute_name="tenant", attribute_value="acme"), True),
+        (dlq.Filters(attribute_name="tenant", attribute_value="other"), False),
+        (dlq.Filters(contains="OrderPaid"), True),
+        (dlq.Filters(contains="nope"), False),
+        (dlq.Filters(sent_after=datetime(2025, 12, 31, tzinfo=UTC)), True),
+        (dlq.Filters(sent_before=datetime(2025, 12, 31, tzinfo=UTC)), False),
+    ],
+)
+def test_filters_match(filters: dlq.Filters, expected: bool) -> None:
+    described = dlq.describe(message(EVENT, {"SentTimestamp": "1767225600000"}, tenant="acme"))
+    assert filters.matches(described) is expected
+
+
+def test_filters_survive_the_parameters_json() -> None:
+    filters = dlq.Filters(event_type="OrderPaid", sent_after=datetime(2026, 1, 1, tzinfo=UTC))
+    assert dlq.Filters.from_dict(json.loads(json.dumps(filters.to_dict()))) == filters
+
+
+def test_empty_filters_are_empty() -> None:
+    assert dlq.Filters().is_empty and not dlq.Filters(contains="x").is_empty
+
+
+@pytest.fixture
+def queue(aws: None) -> tuple[Any, str]:
+    client = boto3.client("sqs", region_name="us-east-1")
+    url = client.create_queue(QueueName="q-dlq")["QueueUrl"]
+    for i in range(35):
+        client.send_message(QueueUrl=url, MessageBody=json.dumps({"n": i}))
+    return client, url
+
+
+def test_peek_is_bounded_by_the_number_of_receives(queue: tuple[Any, str], settings: Any) -> None:
+    settings.EVENTOPS_PEEK_MAX_RECEIVES = 2
+    peeked = dlq.peek(queue[1], limit=50)
+    assert (peeked.receives, len(peeked.messages)) == (2, 20)
+
+
+def test_peek_hides_what_it_received(queue: tuple[Any, str]) -> None:
+    client, url = queue
+    dlq.peek(url, limit=10, visibility_seconds=300)
+    attrs = client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attrs["ApproximateNumberOfMessagesNotVisible"] == "10"
+
+
+def test_find_messages_releases_the_others(queue: tuple[Any, str]) -> None:
+    client, url = queue
+    wanted = dlq.peek(url, limit=1, visibility_seconds=0).messages[0].message_id
+    found = dlq.find_messages(url, {wanted})
+    attrs = client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert list(found) == [wanted] and attrs["ApproximateNumberOfMessagesNotVisible"] == "1"

@@ -1,0 +1,379 @@
+"""The client-side redrive engine against moto: moves, filters, batching, failures."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+import time_machine
+
+from operations import dlq
+from operations import redrive as engine
+from operations.aws import sqs
+from operations.aws.errors import AwsError
+from operations.models import Operation, TouchedCorrelation
+
+pytestmark = pytest.mark.django_db
+
+
+def make_queues(fifo: bool = False) -> tuple[Any, str, str, str]:
+    """A source queue redriving to a DLQ: (client, source url, source arn, dlq url)."""
+    client = boto3.client("sqs", region_name="us-east-1")
+    suffix = ".fifo" if fifo else ""
+    extra = {"FifoQueue": "true"} if fifo else {}
+    dlq_url = client.create_queue(QueueName=f"orders-dlq{suffix}", Attributes=extra)["QueueUrl"]
+    dlq_arn = client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1})
+    source_url = client.create_queue(
+        QueueName=f"orders{suffix}", Attributes={**extra, "RedrivePolicy": policy}
+    )["QueueUrl"]
+    source_arn = client.get_queue_attributes(QueueUrl=source_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    return client, source_url, source_arn, dlq_url
+
+
+def event_body(i: int, event_type: str = "OrderPaid") -> str:
+    detail = {
+        "correlationId": f"corr-{i}",
+        "orderId": f"o-{i}",
+        "occurredAt": "2026-01-01T00:00:00Z",
+    }
+    return json.dumps({"id": f"e-{i}", "detail-type": event_type, "source": "x", "detail": detail})
+
+
+def fill(client: Any, dlq_url: str, count: int, **kwargs: Any) -> None:
+    for i in range(count):
+        client.send_message(QueueUrl=dlq_url, MessageBody=event_body(i, **kwargs))
+
+
+def drain(client: Any, url: str) -> list[dict[str, Any]]:
+    """Receive and delete every message of ``url``."""
+    out: list[dict[str, Any]] = []
+    while batch := client.receive_message(
+        QueueUrl=url,
+        MaxNumberOfMessages=10,
+        MessageAttributeNames=["All"],
+        MessageSystemAttributeNames=["All"],
+        VisibilityTimeout=300,
+    ).get("Messages", []):
+        out.extend(batch)
+        # Delete as it goes: a FIFO queue holds back a group while one of its messages is hidden.
+        client.delete_message_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)
+            ],
+        )
+    return out
+
+
+def new_op(dlq_url: str, params: engine.RedriveParams) -> Operation:
+    return Operation.objects.create(
+        kind=Operation.Kind.REDRIVE,
+        target=dlq_url,
+        parameters=params.to_parameters(),
+        reason="test",
+        requested_by_name="test",
+    )
+
+
+def run(dlq_url: str, **kwargs: Any) -> Operation:
+    kwargs.setdefault("wait_seconds", 0)
+    return engine.run_inline(new_op(dlq_url, engine.RedriveParams(**kwargs)), sleep=lambda s: None)
+
+
+def test_redrive_moves_every_message_to_its_destination(aws: None) -> None:
+    client, source_url, source_arn, dlq_url = make_queues()
+    fill(client, dlq_url, 25)
+    op = run(dlq_url, destination_arn=source_arn)
+    assert (op.state, op.moved, op.failed, op.skipped) == ("succeeded", 25, 0, 0)
+    assert len({json.loads(m["Body"])["id"] for m in drain(client, source_url)}) == 25
+
+
+def test_redrive_leaves_the_dlq_empty(aws: None) -> None:
+    client, _, source_arn, dlq_url = make_queues()
+    fill(client, dlq_url, 12)
+    run(dlq_url, destination_arn=source_arn)
+    assert drain(client, dlq_url) == []
+
+
+def test_redrive_uses_dead_letter_queue_source_arn_first(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, source_url, source_arn, dlq_url = make_queues()
+    other_url = client.create_queue(QueueName="other")["QueueUrl"]
+    fill(client, dlq_url, 2)
+    real = sqs.receive_messages
+
+    # moto does not set DeadLetterQueueSourceArn: add it as SQS would.
+    def with_source(url: str, **kwargs: Any) -> list[sqs.SqsMessage]:
+        return [
+            sqs.SqsMessage(
+                m.message_id,
+                m.receipt_handle,
+                m.body,
+                {**m.attributes, "DeadLetterQueueSourceArn": source_arn},
+                m.message_attributes,
+            )
+            for m in real(url, **kwargs)
+        ]
+
+    monkeypatch.setattr(sqs, "receive_messages", with_source)
+    other_arn = source_arn.replace(":orders", ":other")
+    op = run(dlq_url, destination_arn=other_arn)
+    assert op.moved == 2
+    assert (len(drain(client, source_url)), len(drain(client, other_url))) == (2, 0)
+
+
+def test_message_without_any_destination_stays_in_the_dlq(aws: None) -> None:
+    client, _, _, dlq_url = make_queues()
+    fill(client, dlq_url, 3)
+    op = run(dlq_url)
+    assert (op.moved, op.failed) == (0, 3)
+    assert len(drain(client, dlq_url)) == 3
+
+
+def test_filtered_redrive_moves_matches_and_releases_the_rest(aws: None) -> None:
+    client, source_url, source_arn, dlq_url = make_queues()
+    fill(client, dlq_url, 6, event_type="OrderPaid")
+    fill(client, dlq_url, 4, event_type="OrderShipped")
+    filters = dlq.Filters(event_type="OrderShipped")
+    op = run(dlq_url, destination_arn=source_arn, filters=filters)
+    assert (op.moved, op.skipped) == (4, 6)
+    assert len(drain(client, dlq_url)) == 6  # released: visible again at once
+
+
+def test_max_messages_bounds_the_redrive(aws: None) -> None:
+    client, source_url, source_arn, dlq_url = make_queues()
+    fill(client, dlq_url, 15)
+    op = run(dlq_url, destination_arn=source_arn, max_messages=7)
+    assert op.moved == 7
+    assert len(drain(client, dlq_url)) == 8
+
+
+def test_redrive_preserves_message_attributes(aws: None) -> None:
+    client, source_url, source_arn, dlq_url = make_queues()
+    client.send_message(
+        QueueUrl=dlq_url,
+        MessageBody=event_body(1),
+        MessageAttributes={"correlation_id": {"DataType": "String", "StringValue": "abc"}},
+    )
+    run(dlq_url, destination_arn=source_arn)
+    (moved,) = drain(client, source_url)
+    assert moved["MessageAttributes"]["correlation_id"]["StringValue"] == "abc"
+
+
+def test_redrive_records_touched_correlation_ids(aws: None) -> None:
+    client, _, source_arn, dlq_url = make_queues()
+    fill(client, dlq_url, 3)
+    op = run(dlq_url, destination_arn=source_arn)
+    ids = set(
+        TouchedCorrelation.objects.filter(operation=op).values_list("correlation_id", flat=True)
+    )
+    assert ids == {"corr-0", "corr-1", "corr-2"}
+
+
+def test_fifo_dlq_is_redriven_with_group_ids_intact(aws: None) -> None:
+    client, source_url, source_arn, dlq_url = make_queues(fifo=True)
+    for i in range(12):
+        client.send_message(
+            QueueUrl=dlq_url,
+            MessageBody=event_body(i),
+            MessageGroupId=f"order-{i % 3}",
+            MessageDeduplicationId=f"dedup-{i}",
+        )
+    # Past the 5-minute deduplication window, or the source queue would drop the copies.
+    with time_machine.travel(datetime.now(UTC) + timedelta(minutes=6)):
+        op = run(dlq_url, destination_arn=source_arn)
+    moved = drain(client, source_url)
+    groups = {json.loads(m["Body"])["id"]: m["Attributes"]["MessageGroupId"] for m in moved}
+    assert op.moved == 12
+    assert groups == {f"e-{i}": f"order-{i % 3}" for i in range(12)}
+
+
+def test_fifo_message_inside_the_dedup_window_stays_in_the_dlq(aws: None) -> None:
+    client, source_url, source_arn, dlq_url = make_queues(fifo=True)
+    client.send_message(
+        QueueUrl=dlq_url, MessageBody=event_body(1), MessageGroupId="g", MessageDeduplicationId="d"
+    )
+    op = run(dlq_url, destination_arn=source_arn)
+    assert (op.moved, op.failed) == (0, 1)
+    assert len(drain(client, dlq_url)) == 1
+
+
+def test_cancel_requested_stops_between_batches(aws: None) -> None:
+    client, _, source_arn, dlq_url = make_queues()
+    fill(client, dlq_url, 30)
+    op = new_op(dlq_url, engine.RedriveParams(destination_arn=source_arn, wait_seconds=0))
+    token = op.claim()
+    assert token is not None
+    redrive = engine.Redrive(op, token, sleep=lambda s: None)
+    original = redrive._step
+
+    def step_then_cancel() -> bool:
+        more = original()
+        op.request_cancel()
+        return more
+
+    redrive._step = step_then_cancel  # type: ignore[method-assign]
+    assert redrive.run() == "cancelled"
+    op.refresh_from_db()
+    assert (op.state, op.moved) == ("cancelled", 10)
+
+
+def test_batches_split_by_size() -> None:
+    entries = [{"Id": str(i), "MessageBody": "x" * 100_000} for i in range(5)]
+    assert [len(b) for b in engine.split_batches(entries)] == [2, 2, 1]
+
+
+def test_batches_split_by_count() -> None:
+    entries = [{"Id": str(i), "MessageBody": "x"} for i in range(23)]
+    assert [len(b) for b in engine.split_batches(entries)] == [10, 10, 3]
+
+
+class FlakySend:
+    """Wraps sqs.send_message_batch: throttles the first call, then fails some entries once."""
+
+    def __init__(self) -> None:
+        self.real = sqs.send_message_batch
+        self.calls = 0
+        self.failed_once: set[str] = set()
+
+    def __call__(self, url: str, entries: list[dict[str, Any]]) -> sqs.BatchResult:
+        self.calls += 1
+        if self.calls == 1:
+            raise AwsError("slow down", code="ThrottlingException", transient=True)
+        flaky = [
+            e
+            for e in entries
+            if e["Id"] in {"m1", "m4"} and e["MessageBody"] not in self.failed_once
+        ]
+        for entry in flaky:
+            self.failed_once.add(entry["MessageBody"])
+        result = self.real(url, [e for e in entries if e not in flaky])
+        failures = [sqs.BatchFailure(e["Id"], "InternalError", "try again", False) for e in flaky]
+        return sqs.BatchResult(result.succeeded, result.failed + failures)
+
+
+def test_throttling_and_partial_failures_lose_nothing(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, source_url, source_arn, dlq_url = make_queues()
+    fill(client, dlq_url, 30)
+    monkeypatch.setattr(sqs, "send_message_batch", FlakySend())
+    op = run(dlq_url, destination_arn=source_arn)
+    ids = [json.loads(m["Body"])["id"] for m in drain(client, source_url)]
+    assert (op.moved, op.failed, len(ids), len(set(ids))) == (30, 0, 30, 30)
+    assert drain(client, dlq_url) == []
+
+
+def test_entries_refused_by_sqs_count_as_failed_and_stay(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, source_url, source_arn, dlq_url = make_queues()
+    fill(client, dlq_url, 10)
+    real = sqs.send_message_batch
+
+    def refuse_first(url: str, entries: list[dict[str, Any]]) -> sqs.BatchResult:
+        result = real(url, entries[1:])
+        refused = sqs.BatchFailure(entries[0]["Id"], "InvalidParameterValue", "bad", True)
+        return sqs.BatchResult(result.succeeded, [*result.failed, refused])
+
+    monkeypatch.setattr(sqs, "send_message_batch", refuse_first)
+    op = run(dlq_url, destination_arn=source_arn)
+    assert (op.moved, op.failed) == (9, 1)
+    assert len(drain(client, dlq_url)) == 1
+
+
+def test_only_sent_entries_are_deleted(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    client, _, source_arn, dlq_url = make_queues()
+    fill(client, dlq_url, 10)
+    deleted: list[int] = []
+    real_delete = sqs.delete_message_batch
+
+    def send_half(url: str, entries: list[dict[str, Any]]) -> sqs.BatchResult:
+        return sqs.BatchResult([e["Id"] for e in entries[:5]], [])
+
+    def count_delete(url: str, handles: dict[str, str]) -> sqs.BatchResult:
+        deleted.append(len(handles))
+        return real_delete(url, handles)
+
+    monkeypatch.setattr(sqs, "send_message_batch", send_half)
+    monkeypatch.setattr(sqs, "delete_message_batch", count_delete)
+    monkeypatch.setattr(engine, "MAX_ATTEMPTS", 1)
+    run(dlq_url, destination_arn=source_arn)
+    assert deleted == [5]
+    assert len(drain(client, dlq_url)) == 5
+
+
+def test_rate_limit_sleeps_between_batches(aws: None) -> None:
+    client, _, source_arn, dlq_url = make_queues()
+    fill(client, dlq_url, 20)
+    op = new_op(dlq_url, engine.RedriveParams(destination_arn=source_arn, rate=5, wait_seconds=0))
+    token = op.claim()
+    assert token is not None
+    slept: list[float] = []
+    engine.Redrive(op, token, sleep=slept.append, clock=lambda: 0.0).run()
+    # The clock stands still, so each pause is the whole debt: 10/5 s, then 20/5 s.
+    assert slept == [2.0, 4.0]
+
+
+def test_task_runs_the_operation(aws: None) -> None:
+    from operations import tasks
+
+    client, _, source_arn, dlq_url = make_queues()
+    fill(client, dlq_url, 5)
+    op = new_op(dlq_url, engine.RedriveParams(destination_arn=source_arn, wait_seconds=0))
+    tasks.redrive(op.pk)
+    op.refresh_from_db()
+    assert (op.state, op.moved, op.attempts) == ("succeeded", 5, 1)
+
+
+def test_task_copy_for_a_leased_operation_checks_again_later(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from operations import tasks
+
+    op = new_op("https://sqs/q/x-dlq", engine.RedriveParams())
+    op.claim(lease_seconds=30)
+    countdowns: list[int] = []
+
+    def retry(countdown: int) -> Exception:
+        countdowns.append(countdown)
+        return RuntimeError("retry")
+
+    monkeypatch.setattr(tasks.redrive, "retry", retry)
+    with pytest.raises(RuntimeError, match="retry"):
+        tasks.redrive(op.pk)
+    assert 25 <= countdowns[0] <= 31
+
+
+def test_task_resumes_an_operation_whose_worker_died(aws: None) -> None:
+    from django.utils import timezone
+
+    from operations import tasks
+
+    client, source_url, source_arn, dlq_url = make_queues()
+    fill(client, dlq_url, 8)
+    op = new_op(dlq_url, engine.RedriveParams(destination_arn=source_arn, wait_seconds=0))
+    op.claim()
+    Operation.objects.filter(pk=op.pk).update(moved=10, total=18, lease_expires_at=timezone.now())
+    tasks.redrive(op.pk)
+    op.refresh_from_db()
+    assert (op.state, op.moved, op.attempts) == ("succeeded", 18, 2)
+
+
+def test_task_ignores_a_finished_operation(aws: None) -> None:
+    from operations import tasks
+
+    op = new_op("https://sqs/q/x-dlq", engine.RedriveParams())
+    op.request_cancel()
+    tasks.redrive(op.pk)
+    op.refresh_from_db()
+    assert (op.state, op.attempts) == ("cancelled", 0)

@@ -1,0 +1,122 @@
+"""Native redrive (StartMessageMoveTask): moto lacks it, so botocore's Stubber asserts
+the exact requests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from operations import native_redrive
+from operations import redrive as engine
+from operations.aws import client as aws_client
+from operations.models import Operation
+
+pytestmark = pytest.mark.django_db
+
+DLQ_ARN = "arn:aws:sqs:us-east-1:123456789012:orders-dlq"
+DLQ_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/orders-dlq"
+HANDLE = "eyJ0YXNrIjoiMSJ9"
+
+
+@pytest.fixture
+def stub() -> Iterator[Stubber]:
+    client = boto3.client("sqs", region_name="us-east-1")
+    aws_client._clients["sqs"] = client
+    with Stubber(client) as stubber:
+        yield stubber
+        stubber.assert_no_pending_responses()
+
+
+def make_op(**parameters: Any) -> Operation:
+    return Operation.objects.create(
+        kind=Operation.Kind.NATIVE_REDRIVE,
+        target=DLQ_URL,
+        parameters={"dlq_arn": DLQ_ARN, **parameters},
+        reason="whole queue",
+        requested_by_name="t",
+    )
+
+
+def task(status: str, moved: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "TaskHandle": HANDLE,
+        "Status": status,
+        "SourceArn": DLQ_ARN,
+        "ApproximateNumberOfMessagesMoved": moved,
+        **extra,
+    }
+
+
+def expect_list(stub: Stubber, *tasks: dict[str, Any]) -> None:
+    stub.add_response(
+        "list_message_move_tasks",
+        {"Results": list(tasks)},
+        {"SourceArn": DLQ_ARN, "MaxResults": 10},
+    )
+
+
+def run(op: Operation) -> str:
+    token = op.claim()
+    assert token is not None
+    return native_redrive.run(op, token, lease_seconds=60, sleep=lambda s: None)
+
+
+def test_native_redrive_starts_polls_and_succeeds(stub: Stubber) -> None:
+    stub.add_response(
+        "start_message_move_task",
+        {"TaskHandle": HANDLE},
+        {"SourceArn": DLQ_ARN, "MaxNumberOfMessagesPerSecond": 50},
+    )
+    expect_list(stub, task("RUNNING", 10, ApproximateNumberOfMessagesToMove=30))
+    expect_list(stub, task("COMPLETED", 30, ApproximateNumberOfMessagesToMove=30))
+    op = make_op(rate=50)
+    assert run(op) == "succeeded"
+    op.refresh_from_db()
+    assert (op.moved, op.total, op.progress["task_handle"]) == (30, 30, HANDLE)
+
+
+def test_native_redrive_cancels_the_move_task_when_asked(stub: Stubber) -> None:
+    stub.add_response("start_message_move_task", {"TaskHandle": HANDLE}, {"SourceArn": DLQ_ARN})
+    expect_list(stub, task("RUNNING", 5))
+    stub.add_response(
+        "cancel_message_move_task", {"ApproximateNumberOfMessagesMoved": 5}, {"TaskHandle": HANDLE}
+    )
+    expect_list(stub, task("CANCELLED", 5))
+    op = make_op()
+    Operation.objects.filter(pk=op.pk).update(cancel_requested=True)
+    assert run(op) == "cancelled"
+    op.refresh_from_db()
+    assert (op.state, op.moved) == ("cancelled", 5)
+
+
+def test_resumed_native_redrive_follows_the_existing_task(stub: Stubber) -> None:
+    expect_list(stub, task("COMPLETED", 7))
+    op = make_op()
+    Operation.objects.filter(pk=op.pk).update(progress={"task_handle": HANDLE})
+    op.refresh_from_db()
+    assert run(op) == "succeeded"
+
+
+def test_failed_move_task_fails_the_operation_with_its_reason(stub: Stubber) -> None:
+    stub.add_response("start_message_move_task", {"TaskHandle": HANDLE}, {"SourceArn": DLQ_ARN})
+    expect_list(stub, task("FAILED", 0, FailureReason="AccessDenied on destination"))
+    op = make_op()
+    run(op)
+    op.refresh_from_db()
+    assert (op.state, op.error) == ("failed", "AccessDenied on destination")
+
+
+def test_native_redrive_is_off_on_emulators(settings: Any) -> None:
+    settings.EVENTOPS_NATIVE_REDRIVE = True
+    settings.AWS_ENDPOINT_URL = "http://127.0.0.1:5000"
+    assert not engine.native_redrive_enabled()
+
+
+def test_native_redrive_is_used_on_aws_when_the_setting_is_on(settings: Any) -> None:
+    settings.EVENTOPS_NATIVE_REDRIVE = True
+    settings.AWS_ENDPOINT_URL = ""
+    assert engine.native_redrive_enabled()

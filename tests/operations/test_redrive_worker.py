@@ -1,0 +1,216 @@
+"""End to end with real processes: a Celery worker on Redis is SIGKILLed mid-redrive and the
+operation resumes on a new worker; two command-line starts race for one DLQ.
+
+The worker, the command and this test share a file SQLite database and a moto server
+(ThreadedMotoServer, reached through AWS_ENDPOINT_URL). Redis database 9 is the broker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.conftest import FAKE_AWS_ENV
+
+ROOT = Path(__file__).resolve().parents[2]
+REDIS_URL = os.environ.get("EVENTOPS_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+QUEUE = "eventops-redrive-killtest"
+MESSAGES = 60
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
+
+SETTINGS = """
+from dashboard.settings import *  # noqa: F403
+
+DATABASES = {{"default": {{"ENGINE": "django.db.backends.sqlite3", "NAME": {db!r},
+              "OPTIONS": {{"timeout": 20, "transaction_mode": "IMMEDIATE"}}}}}}
+# A short lease, and Redis gives an unacknowledged task back after 6 s (not 1 h).
+EVENTOPS_REDRIVE_LEASE_SECONDS = 4
+CELERY_BROKER_TRANSPORT_OPTIONS = {{"visibility_timeout": 6, "unacked_restore_interval": 1,
+                                   "unacked_restore_throttle": 1}}
+CELERY_TASK_DEFAULT_QUEUE = {queue!r}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(check: Callable[[], Any], seconds: float, what: str) -> Any:
+    """Poll ``check`` until it returns something truthy (a bounded wait, not a timed assert)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class World:
+    def __init__(self, tmp: Path, endpoint: str) -> None:
+        self.tmp = tmp
+        self.db = tmp / "eventops.sqlite3"
+        (tmp / "killtest_settings.py").write_text(SETTINGS.format(db=str(self.db), queue=QUEUE))
+        self.env = {
+            **os.environ,
+            **FAKE_AWS_ENV,
+            "PYTHONPATH": f"{tmp}{os.pathsep}{ROOT}",
+            "DJANGO_SETTINGS_MODULE": "killtest_settings",
+            "REDIS_URL": REDIS_URL,
+            "AWS_ENDPOINT_URL": endpoint,
+            "EVENTOPS_VAR_DIR": str(tmp),
+            "LOG_LEVEL": "WARNING",
+        }
+        self.sqs = boto3.client(
+            "sqs",
+            region_name="us-east-1",
+            endpoint_url=endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        self.workers: list[subprocess.Popen[bytes]] = []
+
+    def manage(self, *args: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), *args],
+            env=self.env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+
+    def worker(self) -> subprocess.Popen[bytes]:
+        log = open(self.tmp / f"worker{len(self.workers)}.log", "wb")  # noqa: SIM115
+        proc = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "celery"),
+                "-A",
+                "dashboard",
+                "worker",
+                "--pool=solo",
+                "-Q",
+                QUEUE,
+                "--without-gossip",
+                "--without-mingle",
+                "-l",
+                "INFO",
+            ],
+            env=self.env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.workers.append(proc)
+        return proc
+
+    def operation(self, target: str) -> dict[str, Any] | None:
+        with sqlite3.connect(self.db) as conn:
+            conn.row_factory = sqlite3.Row
+            row = conn.execute(
+                "SELECT * FROM operations_operation WHERE target = ? ORDER BY id DESC", (target,)
+            ).fetchone()
+        return dict(row) if row else None
+
+    def make_dlq(self, name: str) -> tuple[str, str]:
+        dlq = self.sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        policy = json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": 3})
+        source = self.sqs.create_queue(QueueName=name, Attributes={"RedrivePolicy": policy})[
+            "QueueUrl"
+        ]
+        return source, dlq
+
+    def depth(self, url: str) -> int:
+        attrs = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        return int(attrs["ApproximateNumberOfMessages"]) + int(
+            attrs["ApproximateNumberOfMessagesNotVisible"]
+        )
+
+    def drain(self, url: str) -> list[str]:
+        bodies: list[str] = []
+        while batch := self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get(
+            "Messages", []
+        ):
+            bodies.extend(m["Body"] for m in batch)
+            self.sqs.delete_message_batch(
+                QueueUrl=url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)
+                ],
+            )
+        return bodies
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    import redis
+    from moto.server import ThreadedMotoServer
+
+    broker = redis.Redis.from_url(REDIS_URL)
+    broker.flushdb()  # database 9 is this test's own
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    world = World(tmp_path_factory.mktemp("killtest"), f"http://127.0.0.1:{port}")
+    migrate = world.manage("migrate", "--no-input")
+    assert migrate.wait(timeout=120) == 0, migrate.stderr.read() if migrate.stderr else ""
+    yield world
+    for proc in world.workers:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    server.stop()
+    broker.flushdb()
+
+
+def test_worker_killed_mid_redrive_resumes_without_loss(world: World) -> None:
+    source, dlq = world.make_dlq("orders")
+    for i in range(MESSAGES):
+        world.sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps({"n": i}))
+    start = world.manage("redrive", "orders-dlq", "--yes", "--rate", "10", "--reason", "kill test")
+    assert start.wait(timeout=60) == 0
+    first = world.worker()
+    wait_for(lambda: (world.operation(dlq) or {}).get("moved", 0) >= 20, 60, "20 moved")
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait(timeout=10)
+    killed_at = world.operation(dlq)
+    world.worker()
+    done = wait_for(
+        lambda: (op := world.operation(dlq)) and op["state"] not in ("pending", "running") and op,
+        120,
+        "the operation to finish",
+    )
+    moved = [json.loads(body)["n"] for body in world.drain(source)]
+    assert (
+        killed_at is not None and killed_at["state"] == "running" and killed_at["moved"] < MESSAGES
+    )
+    assert (done["state"], done["attempts"]) == ("succeeded", 2)
+    # A batch moved after the last progress report of the killed run is not in its counter.
+    assert MESSAGES - 10 <= done["moved"] <= MESSAGES
+    assert set(moved) == set(range(MESSAGES)) and len(moved) - MESSAGES <= 10
+    assert world.depth(dlq) == 0
+
+
+def test_two_concurrent_starts_one_runs_the_other_is_refused(world: World) -> None:
+    _, dlq = world.make_dlq("billing")
+    world.sqs.send_message(QueueUrl=dlq, MessageBody="{}")
+    racers = [world.manage("redrive", "billing-dlq", "--yes", "--reason", "race") for _ in range(2)]
+    results = sorted((proc.wait(timeout=60), proc.communicate()[1].decode()) for proc in racers)
+    assert [code for code, _ in results] == [0, 1]
+    assert "Another operation is already active" in results[1][1]

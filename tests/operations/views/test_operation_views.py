@@ -1,0 +1,144 @@
+"""Operations list, detail, htmx progress (stops polling) and cancel; the read-only admin."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib import admin
+from django.test import Client, RequestFactory
+from django.urls import reverse
+
+from operations.models import Operation
+
+pytestmark = pytest.mark.django_db
+
+
+def make(target: str = "https://sqs/q/orders-dlq", **fields) -> Operation:
+    defaults = {
+        "kind": "redrive",
+        "reason": "fix",
+        "requested_by_name": "oncall",
+        "target_label": "orders-dlq",
+    }
+    return Operation.objects.create(target=target, **{**defaults, **fields})
+
+
+def listed(client, **query) -> list[int]:
+    response = client.get(reverse("operations:list"), query)
+    return [op.pk for op in response.context["page"]]
+
+
+def test_list_filters_by_kind_and_state(viewer_client) -> None:
+    wanted = make(kind="redrive", state="succeeded")
+    make(target="b", kind="delete_messages", state="succeeded")
+    make(target="c", kind="redrive", state="failed")
+    assert listed(viewer_client, kind="redrive", state="succeeded") == [wanted.pk]
+
+
+def test_list_filters_by_user_and_target(viewer_client) -> None:
+    wanted = make(target="https://sqs/q/billing-dlq", requested_by_name="alice")
+    make(target="https://sqs/q/billing-dlq-2", requested_by_name="bob", state="failed")
+    assert listed(viewer_client, user="ali", target="billing") == [wanted.pk]
+
+
+def test_detail_shows_who_why_and_parameters(viewer_client) -> None:
+    op = make(parameters={"max_messages": 5}, reason="billing <b>fixed</b>")
+    html = viewer_client.get(reverse("operations:detail", args=[op.pk])).content.decode()
+    assert "billing &lt;b&gt;fixed&lt;/b&gt;" in html and "oncall" in html
+    assert "&quot;max_messages&quot;: 5" in html
+
+
+def test_detail_of_unknown_operation_is_404(viewer_client) -> None:
+    assert viewer_client.get(reverse("operations:detail", args=[999])).status_code == 404
+
+
+def test_progress_keeps_polling_while_running(viewer_client) -> None:
+    op = make(state="running", total=100, moved=40)
+    response = viewer_client.get(
+        reverse("operations:progress", args=[op.pk]), HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 200 and "hx-trigger" in response.content.decode()
+    assert response["Vary"] and "HX-Request" in response["Vary"]
+
+
+def test_progress_stops_polling_when_finished(viewer_client) -> None:
+    op = make(state="succeeded", total=10, moved=10)
+    response = viewer_client.get(
+        reverse("operations:progress", args=[op.pk]), HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 286
+    assert "hx-trigger" not in response.content.decode()
+
+
+def test_progress_shows_rate_and_eta(viewer_client) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    op = make(
+        state="running", total=100, moved=40, started_at=timezone.now() - timedelta(seconds=20)
+    )
+    context = viewer_client.get(reverse("operations:progress", args=[op.pk])).context
+    assert context["rate"] == pytest.approx(2.0, rel=0.05)
+    assert context["eta_seconds"] == pytest.approx(30, abs=2)
+
+
+def cancel(client, op: Operation):
+    return client.post(reverse("operations:cancel", args=[op.pk]))
+
+
+def test_operator_cancels_a_running_operation(operator_client) -> None:
+    op = make(state="running")
+    assert cancel(operator_client, op).status_code == 302
+    op.refresh_from_db()
+    assert op.cancel_requested and op.state == "running"
+
+
+def test_cancel_twice_is_harmless(operator_client) -> None:
+    op = make(state="pending")
+    cancel(operator_client, op)
+    assert cancel(operator_client, op).status_code == 302
+    op.refresh_from_db()
+    assert op.state == "cancelled"
+
+
+def test_get_on_cancel_is_405(operator_client) -> None:
+    assert operator_client.get(reverse("operations:cancel", args=[make().pk])).status_code == 405
+
+
+def test_viewer_cannot_cancel(viewer_client) -> None:
+    op = make(state="running")
+    assert cancel(viewer_client, op).status_code == 403
+    op.refresh_from_db()
+    assert not op.cancel_requested
+
+
+def test_anonymous_cancel_is_sent_to_login(client) -> None:
+    op = make(state="running")
+    assert "/login/" in cancel(client, op)["Location"]
+    op.refresh_from_db()
+    assert not op.cancel_requested
+
+
+def test_cancel_without_csrf_token_is_refused(operator) -> None:
+    op = make(state="running")
+    csrf_client = Client(enforce_csrf_checks=True)
+    csrf_client.force_login(operator)
+    assert cancel(csrf_client, op).status_code == 403
+
+
+def test_cancel_of_unknown_operation_is_404(operator_client) -> None:
+    assert operator_client.post(reverse("operations:cancel", args=[404])).status_code == 404
+
+
+def test_admin_is_read_only(admin_user) -> None:
+    request = RequestFactory().get("/")
+    request.user = admin_user
+    model_admin = admin.site._registry[Operation]
+    assert model_admin.has_view_permission(request)
+    assert not any(
+        (
+            model_admin.has_add_permission(request),
+            model_admin.has_change_permission(request),
+            model_admin.has_delete_permission(request),
+        )
+    )
