@@ -131,10 +131,19 @@ class Operation(models.Model):
         Returns False if this worker no longer holds the lease. Returns whether
         cancellation was requested via ``self.cancel_requested`` after refreshing."""
         now = timezone.now()
+        lease_expires_at = now + timedelta(seconds=lease_seconds)
         updated = Operation.objects.filter(
             pk=self.pk, lease_token=token, state=self.State.RUNNING
-        ).update(lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now, **fields)
-        self.refresh_from_db()
+        ).update(lease_expires_at=lease_expires_at, updated_at=now, **fields)
+        refresh = ["cancel_requested", "state"]
+        for name, value in fields.items():
+            if hasattr(value, "resolve_expression"):  # F() and friends: read the result back
+                refresh.append(name)
+            else:
+                setattr(self, name, value)
+        self.lease_expires_at, self.updated_at = lease_expires_at, now
+        # Only what another process may have changed: this runs after every batch.
+        self.refresh_from_db(fields=refresh)
         return bool(updated)
 
     def finish(
