@@ -4,6 +4,8 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
+# jsii (under the CDK) prints a banner on every start that Node 20 is end-of-life; harmless.
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
 .PHONY: demo serve worker test test-fast lint typecheck checks synth bench clean help
 

@@ -556,22 +556,6 @@ def dlq_panel(lookup: Lookup, since: timedelta) -> Panel:
     return panel
 
 
-def _table_setting(name: str) -> list[str]:
-    value = getattr(settings, name, None)
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
-    if isinstance(value, list | tuple):
-        return [str(v) for v in value]
-    return []
-
-
-def _tables(suffix: str, setting: str) -> list[str]:
-    explicit = _table_setting(setting)
-    if explicit:
-        return explicit
-    return dynamodb.tables_ending_with(suffix, prefix=settings.EVENTOPS_RESOURCE_PREFIX)
-
-
 @dataclass(frozen=True)
 class IdempotencyRecord:
     table: str
@@ -589,7 +573,7 @@ class IdempotencyRecord:
 def idempotency_panel(lookup: Lookup, since: timedelta) -> Panel:
     panel = Panel(key="idempotency", title="Idempotency records")
     cid = resolve(lookup, since)
-    for table in _tables("idempotency", "EVENTOPS_IDEMPOTENCY_TABLES"):
+    for table in topology.idempotency_tables():
         for item in dynamodb.query_index(table, "correlation_id", cid):
             expiration = item.get("expiration")
             record = IdempotencyRecord(
@@ -638,7 +622,7 @@ def _iso(value: Any) -> datetime | None:
 def outbox_panel(lookup: Lookup, since: timedelta) -> Panel:
     panel = Panel(key="outbox", title="Outbox")
     cid = resolve(lookup, since)
-    for table in _tables("orders", "EVENTOPS_OUTBOX_TABLES"):
+    for table in topology.outbox_tables():
         for item in dynamodb.query_index(table, "correlationId", cid):
             pk, sk = str(item.get("pk", "")), str(item.get("sk", ""))
             if not pk.startswith("OUTBOX#"):

@@ -19,11 +19,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from operations import archive as archive_reads
-from operations import event_pattern
+from operations import event_pattern, topology
 from operations.archive import ArchiveView, EventFilters, LoggedEvent
 from operations.aws import dynamodb, events
 from operations.aws.errors import AwsError
@@ -261,7 +260,6 @@ def preview(plan: ReplayPlan, *, cap: int = PREVIEW_CAP, now: datetime | None = 
 
 MAX_CORRELATION_LOOKUPS = 200
 LOOKUP_WORKERS = 8
-TABLE_SUFFIX = "idempotency"
 
 
 @dataclass
@@ -278,15 +276,6 @@ class IdempotencyReport:
     @property
     def skipped_total(self) -> int:
         return sum(self.skipped_by_consumer.values())
-
-
-def idempotency_tables() -> list[str]:
-    """``EVENTOPS_IDEMPOTENCY_TABLES`` (comma list), else tables named ``...idempotency``."""
-    configured = str(getattr(settings, "EVENTOPS_IDEMPOTENCY_TABLES", "") or "")
-    names = [n.strip() for n in configured.split(",") if n.strip()]
-    if names:
-        return names
-    return [n for n in dynamodb.list_table_names() if n.lower().endswith(TABLE_SUFFIX)]
 
 
 def key_hashes(event_id: str) -> set[str]:
@@ -320,7 +309,7 @@ def idempotency_check(
         report.truncated = True
         correlation_ids = correlation_ids[:MAX_CORRELATION_LOOKUPS]
     try:
-        report.tables = idempotency_tables()
+        report.tables = topology.idempotency_tables()
         lookups = [(t, c) for t in report.tables for c in correlation_ids]
         with ThreadPoolExecutor(max_workers=LOOKUP_WORKERS) as pool:
             results = list(

@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 
-from operations.aws import cloudwatch, events, lambda_, logs, sqs
+from operations.aws import cloudwatch, dynamodb, events, lambda_, logs, sqs
 from operations.aws.cloudwatch import Alarm, MetricQuery, MetricSeries
 from operations.aws.errors import AwsError
 from operations.aws.events import Archive, EventBus, Rule, Target
@@ -168,6 +168,37 @@ def discover_alarms(prefix: str = "") -> list[Alarm]:
 
 def discover_event_logs(prefix: str = "") -> list[LogGroup]:
     return logs.describe_log_groups(EVENT_LOG_PREFIX + prefix)
+
+
+def _configured_names(value: str) -> list[str]:
+    return [name.strip() for name in value.split(",") if name.strip()]
+
+
+def tables_ending_with(suffix: str, configured: str = "") -> list[str]:
+    """DynamoDB tables for one role: the configured comma list, else discovered by name.
+
+    Discovery keeps tables whose name ends with ``suffix`` (case-insensitive) and
+    starts with ``EVENTOPS_RESOURCE_PREFIX``.
+    """
+    names = _configured_names(configured)
+    if names:
+        return names
+    prefix = resource_prefix()
+    return [
+        name
+        for name in dynamodb.list_table_names()
+        if name.lower().endswith(suffix) and name.startswith(prefix)
+    ]
+
+
+def idempotency_tables() -> list[str]:
+    """Powertools idempotency tables (``EVENTOPS_IDEMPOTENCY_TABLES``, else ``*idempotency``)."""
+    return tables_ending_with("idempotency", settings.EVENTOPS_IDEMPOTENCY_TABLES)
+
+
+def outbox_tables() -> list[str]:
+    """Tables that hold the transactional outbox (``EVENTOPS_OUTBOX_TABLES``, else ``*orders``)."""
+    return tables_ending_with("orders", settings.EVENTOPS_OUTBOX_TABLES)
 
 
 def discover_mappings() -> list[EventSourceMapping]:

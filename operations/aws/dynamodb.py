@@ -62,11 +62,6 @@ def list_table_names() -> list[str]:
         raise translate(exc, "ListTables") from exc
 
 
-def tables_ending_with(suffix: str, prefix: str = "") -> list[str]:
-    """Table names that end with ``suffix`` (and start with ``prefix`` if given)."""
-    return [n for n in list_table_names() if n.endswith(suffix) and n.startswith(prefix)]
-
-
 # https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_Query.html
 def query_index(
     table: str,

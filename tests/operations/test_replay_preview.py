@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 
-from operations import archive, replay
+from operations import archive, replay, topology
 from tests.operations import archive_world
 from tests.operations.archive_world import ARCHIVE, create_idempotency_table, detail, put_record
 
@@ -115,7 +115,7 @@ def test_no_idempotency_records_means_no_warning(events_in_window):
 def test_idempotency_tables_setting_overrides_discovery(settings, world):
     create_idempotency_table()
     settings.EVENTOPS_IDEMPOTENCY_TABLES = "a-table, b-table"
-    assert replay.idempotency_tables() == ["a-table", "b-table"]
+    assert topology.idempotency_tables() == ["a-table", "b-table"]
 
 
 def test_unreadable_idempotency_table_is_reported_not_raised(settings, events_in_window):
