@@ -209,3 +209,33 @@ def test_replay_form_shows_the_active_replay_count_and_a_default_window(world, o
     assert response.status_code == 200
     assert "0 of 10 replays active" in response.text
     assert 'name="start" value="20' in response.text
+
+
+def test_get_on_republish_is_405(world, operator_client):
+    response = operator_client.get(reverse("republish", args=[ARCHIVE]))
+    assert response.status_code == 405
+    assert Operation.objects.count() == 0
+
+
+def test_anonymous_republish_is_sent_to_login(world, client):
+    response = client.post(
+        reverse("republish", args=[ARCHIVE]), {"correlation_id": "c-1", "reason": "x"}
+    )
+    assert response.status_code == 302 and response["Location"].startswith("/login/")
+    assert Operation.objects.count() == 0
+
+
+def test_republish_without_a_reason_changes_nothing(world, operator_client):
+    world.put("OrderPaid", detail("c-1"))
+    now = datetime.now(tz=UTC)
+    response = operator_client.post(
+        reverse("republish", args=[ARCHIVE]),
+        {
+            "correlation_id": "c-1",
+            "start": (now - timedelta(hours=1)).isoformat(),
+            "end": (now + timedelta(minutes=1)).isoformat(),
+            "reason": "",
+        },
+    )
+    assert response.status_code == 400
+    assert Operation.objects.count() == 0
