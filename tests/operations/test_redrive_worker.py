@@ -15,9 +15,11 @@ import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
@@ -31,11 +33,17 @@ MESSAGES = 60
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
+# With a PostgreSQL DATABASE_URL (CI's second run) the processes share a fresh PostgreSQL
+# database, so the partial unique index and the compare-and-set claim are tested where
+# production runs them; otherwise a file SQLite database.
+PG_URL = (
+    os.environ.get("DATABASE_URL", "") if "postgres" in os.environ.get("DATABASE_URL", "") else ""
+)
+
 SETTINGS = """
 from dashboard.settings import *  # noqa: F403
 
-DATABASES = {{"default": {{"ENGINE": "django.db.backends.sqlite3", "NAME": {db!r},
-              "OPTIONS": {{"timeout": 20, "transaction_mode": "IMMEDIATE"}}}}}}
+DATABASES = {{"default": {databases}}}
 # A short lease, and Redis gives an unacknowledged task back after 6 s (not 1 h).
 EVENTOPS_REDRIVE_LEASE_SECONDS = 4
 CELERY_BROKER_TRANSPORT_OPTIONS = {{"visibility_timeout": 6, "unacked_restore_interval": 1,
@@ -60,11 +68,34 @@ def wait_for(check: Callable[[], Any], seconds: float, what: str) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def _pg_admin(url: str) -> Any:
+    import psycopg
+
+    server = urlsplit(url)._replace(path="/postgres").geturl()
+    return psycopg.connect(server, autocommit=True)
+
+
 class World:
     def __init__(self, tmp: Path, endpoint: str) -> None:
         self.tmp = tmp
         self.db = tmp / "eventops.sqlite3"
-        (tmp / "killtest_settings.py").write_text(SETTINGS.format(db=str(self.db), queue=QUEUE))
+        self.pg_url = ""
+        if PG_URL:
+            name = f"eventops_killtest_{uuid.uuid4().hex[:8]}"
+            with _pg_admin(PG_URL) as admin:
+                admin.execute(f'CREATE DATABASE "{name}"')
+            self.pg_url = urlsplit(PG_URL)._replace(path=f"/{name}").geturl()
+            databases = f"dj_database_url.parse({self.pg_url!r})"
+        else:
+            databases = repr(
+                {
+                    "ENGINE": "django.db.backends.sqlite3",
+                    "NAME": str(self.db),
+                    "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+                }
+            )
+        settings = SETTINGS.format(databases=databases, queue=QUEUE)
+        (tmp / "killtest_settings.py").write_text("import dj_database_url\n" + settings)
         self.env = {
             **os.environ,
             **FAKE_AWS_ENV,
@@ -118,6 +149,15 @@ class World:
         return proc
 
     def operation(self, target: str) -> dict[str, Any] | None:
+        if self.pg_url:
+            import psycopg
+            from psycopg.rows import dict_row
+
+            with psycopg.connect(self.pg_url, row_factory=dict_row) as pg:
+                return pg.execute(
+                    "SELECT * FROM operations_operation WHERE target = %s ORDER BY id DESC",
+                    (target,),
+                ).fetchone()
         with sqlite3.connect(self.db) as conn:
             conn.row_factory = sqlite3.Row
             row = conn.execute(
@@ -177,6 +217,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             proc.wait(timeout=10)
     server.stop()
     broker.flushdb()
+    if world.pg_url:
+        with _pg_admin(PG_URL) as admin:
+            admin.execute(
+                f'DROP DATABASE IF EXISTS "{urlsplit(world.pg_url).path[1:]}" WITH (FORCE)'
+            )
 
 
 def test_worker_killed_mid_redrive_resumes_without_loss(world: World) -> None:
