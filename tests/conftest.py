@@ -19,6 +19,19 @@ FAKE_AWS_ENV = {
 }
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _in_memory_broker() -> Iterator[None]:
+    """Tasks enqueued by in-process tests go to an in-memory broker, never to the
+    developer's var/celery folder or a shared Redis. Tests that need a real broker
+    start their own worker and enqueue from a subprocess with their own settings."""
+    from dashboard.celery import app
+
+    previous = app.conf.broker_url
+    app.conf.broker_url = "memory://"
+    yield
+    app.conf.broker_url = previous
+
+
 @pytest.fixture(autouse=True)
 def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Fake credentials for every test, so nothing can reach a real account."""
