@@ -128,23 +128,30 @@ class Operation(models.Model):
     def report(self, token: uuid.UUID, lease_seconds: int = 120, **fields: Any) -> bool:
         """Save progress (counters, progress JSON) and extend the lease.
 
-        Returns False if this worker no longer holds the lease. Returns whether
-        cancellation was requested via ``self.cancel_requested`` after refreshing."""
+        Returns False if this worker no longer holds the lease. Afterwards
+        ``self.cancel_requested`` tells whether the operator asked to stop.
+        This runs after every batch, so the usual case is one UPDATE: it only
+        matches while no cancel was requested, and a miss is looked into.
+        """
         now = timezone.now()
         lease_expires_at = now + timedelta(seconds=lease_seconds)
-        updated = Operation.objects.filter(
-            pk=self.pk, lease_token=token, state=self.State.RUNNING
-        ).update(lease_expires_at=lease_expires_at, updated_at=now, **fields)
-        refresh = ["cancel_requested", "state"]
-        for name, value in fields.items():
-            if hasattr(value, "resolve_expression"):  # F() and friends: read the result back
-                refresh.append(name)
-            else:
+        values = {"lease_expires_at": lease_expires_at, "updated_at": now, **fields}
+        mine = Operation.objects.filter(pk=self.pk, lease_token=token, state=self.State.RUNNING)
+        expressions = [
+            name for name, value in fields.items() if hasattr(value, "resolve_expression")
+        ]
+        if mine.filter(cancel_requested=False).update(**values):
+            updated = True
+            refresh = expressions
+        else:  # cancel requested, or the lease was lost: save progress if still ours, then look
+            updated = bool(mine.update(**values))
+            refresh = ["cancel_requested", "state", *expressions]
+        for name, value in values.items():
+            if name not in expressions:
                 setattr(self, name, value)
-        self.lease_expires_at, self.updated_at = lease_expires_at, now
-        # Only what another process may have changed: this runs after every batch.
-        self.refresh_from_db(fields=refresh)
-        return bool(updated)
+        if refresh:
+            self.refresh_from_db(fields=refresh)
+        return updated
 
     def finish(
         self, token: uuid.UUID | None, state: str, *, error: str = "", **fields: Any

@@ -1,0 +1,91 @@
+"""The Operation row's compare-and-set state changes (ARCHITECTURE.md decision 4)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from operations.models import Operation
+
+# Database-specific (partial unique index, compare-and-set updates): CI runs it again on PostgreSQL.
+pytestmark = [pytest.mark.django_db, pytest.mark.integration]
+
+
+def _operation(target: str = "https://sqs/q-dlq") -> Operation:
+    return Operation.objects.create(
+        kind=Operation.Kind.REDRIVE, target=target, reason="test", requested_by_name="t"
+    )
+
+
+def test_only_one_worker_claims_a_pending_operation():
+    op = _operation()
+    assert op.claim() is not None
+    assert Operation.objects.get(pk=op.pk).claim() is None
+
+
+def test_a_running_operation_whose_lease_expired_is_claimed_again():
+    op = _operation()
+    op.claim()
+    Operation.objects.filter(pk=op.pk).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    again = Operation.objects.get(pk=op.pk)
+    assert again.claim() is not None
+    assert again.attempts == 2
+
+
+def test_report_saves_progress_for_the_lease_holder():
+    op = _operation()
+    token = op.claim()
+    assert op.report(token, moved=10, skipped=2) is True
+    assert Operation.objects.get(pk=op.pk).moved == 10
+
+
+def test_report_after_cancel_saves_progress_and_says_so():
+    op = _operation()
+    token = op.claim()
+    Operation.objects.get(pk=op.pk).request_cancel()
+    assert op.report(token, moved=5) is True
+    op.refresh_from_db()
+    assert op.cancel_requested is True and op.moved == 5
+
+
+def test_report_with_a_lost_lease_changes_nothing():
+    op = _operation()
+    stale = op.claim()
+    Operation.objects.filter(pk=op.pk).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    Operation.objects.get(pk=op.pk).claim()
+    assert op.report(stale, moved=99) is False
+    assert Operation.objects.get(pk=op.pk).moved == 0
+
+
+def test_finish_needs_the_lease():
+    op = _operation()
+    op.claim()
+    assert op.finish(None, Operation.State.SUCCEEDED) is True
+    assert Operation.objects.get(pk=op.pk).finish(None, Operation.State.FAILED) is False
+
+
+def test_cancelling_a_pending_operation_ends_it_at_once():
+    op = _operation()
+    assert op.request_cancel() is True
+    assert Operation.objects.get(pk=op.pk).state == Operation.State.CANCELLED
+
+
+def test_the_database_allows_one_active_operation_per_target():
+    _operation("https://sqs/same-dlq")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        _operation("https://sqs/same-dlq")
+    assert Operation.objects.filter(target="https://sqs/same-dlq").count() == 1
+
+
+def test_a_finished_operation_frees_its_target():
+    first = _operation("https://sqs/again-dlq")
+    first.claim()
+    first.finish(None, Operation.State.SUCCEEDED)
+    assert _operation("https://sqs/again-dlq").state == Operation.State.PENDING
