@@ -157,6 +157,25 @@ class Poller(ABC):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    def _invocation(
+        self,
+        items: Iterable[tuple[str | None, str | None, bool, str | None]],
+        error: str | None,
+        start: float,
+        end: float,
+    ) -> Invocation:
+        """One invocation of this poller's function, for its X-Ray segment."""
+        return Invocation(
+            function_name=self.function_name,
+            function_arn=self.function_arn,
+            request_id=str(uuid.uuid4()),
+            start=start,
+            end=end,
+            fault=error is not None,
+            cause=error,
+            hops=_hops(items),
+        )
+
     @abstractmethod
     def poll_once(self) -> int:
         """Handle one batch; returns how many records it handled (0 = idle)."""
@@ -330,16 +349,7 @@ class QueuePoller(Poller):
                 self.segments.trace_ids.adopt(correlation_id, root)
             is_failed = message["MessageId"] in failed
             items.append((correlation_id, event_type, is_failed, "rejected by handler"))
-        return Invocation(
-            function_name=self.function_name,
-            function_arn=self.function_arn,
-            request_id=str(uuid.uuid4()),
-            start=start,
-            end=end,
-            fault=error is not None,
-            cause=error,
-            hops=_hops(items),
-        )
+        return self._invocation(items, error, start, end)
 
 
 def _plain(value: Any) -> Any:
@@ -502,16 +512,7 @@ class StreamPoller(Poller):
                 continue  # only new outbox records are publications
             is_failed = record["dynamodb"]["SequenceNumber"] in failed
             items.append((correlation_id, event_type, is_failed, "publish failed"))
-        return Invocation(
-            function_name=self.function_name,
-            function_arn=self.function_arn,
-            request_id=str(uuid.uuid4()),
-            start=start,
-            end=end,
-            fault=error is not None,
-            cause=error,
-            hops=_hops(items),
-        )
+        return self._invocation(items, error, start, end)
 
 
 class Runner:

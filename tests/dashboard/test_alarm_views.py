@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.contrib.auth.models import Group, User
-from django.core.cache import cache
 from django.urls import reverse
 
 from operations import alarms
@@ -34,21 +32,6 @@ DLQ_ALARM = Alarm(
 OK_ALARM = Alarm("api-latency", "arn:x", "metric", "OK", "fine", NOW - timedelta(hours=3), True)
 
 
-@pytest.fixture(autouse=True)
-def _empty_cache():
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def viewer(db, client):
-    user = User.objects.create(username="vera")
-    user.groups.add(Group.objects.get(name="viewer"))
-    client.force_login(user)
-    return client
-
-
 @pytest.fixture
 def two_alarms(monkeypatch):
     from operations import topology
@@ -63,36 +46,36 @@ def test_anonymous_is_sent_to_login(client, db):
     assert response.status_code == 302 and "/login/" in response["Location"]
 
 
-def test_list_shows_alarms_worst_first_and_records_their_state(viewer, two_alarms):
-    response = viewer.get(reverse("alarms"))
+def test_list_shows_alarms_worst_first_and_records_their_state(viewer_client, two_alarms):
+    response = viewer_client.get(reverse("alarms"))
     body = response.content.decode()
     assert body.index(DLQ_ALARM.name) < body.index(OK_ALARM.name)
     assert AlarmTransition.objects.filter(alarm_name=DLQ_ALARM.name, new_state="ALARM").count() == 1
 
 
-def test_list_filters_by_state(viewer, two_alarms):
-    response = viewer.get(reverse("alarms"), {"state": "OK"})
+def test_list_filters_by_state(viewer_client, two_alarms):
+    response = viewer_client.get(reverse("alarms"), {"state": "OK"})
     assert OK_ALARM.name.encode() in response.content
     assert DLQ_ALARM.name.encode() not in response.content
 
 
-def test_unknown_state_is_a_clear_400(viewer, two_alarms):
-    response = viewer.get(reverse("alarms"), {"state": "ON_FIRE"})
+def test_unknown_state_is_a_clear_400(viewer_client, two_alarms):
+    response = viewer_client.get(reverse("alarms"), {"state": "ON_FIRE"})
     assert response.status_code == 400 and b"Unknown state" in response.content
 
 
-def test_unknown_alarm_is_a_404(viewer, monkeypatch):
+def test_unknown_alarm_is_a_404(viewer_client, monkeypatch):
     from operations.aws import cloudwatch
 
     monkeypatch.setattr(cloudwatch, "describe_alarm", lambda name: None)
-    assert viewer.get(reverse("alarm_detail", args=["no-such-alarm"])).status_code == 404
+    assert viewer_client.get(reverse("alarm_detail", args=["no-such-alarm"])).status_code == 404
 
 
-def test_overlong_alarm_name_is_a_404(viewer):
-    assert viewer.get(reverse("alarm_detail", args=["a" * 300])).status_code == 404
+def test_overlong_alarm_name_is_a_404(viewer_client):
+    assert viewer_client.get(reverse("alarm_detail", args=["a" * 300])).status_code == 404
 
 
-def test_aws_failure_on_detail_is_a_message_not_a_500(viewer, monkeypatch):
+def test_aws_failure_on_detail_is_a_message_not_a_500(viewer_client, monkeypatch):
     from operations.aws import cloudwatch
     from operations.aws.errors import AwsError
 
@@ -100,11 +83,13 @@ def test_aws_failure_on_detail_is_a_message_not_a_500(viewer, monkeypatch):
         raise AwsError("slow down", code="Throttling", operation="DescribeAlarms", transient=True)
 
     monkeypatch.setattr(cloudwatch, "describe_alarm", boom)
-    response = viewer.get(reverse("alarm_detail", args=["x"]))
+    response = viewer_client.get(reverse("alarm_detail", args=["x"]))
     assert response.status_code == 502 and b"slow down" in response.content
 
 
-def test_dlq_alarm_detail_links_each_correlation_id_and_a_windowed_redrive(viewer, monkeypatch):
+def test_dlq_alarm_detail_links_each_correlation_id_and_a_windowed_redrive(
+    viewer_client, monkeypatch
+):
     window = (NOW - timedelta(hours=1), NOW + timedelta(minutes=5))
     dlq = alarms.DlqDrilldown(
         queue_name="eventops-demo-billing-dlq",
@@ -116,7 +101,7 @@ def test_dlq_alarm_detail_links_each_correlation_id_and_a_windowed_redrive(viewe
     )
     drill = alarms.Drilldown(detail=AlarmDetail(alarm=DLQ_ALARM, threshold=0.0), dlq=dlq)
     monkeypatch.setattr(alarms, "drilldown", lambda name: drill)
-    body = viewer.get(reverse("alarm_detail", args=[DLQ_ALARM.name])).content.decode()
+    body = viewer_client.get(reverse("alarm_detail", args=[DLQ_ALARM.name])).content.decode()
     assert f'href="{reverse("correlation")}?q=corr-1"' in body
     preview = reverse("operations:redrive", args=["eventops-demo-billing-dlq"])
     assert (
@@ -125,7 +110,7 @@ def test_dlq_alarm_detail_links_each_correlation_id_and_a_windowed_redrive(viewe
     )
 
 
-def test_metric_graph_is_drawn_server_side_and_handed_to_uplot(viewer, monkeypatch):
+def test_metric_graph_is_drawn_server_side_and_handed_to_uplot(viewer_client, monkeypatch):
     change = alarms.HistoryEntry(NOW, "OK", "ALARM", "crossed", "AWS")
     graph = alarms.Graph(
         change=change,
@@ -139,14 +124,14 @@ def test_metric_graph_is_drawn_server_side_and_handed_to_uplot(viewer, monkeypat
     )
     drill = alarms.Drilldown(detail=AlarmDetail(alarm=OK_ALARM), history=[change], graphs=[graph])
     monkeypatch.setattr(alarms, "drilldown", lambda name: drill)
-    body = viewer.get(reverse("alarm_detail", args=[OK_ALARM.name])).content.decode()
+    body = viewer_client.get(reverse("alarm_detail", args=[OK_ALARM.name])).content.decode()
     assert '<polyline points="0.0,120.0 300.0,10.0"' in body
     assert (
         'id="queue-charts-data"' in body and "OK \\u2192 ALARM at 2026-11-26 14:00:00 UTC" in body
     )
 
 
-def test_composite_alarm_shows_its_children_tree(viewer, monkeypatch):
+def test_composite_alarm_shows_its_children_tree(viewer_client, monkeypatch):
     tree = alarms.TreeNode(
         "top",
         "ALARM",
@@ -160,10 +145,10 @@ def test_composite_alarm_shows_its_children_tree(viewer, monkeypatch):
     monkeypatch.setattr(
         alarms, "drilldown", lambda name: alarms.Drilldown(detail=AlarmDetail(alarm=top), tree=tree)
     )
-    body = viewer.get(reverse("alarm_detail", args=["top"])).content.decode()
+    body = viewer_client.get(reverse("alarm_detail", args=["top"])).content.decode()
     assert f'href="{reverse("alarm_detail", args=[DLQ_ALARM.name])}"' in body
 
 
-def test_post_to_the_alarm_pages_is_not_allowed(viewer):
-    assert viewer.post(reverse("alarms")).status_code == 405
-    assert viewer.post(reverse("alarm_detail", args=["x"])).status_code == 405
+def test_post_to_the_alarm_pages_is_not_allowed(viewer_client):
+    assert viewer_client.post(reverse("alarms")).status_code == 405
+    assert viewer_client.post(reverse("alarm_detail", args=["x"])).status_code == 405

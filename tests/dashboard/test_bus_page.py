@@ -6,16 +6,13 @@ import json
 
 import boto3
 import pytest
-from django.contrib.auth.models import Group, User
 from django.core.cache import cache
 
 
 @pytest.fixture
-def signed_in(client, db):
-    user = User.objects.create_user("ibis-viewer")
-    user.groups.add(Group.objects.get(name="viewer"))
-    client.force_login(user)
-    return client
+def signed_in(viewer_client):
+    """A logged-in viewer (the shared persona)."""
+    return viewer_client
 
 
 @pytest.fixture

@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from django.contrib.auth.models import Group, User
-from django.core.cache import cache
 from django.urls import reverse
 
 from operations import correlation
@@ -23,21 +21,6 @@ HOSTILE = [
     "a b",
     "%00",
 ]
-
-
-@pytest.fixture(autouse=True)
-def _empty_cache():
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def viewer(db, client):
-    user = User.objects.create(username="vera")
-    user.groups.add(Group.objects.get(name="viewer"))
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture
@@ -61,14 +44,14 @@ def test_anonymous_is_sent_to_login(client, db):
     assert response.status_code == 302 and "/login/" in response["Location"]
 
 
-def test_empty_search_shows_the_form(viewer):
-    response = viewer.get(reverse("correlation"))
+def test_empty_search_shows_the_form(viewer_client):
+    response = viewer_client.get(reverse("correlation"))
     assert response.status_code == 200
     assert b'name="q"' in response.content
 
 
-def test_page_renders_one_htmx_panel_per_source_with_a_real_link(viewer):
-    response = viewer.get(reverse("correlation"), {"q": CID, "since": "24h"})
+def test_page_renders_one_htmx_panel_per_source_with_a_real_link(viewer_client):
+    response = viewer_client.get(reverse("correlation"), {"q": CID, "since": "24h"})
     body = response.content.decode()
     assert response.status_code == 200
     panel_url = reverse("correlation_panel", args=["dlq"])
@@ -79,72 +62,74 @@ def test_page_renders_one_htmx_panel_per_source_with_a_real_link(viewer):
 
 
 @pytest.mark.parametrize("hostile", HOSTILE)
-def test_hostile_search_input_gets_a_clear_400(viewer, hostile):
-    response = viewer.get(reverse("correlation"), {"q": hostile})
+def test_hostile_search_input_gets_a_clear_400(viewer_client, hostile):
+    response = viewer_client.get(reverse("correlation"), {"q": hostile})
     assert response.status_code == 400
     assert b'class="error"' in response.content and b"<script>alert" not in response.content
 
 
 @pytest.mark.parametrize("hostile", HOSTILE)
-def test_hostile_panel_input_gets_a_clear_400(viewer, hostile):
-    response = viewer.get(
+def test_hostile_panel_input_gets_a_clear_400(viewer_client, hostile):
+    response = viewer_client.get(
         reverse("correlation_panel", args=["traces"]), {"q": hostile}, HTTP_HX_REQUEST="true"
     )
     assert response.status_code == 400
     assert b'class="error"' in response.content
 
 
-def test_unknown_time_range_is_a_400(viewer):
-    response = viewer.get(reverse("correlation"), {"q": CID, "since": "99y"})
+def test_unknown_time_range_is_a_400(viewer_client):
+    response = viewer_client.get(reverse("correlation"), {"q": CID, "since": "99y"})
     assert response.status_code == 400
     assert b"time range" in response.content
 
 
-def test_unknown_panel_is_a_404(viewer):
-    response = viewer.get(reverse("correlation_panel", args=["nope"]), {"q": CID})
+def test_unknown_panel_is_a_404(viewer_client):
+    response = viewer_client.get(reverse("correlation_panel", args=["nope"]), {"q": CID})
     assert response.status_code == 404
 
 
-def test_post_is_not_allowed(viewer):
-    assert viewer.post(reverse("correlation"), {"q": CID}).status_code == 405
+def test_post_is_not_allowed(viewer_client):
+    assert viewer_client.post(reverse("correlation"), {"q": CID}).status_code == 405
 
 
-def test_htmx_panel_returns_the_fragment_alone(viewer, fake_sources):
+def test_htmx_panel_returns_the_fragment_alone(viewer_client, fake_sources):
     url = reverse("correlation_panel", args=["events"])
-    response = viewer.get(url, {"q": CID}, HTTP_HX_REQUEST="true")
+    response = viewer_client.get(url, {"q": CID}, HTTP_HX_REQUEST="true")
     assert response.status_code == 200 and b"<html" not in response.content
     assert "HX-Request" in response["Vary"]
 
 
-def test_plain_panel_link_returns_a_full_page(viewer, fake_sources):
-    response = viewer.get(reverse("correlation_panel", args=["events"]), {"q": CID})
+def test_plain_panel_link_returns_a_full_page(viewer_client, fake_sources):
+    response = viewer_client.get(reverse("correlation_panel", args=["events"]), {"q": CID})
     assert response.status_code == 200
     assert b"<html" in response.content and b"Back to the whole lookup" in response.content
 
 
-def test_aws_failure_in_a_panel_is_shown_not_raised(viewer, monkeypatch):
+def test_aws_failure_in_a_panel_is_shown_not_raised(viewer_client, monkeypatch):
     def denied(lookup, since):
         raise AwsError("no", code="AccessDeniedException", operation="Query")
 
     monkeypatch.setitem(correlation.PANELS, "outbox", ("Outbox", denied))
-    response = viewer.get(
+    response = viewer_client.get(
         reverse("correlation_panel", args=["outbox"]), {"q": CID}, HTTP_HX_REQUEST="true"
     )
     assert response.status_code == 200
     assert b"Access denied" in response.content
 
 
-def test_timeline_polls_until_every_panel_is_loaded(viewer, fake_sources):
+def test_timeline_polls_until_every_panel_is_loaded(viewer_client, fake_sources):
     url = reverse("correlation_panel", args=["timeline"])
-    first = viewer.get(url, {"q": CID, "poll": "0"}, HTTP_HX_REQUEST="true")
+    first = viewer_client.get(url, {"q": CID, "poll": "0"}, HTTP_HX_REQUEST="true")
     assert b'hx-trigger="every 2s"' in first.content
     for key in correlation.PANELS:
-        viewer.get(reverse("correlation_panel", args=[key]), {"q": CID}, HTTP_HX_REQUEST="true")
-    done = viewer.get(url, {"q": CID, "poll": "1"}, HTTP_HX_REQUEST="true")
+        viewer_client.get(
+            reverse("correlation_panel", args=[key]), {"q": CID}, HTTP_HX_REQUEST="true"
+        )
+    done = viewer_client.get(url, {"q": CID, "poll": "1"}, HTTP_HX_REQUEST="true")
     assert done.status_code == 286 and b"every 2s" not in done.content
 
 
-def test_dlq_panel_offers_a_redrive_filtered_by_correlation_id(viewer, monkeypatch):
+def test_dlq_panel_offers_a_redrive_filtered_by_correlation_id(viewer_client, monkeypatch):
     from operations import dlq
     from operations.aws.sqs import SqsMessage
 
@@ -157,14 +142,14 @@ def test_dlq_panel_offers_a_redrive_filtered_by_correlation_id(viewer, monkeypat
         return correlation.Panel(key="dlq", title="DLQ", rows=[found])
 
     monkeypatch.setitem(correlation.PANELS, "dlq", ("DLQ", dlq_panel))
-    response = viewer.get(
+    response = viewer_client.get(
         reverse("correlation_panel", args=["dlq"]), {"q": CID}, HTTP_HX_REQUEST="true"
     )
     expected = reverse("operations:redrive", args=["billing-dlq"]) + f"?correlation_id={CID}"
     assert expected in response.content.decode()
 
 
-def test_navigation_search_box_submits_to_the_correlation_page(viewer):
-    body = viewer.get(reverse("correlation")).content.decode()
+def test_navigation_search_box_submits_to_the_correlation_page(viewer_client):
+    body = viewer_client.get(reverse("correlation")).content.decode()
     assert f'<form class="search" method="get" action="{reverse("correlation")}"' in body
     assert 'name="q"' in body
