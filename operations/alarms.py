@@ -190,6 +190,7 @@ class MessageGroup:
     event_type: str
     correlation_ids: list[str]
     count: int
+    message_ids: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -205,6 +206,10 @@ class DlqDrilldown:
     @property
     def correlation_ids(self) -> list[str]:
         return sorted({cid for g in self.groups for cid in g.correlation_ids})
+
+    @property
+    def message_ids(self) -> list[str]:
+        return [mid for g in self.groups for mid in g.message_ids]
 
     @property
     def matching(self) -> int:
@@ -448,6 +453,7 @@ def dlq_messages(queue_name: str, window: tuple[datetime, datetime]) -> DlqDrill
             event_type=event_type,
             correlation_ids=sorted({m.correlation_id for m in messages if m.correlation_id}),
             count=len(messages),
+            message_ids=[m.message_id for m in messages],
         )
         for (error, event_type), messages in sorted(grouped.items(), key=lambda kv: -len(kv[1]))
     ]

@@ -230,12 +230,17 @@ class Filters:
     contains: str = ""
     sent_after: datetime | None = None
     sent_before: datetime | None = None
+    # Exactly these messages (for example the ones an alarm's window showed); SQS keeps a
+    # message's id across receives, so this is exact where a time window is not.
+    message_ids: frozenset[str] = frozenset()
 
     @property
     def is_empty(self) -> bool:
         return not any(self.to_dict().values())
 
     def matches(self, message: DlqMessage) -> bool:
+        if self.message_ids and message.message_id not in self.message_ids:
+            return False
         if self.event_type and message.event_type != self.event_type:
             return False
         if self.correlation_id and message.correlation_id != self.correlation_id:
@@ -251,11 +256,12 @@ class Filters:
             return False
         return not (self.sent_before and (sent is None or sent >= self.sent_before))
 
-    def to_dict(self) -> dict[str, str]:
-        """For ``Operation.parameters`` (JSON) and query strings."""
+    def to_dict(self) -> dict[str, Any]:
+        """For ``Operation.parameters`` (JSON)."""
         data = asdict(self)
         for key in ("sent_after", "sent_before"):
             data[key] = data[key].isoformat() if data[key] else ""
+        data["message_ids"] = sorted(self.message_ids)
         return data
 
     @classmethod
@@ -274,6 +280,7 @@ class Filters:
             contains=str(data.get("contains") or ""),
             sent_after=when(data.get("sent_after")),
             sent_before=when(data.get("sent_before")),
+            message_ids=frozenset(str(i) for i in data.get("message_ids") or ()),
         )
 
 

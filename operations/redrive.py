@@ -254,7 +254,9 @@ class Redrive:
         self._record_correlations(moved)
         self.count.batches += 1
         self._throttle()
-        return self._report(**self._fields())
+        wanted = self.params.filters.message_ids
+        # A redrive of named messages ends once it has seen them all.
+        return self._report(**self._fields()) and not (wanted and wanted <= self.seen)
 
     def _wait_for_hidden(self) -> bool:
         """An empty receive while other messages are in flight (a peek, or the batch of a

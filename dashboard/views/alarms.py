@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from urllib.parse import urlencode
 
 from django.http import Http404, HttpRequest, HttpResponse
@@ -15,7 +14,6 @@ from operations.aws.errors import AwsError
 from operations.cache import describe_error
 
 MAX_NAME_LENGTH = 255
-WINDOW_FORMAT = "%Y-%m-%dT%H:%M:%S"
 
 
 @require_GET
@@ -61,21 +59,23 @@ def alarm_detail(request: HttpRequest, name: str) -> HttpResponse:
 
 def redrive_target(found: alarms.DlqDrilldown) -> dict[str, object]:
     """Links into the DLQ flow for exactly the messages shown: the redrive preview filtered
-    to the alarm's window (the whole selection, then per event type), and the messages page."""
-    preview = _link("operations:redrive", found.queue_name)
-    window = {
-        "sent_after": found.window_start.strftime(WINDOW_FORMAT),
-        # The preview's "sent before" is exclusive; the window's end is inclusive.
-        "sent_before": (found.window_end + timedelta(seconds=1)).strftime(WINDOW_FORMAT),
-    }
+    to their message IDs (all of them, then per event type), and the messages page."""
+    preview = _link("operations:redrive", found.queue_name) if found.message_ids else ""
     groups = []
     if preview:
+        by_type: dict[str, list[str]] = {}
         for group in found.groups:
             if group.event_type != alarms.NO_TYPE:
-                query = urlencode({**window, "event_type": group.event_type})
-                groups.append({"group": group, "url": f"{preview}?{query}"})
+                by_type.setdefault(group.event_type, []).extend(group.message_ids)
+        for event_type, ids in by_type.items():
+            query = urlencode({"message_ids": " ".join(ids)})
+            groups.append(
+                {"event_type": event_type, "count": len(ids), "url": f"{preview}?{query}"}
+            )
     return {
-        "preview_url": f"{preview}?{urlencode(window)}" if preview else "",
+        "preview_url": f"{preview}?{urlencode({'message_ids': ' '.join(found.message_ids)})}"
+        if preview
+        else "",
         "messages_url": _link("operations:dlq_messages", found.queue_name),
         "groups": groups,
     }

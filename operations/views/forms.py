@@ -17,7 +17,11 @@ FILTER_FIELDS = (
     "contains",
     "sent_after",
     "sent_before",
+    "message_ids",
 )
+# Message ids are what SQS returns: UUIDs in practice; this bounds the form and the URL.
+MAX_MESSAGE_IDS = 200
+MESSAGE_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 
 
 class FilterForm(forms.Form):
@@ -30,6 +34,22 @@ class FilterForm(forms.Form):
     contains = forms.CharField(required=False, max_length=1024, label="Body contains")
     sent_after = forms.DateTimeField(required=False, label="Sent after (UTC)")
     sent_before = forms.DateTimeField(required=False, label="Sent before (UTC)")
+    message_ids = forms.CharField(
+        required=False,
+        max_length=MAX_MESSAGE_IDS * 101,
+        label="Only these message IDs",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Space- or line-separated; empty means any message.",
+    )
+
+    def clean_message_ids(self) -> str:
+        ids = str(self.cleaned_data.get("message_ids") or "").split()
+        if len(ids) > MAX_MESSAGE_IDS:
+            raise forms.ValidationError(f"At most {MAX_MESSAGE_IDS} message IDs.")
+        for value in ids:
+            if len(value) > 100 or not set(value) <= MESSAGE_ID_CHARS:
+                raise forms.ValidationError("Message IDs are letters, digits and dashes.")
+        return " ".join(dict.fromkeys(ids))
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -50,6 +70,7 @@ class FilterForm(forms.Form):
             contains=data.get("contains") or "",
             sent_after=data.get("sent_after"),
             sent_before=data.get("sent_before"),
+            message_ids=frozenset((data.get("message_ids") or "").split()),
         )
 
 

@@ -39,7 +39,8 @@ def redrive_preview(request: HtmxHttpRequest, name: str) -> HttpResponse:
     except AwsError as exc:
         return render(request, "dlq/redrive.html", {**context, "error": exc})
     context["sample"] = message_rows(preview.sample, {})
-    context["start_form"] = StartForm(initial=request.GET.dict(), sources=sources)
+    initial = {**request.GET.dict(), "message_ids": form.cleaned_data["message_ids"]}
+    context["start_form"] = StartForm(initial=initial, sources=sources)
     context["sources"] = sources
     context["has_filters"] = not form.filters().is_empty
     context["native"] = engine.native_redrive_enabled() and not context["has_filters"]

@@ -87,16 +87,20 @@ def test_aws_failure_on_detail_is_a_message_not_a_500(viewer_client, monkeypatch
     assert response.status_code == 502 and b"slow down" in response.content
 
 
-def test_dlq_alarm_detail_links_each_correlation_id_and_a_windowed_redrive(
+def test_dlq_alarm_detail_links_each_correlation_id_and_a_redrive_of_exactly_those_messages(
     viewer_client, monkeypatch
 ):
     window = (NOW - timedelta(hours=1), NOW + timedelta(minutes=5))
+    paid = alarms.MessageGroup(
+        "card declined", "OrderPaid", ["corr-1", "corr-2"], 2, ["m-1", "m-2"]
+    )
+    unknown = alarms.MessageGroup("bad json", alarms.NO_TYPE, [], 1, ["m-3"])
     dlq = alarms.DlqDrilldown(
         queue_name="eventops-demo-billing-dlq",
         queue_url="http://sqs/eventops-demo-billing-dlq",
         window_start=window[0],
         window_end=window[1],
-        groups=[alarms.MessageGroup("card declined", "OrderPaid", ["corr-1", "corr-2"], 2)],
+        groups=[paid, unknown],
         examined=5,
     )
     drill = alarms.Drilldown(detail=AlarmDetail(alarm=DLQ_ALARM, threshold=0.0), dlq=dlq)
@@ -104,10 +108,23 @@ def test_dlq_alarm_detail_links_each_correlation_id_and_a_windowed_redrive(
     body = viewer_client.get(reverse("alarm_detail", args=[DLQ_ALARM.name])).content.decode()
     assert f'href="{reverse("correlation")}?q=corr-1"' in body
     preview = reverse("operations:redrive", args=["eventops-demo-billing-dlq"])
-    assert (
-        f"{preview}?sent_after=2026-11-26T13%3A00%3A00&amp;sent_before=2026-11-26T14%3A05%3A01"
-        in body
+    assert f'href="{preview}?message_ids=m-1+m-2+m-3"' in body
+    assert f'href="{preview}?message_ids=m-1+m-2"' in body
+    assert "Redrive these 3 messages" in body
+
+
+def test_dlq_alarm_without_messages_in_its_window_offers_no_redrive(viewer_client, monkeypatch):
+    dlq = alarms.DlqDrilldown(
+        queue_name="eventops-demo-billing-dlq",
+        queue_url="http://sqs/eventops-demo-billing-dlq",
+        window_start=NOW - timedelta(hours=1),
+        window_end=NOW,
+        examined=4,
     )
+    drill = alarms.Drilldown(detail=AlarmDetail(alarm=DLQ_ALARM, threshold=0.0), dlq=dlq)
+    monkeypatch.setattr(alarms, "drilldown", lambda name: drill)
+    body = viewer_client.get(reverse("alarm_detail", args=[DLQ_ALARM.name])).content.decode()
+    assert 'id="redrive-window"' not in body
 
 
 def test_metric_graph_is_drawn_server_side_and_handed_to_uplot(viewer_client, monkeypatch):

@@ -85,6 +85,8 @@ def test_system_attributes_are_parsed() -> None:
         (dlq.Filters(contains="nope"), False),
         (dlq.Filters(sent_after=datetime(2025, 12, 31, tzinfo=UTC)), True),
         (dlq.Filters(sent_before=datetime(2025, 12, 31, tzinfo=UTC)), False),
+        (dlq.Filters(message_ids=frozenset({"id-1", "other"})), True),
+        (dlq.Filters(message_ids=frozenset({"other"})), False),
     ],
 )
 def test_filters_match(filters: dlq.Filters, expected: bool) -> None:
@@ -93,12 +95,18 @@ def test_filters_match(filters: dlq.Filters, expected: bool) -> None:
 
 
 def test_filters_survive_the_parameters_json() -> None:
-    filters = dlq.Filters(event_type="OrderPaid", sent_after=datetime(2026, 1, 1, tzinfo=UTC))
+    filters = dlq.Filters(
+        event_type="OrderPaid",
+        sent_after=datetime(2026, 1, 1, tzinfo=UTC),
+        message_ids=frozenset({"b", "a"}),
+    )
+    assert filters.to_dict()["message_ids"] == ["a", "b"]
     assert dlq.Filters.from_dict(json.loads(json.dumps(filters.to_dict()))) == filters
 
 
 def test_empty_filters_are_empty() -> None:
     assert dlq.Filters().is_empty and not dlq.Filters(contains="x").is_empty
+    assert not dlq.Filters(message_ids=frozenset({"m-1"})).is_empty
 
 
 @pytest.fixture

@@ -149,6 +149,27 @@ def test_filtered_redrive_moves_matches_and_releases_the_rest(aws: None) -> None
     assert len(drain(client, dlq_url)) == 6  # released: visible again at once
 
 
+def test_redrive_of_named_messages_moves_exactly_those_and_stops_early(aws: None) -> None:
+    client, source_url, source_arn, dlq_url = make_queues()
+    fill(client, dlq_url, 30)
+    first = client.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10)["Messages"]
+    client.change_message_visibility_batch(
+        QueueUrl=dlq_url,
+        Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+            for i, m in enumerate(first)
+        ],
+    )
+    wanted = frozenset(m["MessageId"] for m in first[:3])
+    op = run(dlq_url, destination_arn=source_arn, filters=dlq.Filters(message_ids=wanted))
+    assert op.moved == 3
+    moved_bodies = {m["Body"] for m in drain(client, source_url)}
+    assert moved_bodies == {m["Body"] for m in first[:3]}
+    assert len(drain(client, dlq_url)) == 27
+    # All three were in the first receives: the pass ended without reading the whole queue.
+    assert op.progress["receives"] < 3
+
+
 def test_max_messages_bounds_the_redrive(aws: None) -> None:
     client, source_url, source_arn, dlq_url = make_queues()
     fill(client, dlq_url, 15)

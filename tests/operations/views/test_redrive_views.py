@@ -128,3 +128,32 @@ def test_confirm_form_carries_the_previewed_filters(operator_client, queues: Que
     html = operator_client.get(PREVIEW, {"event_type": "OrderPaid"}).content.decode()
     assert '<input type="hidden" name="event_type" value="OrderPaid"' in html
     assert 'id="whole-queue"' not in html
+
+
+def test_preview_of_named_messages_counts_only_those(operator_client, queues: Queues) -> None:
+    ids = [queues.put_event(i) for i in range(4)]
+    response = operator_client.get(PREVIEW, {"message_ids": f"{ids[0]}\n{ids[2]}"})
+    assert {m.message_id for m in response.context["preview"].matching} == {ids[0], ids[2]}
+    html = response.content.decode()
+    assert f'name="message_ids" value="{ids[0]} {ids[2]}"' in html
+
+
+def test_start_with_named_messages_stores_them(operator_client, queues: Queues) -> None:
+    ids = [queues.put_event(i) for i in range(2)]
+    operator_client.post(START, start_data(queues, message_ids=" ".join(ids)))
+    assert Operation.objects.get().parameters["filters"]["message_ids"] == sorted(ids)
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    ['" OR 1=1', "<script>alert(1)</script>", "x" * 101, " ".join(["m"] * 201)],
+)
+def test_hostile_message_ids_are_refused_and_change_nothing(
+    operator_client, queues: Queues, hostile: str
+) -> None:
+    queues.put_event(1)
+    preview = operator_client.get(PREVIEW, {"message_ids": hostile})
+    assert preview.status_code == 200 and "preview" not in preview.context
+    start = operator_client.post(START, start_data(queues, message_ids=hostile))
+    assert start.status_code == 400 and not Operation.objects.exists()
+    assert "<script>alert(1)</script>" not in start.content.decode()
