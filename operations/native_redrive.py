@@ -43,7 +43,10 @@ def run(
         handle = str(op.progress.get("task_handle") or "")
         if not handle:
             rate = op.parameters.get("rate")
-            handle = sqs.start_message_move_task(source_arn, rate=int(rate) if rate else None)
+            # The API takes whole messages per second (1-500); below 1 the client-side path
+            # runs instead (see redrive.use_native), so this never rounds a limit away.
+            per_second = max(1, round(float(rate))) if rate else None
+            handle = sqs.start_message_move_task(source_arn, rate=per_second)
             op.report(token, lease_seconds=lease_seconds, progress={"task_handle": handle})
         cancel_sent = False
         while True:

@@ -54,6 +54,17 @@ def native_redrive_enabled() -> bool:
     )
 
 
+def use_native(params: RedriveParams) -> bool:
+    """Whether this redrive goes to SQS's own move task: only a whole-queue move with no
+    count limit, and a rate limit the API can express (whole messages per second)."""
+    return (
+        native_redrive_enabled()
+        and params.filters.is_empty
+        and params.max_messages is None
+        and (params.rate is None or params.rate >= 1)
+    )
+
+
 @dataclass(frozen=True)
 class RedriveParams:
     """What a redrive operation does; stored in ``Operation.parameters``."""
@@ -160,6 +171,8 @@ class Counters:
     receives: int = 0
     batches: int = 0
     delete_failed: int = 0
+    # Copies this pass sent that failed again and came back: left in the DLQ (a loop).
+    returned: int = 0
 
 
 class Redrive:
@@ -189,6 +202,13 @@ class Redrive:
         self.touched: set[str] = set()
         self.moved_this_run = 0
         self.started = clock()
+        # Messages sent at or after this are copies this pass (or an earlier run of the same
+        # operation) moved and that failed again: moving them again would loop forever.
+        # SentTimestamp has millisecond resolution: compare at that resolution.
+        started = op.started_at or datetime.now(UTC)
+        self.pass_started = started.replace(microsecond=started.microsecond // 1000 * 1000)
+        # Receives in a row that brought only messages already seen (their hiding lapsed).
+        self.stale_receives = 0
         self.lost_lease = False
         # Seconds an empty receive may wait for messages hidden by someone else.
         self.hidden_budget = float(dlq.peek_visibility_seconds() + 10)
@@ -240,11 +260,15 @@ class Redrive:
             if message.message_id in self.held or message.message_id not in self.seen:
                 self.held[message.message_id] = message.receipt_handle
         if not fresh:
-            # Nothing new: the pass is complete (receives come back empty or already seen).
-            return False
+            return self._stale(batch)
+        self.stale_receives = 0
         self.seen.update(m.message_id for m in fresh)
         described = [dlq.describe(m) for m in fresh]
-        matching = [m for m in described if self.params.filters.matches(m)]
+        returned = {m.message_id for m in described if m.sent_at and m.sent_at >= self.pass_started}
+        self.count.returned += len(returned)
+        matching = [
+            m for m in described if m.message_id not in returned and self.params.filters.matches(m)
+        ]
         self.count.skipped += len(described) - len(matching)
         # Beyond max_messages: neither moved nor skipped, just released at the end.
         matching = matching[:remaining]
@@ -257,6 +281,22 @@ class Redrive:
         wanted = self.params.filters.message_ids
         # A redrive of named messages ends once it has seen them all.
         return self._report(**self._fields()) and not (wanted and wanted <= self.seen)
+
+    def _stale(self, batch: list[sqs.SqsMessage]) -> bool:
+        """A receive brought only messages this pass has already seen: the ones it skipped or
+        could not send became visible again (a long or rate-limited pass outlives their
+        hiding). Hide them again and read on; once as many such receives as there are
+        held messages (plus one) found nothing new, every visible message has been seen."""
+        self.stale_receives += 1
+        if self.stale_receives * sqs.MAX_BATCH_ENTRIES > len(self.held) + sqs.MAX_BATCH_ENTRIES:
+            return False
+        handles = {f"h{i}": m.receipt_handle for i, m in enumerate(batch)}
+        try:
+            sqs.change_visibility_batch(self.url, handles, self.visibility)
+        except AwsError as exc:
+            logger.warning("operation %s: could not hide seen messages: %s", self.op.pk, exc)
+            return False
+        return self._report()
 
     def _wait_for_hidden(self) -> bool:
         """An empty receive while other messages are in flight (a peek, or the batch of a
@@ -392,9 +432,8 @@ class Redrive:
         self.touched.update(m.correlation_id[:256] for m in moved if m.correlation_id)
         if not self.touched or not (flush or len(self.touched) >= TOUCHED_FLUSH):
             return
-        rows = [TouchedCorrelation(operation_id=self.op.pk, correlation_id=c) for c in self.touched]
         try:
-            TouchedCorrelation.objects.bulk_create(rows, ignore_conflicts=True)
+            TouchedCorrelation.record(self.op.pk, self.touched)
         except IntegrityError:
             logger.warning("operation %s: could not record correlation IDs", self.op.pk)
         self.touched.clear()
@@ -436,6 +475,7 @@ class Redrive:
                 "receives": self.count.receives,
                 "batches": self.count.batches,
                 "delete_failed": self.count.delete_failed,
+                "returned": self.count.returned,
                 "held": len(self.held),
             },
         }
@@ -446,6 +486,7 @@ class Redrive:
             "failed": self.count.failed,
             "skipped": self.count.skipped,
             "delete_failed": self.count.delete_failed,
+            "returned": self.count.returned,
             "destinations": sorted(self.destinations),
         }
 

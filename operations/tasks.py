@@ -18,6 +18,14 @@ logger = logging.getLogger(__name__)
 # it sent), so the broker may redeliver it after a worker is killed: acks_late plus
 # reject_on_worker_lost. A copy that finds the row leased by a live worker checks
 # again once that lease could have expired, which is how a killed run resumes.
+#
+# The global task time limits (about an hour) are for ordinary tasks. A rate-limited
+# redrive of a deep DLQ runs longer, and its lease already tells a live worker from a
+# dead one, so it gets a day: at the form's lowest rate (0.1/s) that is 8,640 messages.
+REDRIVE_SOFT_TIME_LIMIT = 24 * 3600
+REDRIVE_TIME_LIMIT = REDRIVE_SOFT_TIME_LIMIT + 300
+
+
 @shared_task(
     bind=True,
     name="operations.redrive",
@@ -25,6 +33,8 @@ logger = logging.getLogger(__name__)
     acks_late=True,
     reject_on_worker_lost=True,
     max_retries=None,
+    soft_time_limit=REDRIVE_SOFT_TIME_LIMIT,
+    time_limit=REDRIVE_TIME_LIMIT,
 )
 def redrive(self: Task, operation_id: int) -> None:
     """Run (or resume) the redrive operation ``operation_id``."""

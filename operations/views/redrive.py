@@ -72,14 +72,13 @@ def redrive_start(request: HtmxHttpRequest, name: str) -> HttpResponse:
         destination_arn=data["destination_arn"] or "",
         dlq_arn=queue.attributes.arn,
     )
-    whole = params.filters.is_empty and params.max_messages is None
     start = engine.StartRequest(
         queue.url,
         params,
         data["reason"],
         request.user,
         user_name(request),
-        native=whole and engine.native_redrive_enabled(),
+        native=engine.use_native(params),
     )
     try:
         op = engine.start(start)

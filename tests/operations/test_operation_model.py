@@ -77,6 +77,32 @@ def test_cancelling_a_pending_operation_ends_it_at_once():
     assert Operation.objects.get(pk=op.pk).state == Operation.State.CANCELLED
 
 
+def test_cancelling_a_live_running_operation_only_sets_the_flag():
+    op = _operation()
+    token = op.claim()
+    assert op.request_cancel() is True
+    op.refresh_from_db()
+    assert (op.state, op.cancel_requested) == (Operation.State.RUNNING, True)
+    assert op.report(token, moved=1) is True and op.cancel_requested
+
+
+def test_cancelling_an_abandoned_operation_ends_it_and_frees_the_target():
+    """Its worker died (or a web request running an inline action crashed): the lease
+    lapsed, nothing will read the flag, and the target would stay blocked."""
+    op = _operation("https://sqs/stuck-dlq")
+    token = op.claim()
+    Operation.objects.filter(pk=op.pk).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    assert Operation.objects.get(pk=op.pk).request_cancel() is True
+    op.refresh_from_db()
+    assert op.state == Operation.State.CANCELLED and "stopped reporting" in op.error
+    # The dead worker's late report cannot bring it back; a new operation may start.
+    assert op.report(token, moved=3) is False
+    assert Operation.objects.get(pk=op.pk).state == Operation.State.CANCELLED
+    _operation("https://sqs/stuck-dlq")
+
+
 def test_the_database_allows_one_active_operation_per_target():
     _operation("https://sqs/same-dlq")
     with pytest.raises(IntegrityError), transaction.atomic():

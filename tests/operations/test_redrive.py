@@ -398,3 +398,52 @@ def test_task_ignores_a_finished_operation(aws: None) -> None:
     tasks.redrive(op.pk)
     op.refresh_from_db()
     assert (op.state, op.attempts) == ("cancelled", 0)
+
+
+def test_copies_that_fail_again_are_not_moved_twice_in_one_pass(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A consumer that fails at once sends each redriven copy straight back to the DLQ.
+    The copy is new to the pass (a new message id); its SentTimestamp says this pass sent it."""
+    client, _, source_arn, dlq_url = make_queues()
+    fill(client, dlq_url, 15)
+    real_send = sqs.send_message_batch
+    calls = []
+
+    def fail_at_once(url: str, entries: list[dict[str, Any]]) -> Any:
+        calls.append(url)
+        if len(calls) > 20:
+            raise AssertionError("the redrive keeps moving its own copies")
+        return real_send(dlq_url, entries)  # straight back into the DLQ
+
+    monkeypatch.setattr(sqs, "send_message_batch", fail_at_once)
+    op = run(dlq_url, destination_arn=source_arn)
+    assert (op.state, op.moved, op.progress["returned"]) == ("succeeded", 15, 15)
+    assert len(calls) == 2
+    assert len(drain(client, dlq_url)) == 15  # the returned copies stay for someone to look at
+
+
+def test_skipped_messages_that_reappear_do_not_end_the_pass_early(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long pass outlives the hiding of the messages it skipped: when they come back
+    first, the pass hides them again and reads on to the ones it has not seen."""
+    client, source_url, source_arn, dlq_url = make_queues()
+    fill(client, dlq_url, 20, event_type="OrderShipped")
+    fill(client, dlq_url, 10, event_type="OrderPaid")
+    real_receive = sqs.receive_messages
+    received: list[sqs.SqsMessage] = []
+
+    def lapse_once(url: str, **kwargs: Any) -> list[sqs.SqsMessage]:
+        if len(received) == 10:  # the first batch's hiding lapses before the second receive
+            handles = {f"x{i}": m.receipt_handle for i, m in enumerate(received)}
+            sqs.change_visibility_batch(url, handles, 0)
+        batch = real_receive(url, **kwargs)
+        received.extend(batch)
+        return batch
+
+    monkeypatch.setattr(sqs, "receive_messages", lapse_once)
+    op = run(dlq_url, destination_arn=source_arn, filters=dlq.Filters(event_type="OrderPaid"))
+    assert (op.moved, op.skipped) == (10, 20)
+    assert len(drain(client, source_url)) == 10
+    assert len(drain(client, dlq_url)) == 20

@@ -81,3 +81,12 @@ def test_busy_dlq_is_refused_clearly(dlq_url: str) -> None:
 def test_unknown_queue_is_a_clear_error(dlq_url: str) -> None:
     with pytest.raises(CommandError, match="GetQueueUrl"):
         redrive("no-such-queue", "--yes", "--wait")
+
+
+def test_a_url_spelled_differently_is_stored_as_sqs_spells_it(dlq_url: str) -> None:
+    """The one-active-operation constraint compares targets: one DLQ, one spelling."""
+    path = dlq_url.split("://", 1)[1].split("/", 1)[1]
+    other_spelling = f"https://queue.amazonaws.com/{path}"  # the legacy endpoint
+    assert other_spelling != dlq_url
+    redrive(other_spelling, "--yes", "--wait", "--max", "1")
+    assert Operation.objects.get().target == dlq_url

@@ -120,3 +120,32 @@ def test_native_redrive_is_used_on_aws_when_the_setting_is_on(settings: Any) -> 
     settings.EVENTOPS_NATIVE_REDRIVE = True
     settings.AWS_ENDPOINT_URL = ""
     assert engine.native_redrive_enabled()
+
+
+def test_a_fractional_rate_is_rounded_never_dropped(stub: Stubber) -> None:
+    stub.add_response(
+        "start_message_move_task",
+        {"TaskHandle": HANDLE},
+        {"SourceArn": DLQ_ARN, "MaxNumberOfMessagesPerSecond": 2},
+    )
+    expect_list(stub, task("COMPLETED", 3, ApproximateNumberOfMessagesToMove=3))
+    assert run(make_op(rate=1.6)) == "succeeded"
+
+
+@pytest.mark.parametrize(
+    ("params", "native"),
+    [
+        (engine.RedriveParams(), True),
+        (engine.RedriveParams(rate=1.0), True),
+        # Below one message a second only the client-side path can pace it.
+        (engine.RedriveParams(rate=0.5), False),
+        (engine.RedriveParams(max_messages=5), False),
+        (engine.RedriveParams(filters=engine.dlq.Filters(event_type="OrderPaid")), False),
+    ],
+)
+def test_only_a_whole_queue_move_the_api_can_pace_goes_native(
+    settings: Any, params: engine.RedriveParams, native: bool
+) -> None:
+    settings.EVENTOPS_NATIVE_REDRIVE = True
+    settings.AWS_ENDPOINT_URL = ""
+    assert engine.use_native(params) is native

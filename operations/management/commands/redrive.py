@@ -78,8 +78,10 @@ class Command(BaseCommand):
         self.stdout.write(f"operation #{op.pk} queued; a worker runs it.")
 
     def _url(self, queue: str) -> str:
+        """The queue's URL as GetQueueUrl spells it, whatever form was typed, so the
+        one-active-operation-per-DLQ constraint and loop detection see one target."""
         if queue.startswith(("https://", "http://")):
-            return queue
+            return sqs.queue_url_for_arn(sqs.queue_attributes(queue).arn)
         return sqs.queue_url(queue)
 
     def _destination(self, url: str, chosen: str) -> str:
