@@ -266,3 +266,11 @@ def test_two_concurrent_starts_one_runs_the_other_is_refused(world: World) -> No
     results = sorted((proc.wait(timeout=60), proc.communicate()[1].decode()) for proc in racers)
     assert [code for code, _ in results] == [0, 1]
     assert "Another operation is already active" in results[1][1]
+    # The winner is a real operation that a worker runs to the end.
+    world.worker()
+    done = wait_for(
+        lambda: (op := world.operation(dlq)) and op["state"] not in ("pending", "running") and op,
+        60,
+        "the winning operation to finish",
+    )
+    assert (done["state"], done["moved"]) == ("succeeded", 1) and world.depth(dlq) == 0
