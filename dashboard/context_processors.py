@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.conf import settings
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
+
+from operations.aws import client as aws_client
 
 # (label, URL name). An item is shown only once its page exists, so the
 # navigation never links to a placeholder.
@@ -36,9 +40,17 @@ def navigation(request: HttpRequest) -> dict[str, object]:
         "nav_items": items,
         "search_url": _url("correlation"),
         "aws_endpoint": settings.AWS_ENDPOINT_URL,
-        "aws_region": settings.AWS_REGION,
+        "aws_endpoint_host": _host(settings.AWS_ENDPOINT_URL),
+        "aws_region": aws_client.region(),
         "poll_seconds": settings.EVENTOPS_POLL_SECONDS,
     }
+
+
+def _host(url: str) -> str:
+    """The host (and port) of an endpoint URL, or the URL itself if it has none."""
+    if not url:
+        return ""
+    return urlsplit(url).netloc or url
 
 
 def _is_active(path: str, url: str) -> bool:

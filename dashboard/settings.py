@@ -141,10 +141,12 @@ if CELERY_TASK_TIME_LIMIT <= CELERY_TASK_SOFT_TIME_LIMIT:
     )
 
 # --- AWS ---------------------------------------------------------------------------
-# boto3 itself reads AWS_ENDPOINT_URL, AWS_REGION / AWS_DEFAULT_REGION and AWS_PROFILE;
-# they are read here too so the dashboard can show where it is pointed.
+# boto3 itself reads AWS_ENDPOINT_URL, AWS_DEFAULT_REGION and AWS_PROFILE; they are read
+# here too so the dashboard can pass them on and show where it is pointed. An empty
+# region leaves it to the profile's configuration (``operations.aws.client.region()``
+# resolves it, falling back to us-east-1 only when nothing sets one).
 AWS_ENDPOINT_URL = env_str("AWS_ENDPOINT_URL")
-AWS_REGION = env_str("AWS_REGION") or env_str("AWS_DEFAULT_REGION", "us-east-1")
+AWS_REGION = env_str("AWS_REGION") or env_str("AWS_DEFAULT_REGION")
 AWS_PROFILE = env_str("AWS_PROFILE")
 AWS_CONNECT_TIMEOUT = env_float("AWS_CONNECT_TIMEOUT", 3.0, minimum=0.1)
 AWS_READ_TIMEOUT = env_float("AWS_READ_TIMEOUT", 10.0, minimum=0.1)

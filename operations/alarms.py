@@ -6,14 +6,20 @@ because ``DescribeAlarmHistory`` keeps only about 14 days. The detail of one
 alarm shows the metric around each state change (±1 h), the merged history, the
 tree of a composite alarm's children, and for a DLQ alarm the DLQ's messages
 that arrived in the alarm's window, grouped by error and event type.
+
+The detail's AWS reads (the graphs' ``GetMetricData`` and the DLQ peek) go through
+the read cache like every other read: ten engineers opening one alarm's link cost
+AWS one set of reads, and the DLQ is peeked (its messages hidden for a few seconds)
+at most once per cache TTL.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from django.db.models import Max
@@ -23,7 +29,7 @@ from operations import dlq, topology
 from operations.aws import cloudwatch
 from operations.aws.cloudwatch import Alarm, AlarmDetail, MetricQuery
 from operations.aws.errors import AwsError
-from operations.cache import cached, describe_error
+from operations.cache import cached
 from operations.models import AlarmTransition
 
 logger = logging.getLogger(__name__)
@@ -32,7 +38,14 @@ STATES = ("ALARM", "INSUFFICIENT_DATA", "OK")
 STATE_CLASS = {"ALARM": "alarm", "OK": "ok", "INSUFFICIENT_DATA": "insufficient"}
 HISTORY_DAYS = 14
 GRAPH_MARGIN = timedelta(hours=1)
-MAX_GRAPHS = 3
+# State changes drawn, newest first (the older ones are listed but not graphed).
+MAX_GRAPHS = 20
+# Windows closer together than this many datapoints share one GetMetricData call
+# (CloudWatch bills per metric requested, not per datapoint; a week of minutes).
+MAX_POINTS_PER_FETCH = 7 * 24 * 60
+# CloudWatch keeps 1-minute data for 15 days, 5-minute data for 63 days, then hourly
+# data: a window older than that must ask for a coarser period or gets no datapoints.
+PERIOD_BY_AGE = ((timedelta(days=63), 3600), (timedelta(days=15), 300))
 MAX_TREE_DEPTH = 5
 DLQ_METRICS = {"ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage"}
 DLQ_PEEK_LIMIT = 100
@@ -74,8 +87,11 @@ def list_alarms(state: str = "") -> AlarmList:
 
 def record_transitions(alarms: Iterable[Alarm]) -> int:
     """Upsert each alarm's current state as an ``AlarmTransition`` if it is newer than the
-    last one recorded. Returns how many rows were added."""
-    current = [a for a in alarms if a.state_updated is not None]
+    last one recorded. Returns how many rows were added.
+
+    The time is ``StateTransitionedTimestamp`` where AWS gives it: ``StateUpdatedTimestamp``
+    also moves when only the reason changes, which is not a transition."""
+    current = [a for a in alarms if a.changed_at is not None]
     if not current:
         return 0
     names = [a.name for a in current]
@@ -99,11 +115,11 @@ def record_transitions(alarms: Iterable[Alarm]) -> int:
             old_state=last_state.get(a.name, ""),
             new_state=a.state,
             reason=a.state_reason[:10_000],
-            changed_at=a.state_updated,
+            changed_at=a.changed_at,
         )
         for a in current
-        if a.state_updated is not None
-        and (last_at.get(a.name) is None or a.state_updated > last_at[a.name])
+        if a.changed_at is not None
+        and (last_at.get(a.name) is None or a.changed_at > last_at[a.name])
     ]
     AlarmTransition.objects.bulk_create(rows, ignore_conflicts=True)
     return len(rows)
@@ -202,6 +218,8 @@ class DlqDrilldown:
     groups: list[MessageGroup] = field(default_factory=list)
     examined: int = 0
     error: str = ""
+    stale: bool = False  # the groups come from an earlier sample; ``error`` says why
+    sampled: datetime | None = None
 
     @property
     def correlation_ids(self) -> list[str]:
@@ -223,6 +241,7 @@ class Drilldown:
     history_error: str = ""
     graphs: list[Graph] = field(default_factory=list)
     graph_error: str = ""
+    graphs_omitted: int = 0  # older state changes that have no graph
     tree: TreeNode | None = None
     dlq: DlqDrilldown | None = None
 
@@ -251,6 +270,7 @@ def drilldown(name: str) -> Drilldown:
         result.tree = children_tree(detail.alarm)
     else:
         result.graphs, result.graph_error = graphs(detail, result.history)
+        result.graphs_omitted = max(0, len(result.history) - MAX_GRAPHS)
     queue = dlq_queue_name(detail.alarm)
     if queue:
         result.dlq = dlq_messages(queue, alarm_window(detail.alarm, result.history))
@@ -310,52 +330,132 @@ def _points(
     return " ".join(coords)
 
 
-def graph(detail: AlarmDetail, change: HistoryEntry | None, around: datetime) -> Graph:
-    """The alarm's first metric from ``around`` - 1 h to ``around`` + 1 h (capped at now)."""
+@dataclass(frozen=True)
+class _Window:
+    change: HistoryEntry | None
+    around: datetime
+    start: datetime
+    end: datetime
+    period: int
+
+
+def _period(detail: AlarmDetail, start: datetime, now: datetime) -> int:
+    """The alarm's period in whole minutes, coarsened to what CloudWatch still keeps
+    for data as old as ``start``."""
+    period = max(60, detail.period - detail.period % 60)
+    for age, step in PERIOD_BY_AGE:
+        if now - start > age:
+            return -(-period // step) * step
+    return period
+
+
+def _window(detail: AlarmDetail, change: HistoryEntry | None, around: datetime) -> _Window:
+    now = timezone.now()
     start = around - GRAPH_MARGIN
-    end = min(around + GRAPH_MARGIN, timezone.now())
-    result = Graph(change=change, start=start, end=end)
-    metric = detail.alarm.metrics[0] if detail.alarm.metrics else None
-    if metric is None or end <= start:
-        return result
-    query = MetricQuery(
-        id="m0",
-        namespace=metric.namespace,
-        metric_name=metric.metric_name,
-        dimensions=metric.dimensions,
-        stat=detail.statistic,
-        period=max(60, detail.period - detail.period % 60),
+    return _Window(
+        change, around, start, min(around + GRAPH_MARGIN, now), _period(detail, start, now)
     )
-    series = cloudwatch.get_metric_data([query], start, end)["m0"]
-    values = series.values
+
+
+def _fetch_ranges(windows: list[_Window]) -> list[list[_Window]]:
+    """The windows grouped into time ranges that one GetMetricData call each covers:
+    neighbours with the same period share a call while the range stays under
+    ``MAX_POINTS_PER_FETCH`` datapoints."""
+    groups: list[list[_Window]] = []
+    for window in sorted(windows, key=lambda w: w.start):
+        if groups:
+            group = groups[-1]
+            end = max(max(w.end for w in group), window.end)
+            points = (end - group[0].start).total_seconds() / window.period
+            if group[0].period == window.period and points <= MAX_POINTS_PER_FETCH:
+                group.append(window)
+                continue
+        groups.append([window])
+    return groups
+
+
+def _draw(detail: AlarmDetail, window: _Window, pairs: list[tuple[datetime, float]]) -> Graph:
+    start, end = window.start, window.end
+    result = Graph(change=window.change, start=start, end=end)
+    stamps = [t for t, _ in pairs]
+    values = [v for _, v in pairs]
     ceiling = max([*values, detail.threshold or 0.0, 1.0]) * 1.05
-    result.points = _points(series.timestamps, values, start, end, ceiling)
+    result.points = _points(stamps, values, start, end, ceiling)
     span = (end - start).total_seconds()
     if detail.threshold is not None:
         result.threshold_y = round(120 - detail.threshold / ceiling * 110, 1)
-    result.marker_x = round((around - start).total_seconds() / span * 600, 1)
+    result.marker_x = round((window.around - start).total_seconds() / span * 600, 1)
     result.low = min(values, default=0.0)
     result.high = max(values, default=0.0)
     result.count = len(values)
-    result.latest = series.latest
-    result.timestamps = [t.timestamp() for t in series.timestamps]
-    result.values = list(values)
+    result.latest = values[-1] if values else None
+    result.timestamps = [t.timestamp() for t in stamps]
+    result.values = values
     result.threshold = detail.threshold
     return result
 
 
+def draw_graphs(
+    detail: AlarmDetail, moments: list[tuple[HistoryEntry | None, datetime]]
+) -> list[Graph]:
+    """The alarm's first metric from 1 h before to 1 h after (capped at now) each moment,
+    in the order given. Overlapping and nearby windows are fetched together, so N
+    state changes cost far fewer than N GetMetricData calls (AwsError on failure)."""
+    windows = [_window(detail, change, around) for change, around in moments]
+    metric = detail.alarm.metrics[0] if detail.alarm.metrics else None
+    if metric is None:
+        return [Graph(change=w.change, start=w.start, end=w.end) for w in windows]
+    drawn: dict[int, Graph] = {}
+    for group in _fetch_ranges([w for w in windows if w.end > w.start]):
+        query = MetricQuery(
+            id="m0",
+            namespace=metric.namespace,
+            metric_name=metric.metric_name,
+            dimensions=metric.dimensions,
+            stat=detail.statistic,
+            period=group[0].period,
+        )
+        start, end = group[0].start, max(w.end for w in group)
+        series = cloudwatch.get_metric_data([query], start, end)["m0"]
+        pairs = list(zip(series.timestamps, series.values, strict=False))
+        for window in group:
+            inside = [(t, v) for t, v in pairs if window.start <= t <= window.end]
+            drawn[id(window)] = _draw(detail, window, inside)
+    return [
+        drawn[id(w)] if id(w) in drawn else Graph(change=w.change, start=w.start, end=w.end)
+        for w in windows
+    ]
+
+
+def graph(detail: AlarmDetail, change: HistoryEntry | None, around: datetime) -> Graph:
+    """The alarm's first metric from ``around`` - 1 h to ``around`` + 1 h (capped at now)."""
+    return draw_graphs(detail, [(change, around)])[0]
+
+
 def graphs(detail: AlarmDetail, changes: list[HistoryEntry]) -> tuple[list[Graph], str]:
-    """One graph per recent state change (at most ``MAX_GRAPHS``), or around the last update."""
-    moments: list[tuple[HistoryEntry | None, datetime]] = [(c, c.at) for c in changes[:MAX_GRAPHS]]
+    """One graph per state change (the newest ``MAX_GRAPHS``), or around the last change,
+    and any error. Cached like every AWS read; on an error the last good graphs."""
+    shown = changes[:MAX_GRAPHS]
+    moments: list[tuple[HistoryEntry | None, datetime]] = [(c, c.at) for c in shown]
+    # Keyed on the moments only: a change's source or old state may be filled in later.
+    anchor = "|".join(f"{c.at.isoformat()}>{c.new_state}" for c in shown)
     if not moments:
-        moments = [(None, detail.alarm.state_updated or timezone.now())]
-    drawn = []
-    try:
-        for change, at in moments:
-            drawn.append(graph(detail, change, at))
-    except AwsError as exc:
-        return drawn, describe_error(exc)
-    return drawn, ""
+        at = detail.alarm.changed_at
+        anchor = at.isoformat() if at else "now"
+        moments = [(None, at or timezone.now())]
+    metric = detail.alarm.metrics[0] if detail.alarm.metrics else None
+    identity = repr((metric, detail.statistic, detail.period, detail.threshold, anchor))
+    digest = hashlib.sha1(identity.encode(), usedforsecurity=False).hexdigest()[:16]
+    found = cached(
+        f"alarm-graphs:{detail.alarm.name}:{digest}", lambda: draw_graphs(detail, moments)
+    )
+    if found.value is None:
+        return [], found.error
+    # The cached graphs are for these same moments; keep the entries as merged now.
+    current = [
+        replace(g, change=change) for g, (change, _) in zip(found.value, moments, strict=False)
+    ]
+    return current, found.error
 
 
 def _child_name(reference: str) -> str:
@@ -371,11 +471,10 @@ def children_tree(alarm: Alarm, max_depth: int = MAX_TREE_DEPTH) -> TreeNode:
     def lookup(name: str) -> Alarm | None:
         if name in known:
             return known[name]
-        try:
-            detail = cloudwatch.describe_alarm(name)
-        except AwsError as exc:
-            logger.info("Could not describe child alarm %s: %s", name, exc)
-            return None
+        found = cached(f"alarm:{name}", lambda: cloudwatch.describe_alarm(name))
+        detail = found.value
+        if found.error:
+            logger.info("Could not describe child alarm %s: %s", name, found.error)
         if detail is not None:
             known[name] = detail.alarm
         return detail.alarm if detail else None
@@ -420,14 +519,36 @@ def alarm_window(alarm: Alarm, changes: list[HistoryEntry]) -> tuple[datetime, d
             later = [c for c in ordered[index + 1 :] if c.new_state != "ALARM"]
             end = later[0].at if later else now
     if start is None:
-        start = alarm.state_updated if alarm.state == "ALARM" and alarm.state_updated else None
+        start = alarm.changed_at if alarm.state == "ALARM" else None
     if start is None:
         start = now - timedelta(days=1)
     return start - GRAPH_MARGIN, end
 
 
+@dataclass(frozen=True)
+class SampledMessage:
+    """What the drill-down keeps of one peeked DLQ message (small enough to cache)."""
+
+    message_id: str
+    sent_at: datetime | None
+    error: str
+    event_type: str
+    correlation_id: str
+
+
+def sample_dlq(url: str) -> list[SampledMessage]:
+    """A bounded, released peek of the DLQ (AwsError on failure)."""
+    sample = dlq.peek(url, limit=DLQ_PEEK_LIMIT)
+    dlq.release(url, (m.raw for m in sample.messages))
+    return [
+        SampledMessage(m.message_id, m.sent_at, m.error, m.event_type, m.correlation_id)
+        for m in sample.messages
+    ]
+
+
 def dlq_messages(queue_name: str, window: tuple[datetime, datetime]) -> DlqDrilldown:
-    """The DLQ's messages sent within ``window`` (a bounded, released peek), grouped."""
+    """The DLQ's messages sent within ``window``, grouped. The peek is cached per queue
+    (it does not depend on the window), so all viewers within the TTL share one."""
     start, end = window
     result = DlqDrilldown(queue_name=queue_name, queue_url="", window_start=start, window_end=end)
     inventory = topology.queues()
@@ -436,15 +557,14 @@ def dlq_messages(queue_name: str, window: tuple[datetime, datetime]) -> DlqDrill
         result.error = inventory.error or f"The queue {queue_name} was not found."
         return result
     result.queue_url = queue.url
-    try:
-        sample = dlq.peek(queue.url, limit=DLQ_PEEK_LIMIT)
-        dlq.release(queue.url, (m.raw for m in sample.messages))
-    except AwsError as exc:
-        result.error = describe_error(exc)
+    url = queue.url
+    found = cached(f"alarm-dlq-sample:{queue_name}", lambda: sample_dlq(url))
+    result.error, result.stale, result.sampled = found.error, found.stale, found.fetched
+    if found.value is None:
         return result
-    result.examined = len(sample.messages)
-    grouped: dict[tuple[str, str], list[dlq.DlqMessage]] = defaultdict(list)
-    for message in sample.messages:
+    result.examined = len(found.value)
+    grouped: dict[tuple[str, str], list[SampledMessage]] = defaultdict(list)
+    for message in found.value:
         if message.sent_at is None or start <= message.sent_at <= end:
             grouped[(message.error or NO_ERROR, message.event_type or NO_TYPE)].append(message)
     result.groups = [

@@ -5,7 +5,11 @@ Every read the dashboard makes goes through ``cached(key, fetch)``:
 - within ``EVENTOPS_CACHE_TTL`` seconds of the last good fetch, the cached value
   is returned and AWS is not called (ten engineers cost what one does);
 - after that, ``fetch`` runs again; if it raises ``AwsError``, the last good
-  value is returned marked stale, with the error, for up to ``STALE_SECONDS``.
+  value is returned marked stale, with the error, for up to ``STALE_SECONDS``;
+- a failure is remembered too (the error and when), for the read TTL: during an
+  AWS outage every view and every poll within that time gets the stale value and
+  the error without calling AWS again (each call could take its retries and
+  timeouts, longer than a request may last).
 
 The result is a ``Cached`` that a panel renders: the value (possibly stale),
 and the error message to show next to it.
@@ -77,6 +81,7 @@ class Cached(Generic[T]):
     error_code: str = ""
     access_denied: bool = False
     max_age: int = 0
+    failed_at: float | None = None
 
     @property
     def fresh_until(self) -> float | None:
@@ -102,11 +107,12 @@ class Cached(Generic[T]):
 
 
 def cache_key(name: str) -> str:
-    """A key scoped to where the dashboard points (endpoint, Region, prefix)."""
+    """A key scoped to where the dashboard points (endpoint, Region, profile, prefix)."""
     scope = "|".join(
         [
             str(getattr(settings, "AWS_ENDPOINT_URL", "") or ""),
             str(getattr(settings, "AWS_REGION", "") or ""),
+            str(getattr(settings, "AWS_PROFILE", "") or ""),
             str(getattr(settings, "EVENTOPS_RESOURCE_PREFIX", "") or ""),
         ]
     )
@@ -140,27 +146,51 @@ def ttl() -> int:
     return int(getattr(settings, "EVENTOPS_CACHE_TTL", 15))
 
 
+def _failure_key(key: str) -> str:
+    return f"{key}:failed"
+
+
 def cached(name: str, fetch: Callable[[], T], *, max_age: int | None = None) -> Cached[T]:
     """The value of ``fetch()``, from the cache when fresh, stale on ``AwsError``.
 
-    Only ``AwsError`` is caught: any other exception is a bug and propagates.
+    A failure is remembered for ``min(max_age, ttl())`` seconds (the read TTL, so a
+    long-lived structure read retries as soon as an ordinary one would): within
+    that time ``fetch`` is not called and the same stale value and error are
+    returned. Only ``AwsError`` is caught: any other exception is a bug and propagates.
     """
     key = cache_key(name)
+    failure_key = _failure_key(key)
     max_age = ttl() if max_age is None else max_age
     now = time.time()
-    entry = cache.get(key)
+    found = cache.get_many([key, failure_key])
+    entry = found.get(key)
+    failure = found.get(failure_key)
     if entry is not None and max_age > 0 and now - entry[0] < max_age:
         return Cached(value=entry[1], fetched_at=entry[0], max_age=max_age)
+    remember_failure = min(max_age, ttl())
+    if failure is not None and remember_failure > 0 and now - failure[0] < remember_failure:
+        return _failed(entry, failure)
     try:
         value = fetch()
     except AwsError as exc:
         logger.warning("AWS read %s failed: %s", name, exc)
-        return Cached(
-            value=entry[1] if entry is not None else None,
-            fetched_at=entry[0] if entry is not None else None,
-            error=describe_error(exc),
-            error_code=exc.code,
-            access_denied=exc.access_denied,
-        )
+        failure = (now, describe_error(exc), exc.code, exc.access_denied)
+        if remember_failure > 0:
+            cache.set(failure_key, failure, timeout=remember_failure + 1)
+        return _failed(entry, failure)
     cache.set(key, (now, value), timeout=max(STALE_SECONDS, max_age))
+    if failure is not None:
+        cache.delete(failure_key)
     return Cached(value=value, fetched_at=now, max_age=max_age)
+
+
+def _failed(entry: tuple[float, Any] | None, failure: tuple[float, str, str, bool]) -> Cached[Any]:
+    failed_at, error, code, access_denied = failure
+    return Cached(
+        value=entry[1] if entry is not None else None,
+        fetched_at=entry[0] if entry is not None else None,
+        error=error,
+        error_code=code,
+        access_denied=access_denied,
+        failed_at=failed_at,
+    )

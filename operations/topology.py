@@ -683,6 +683,7 @@ def queue_detail(inventory_c: Cached[QueueInventory], name: str, range_key: str)
 
 # --- bus detail -------------------------------------------------------------------------------
 
+DEFAULT_BUS = "default"
 RULE_METRICS = (
     ("matched", "MatchedEvents"),
     ("invocations", "Invocations"),
@@ -727,6 +728,14 @@ def pretty_pattern(raw: str) -> str:
         return raw
 
 
+def rule_dimensions(bus_name: str, rule_name: str) -> tuple[tuple[str, str], ...]:
+    """The AWS/Events dimensions of a rule's metrics: AWS publishes only ``RuleName`` for
+    rules on the default bus, and ``EventBusName`` with ``RuleName`` on other buses."""
+    if bus_name == DEFAULT_BUS:
+        return (("RuleName", rule_name),)
+    return (("EventBusName", bus_name), ("RuleName", rule_name))
+
+
 def bus_detail(buses_c: Cached[list[BusTopology]], topo: BusTopology) -> BusDetail:
     """Rules with patterns, targets and 24 h / last-hour metrics; archives; event logs."""
     queries = [
@@ -734,7 +743,7 @@ def bus_detail(buses_c: Cached[list[BusTopology]], topo: BusTopology) -> BusDeta
             id=f"{key}{index}",
             namespace="AWS/Events",
             metric_name=metric,
-            dimensions=(("EventBusName", topo.bus.name), ("RuleName", entry.rule.name)),
+            dimensions=rule_dimensions(topo.bus.name, entry.rule.name),
             stat="Sum",
             period=3600,
             label=f"{entry.rule.name} {metric}",

@@ -33,6 +33,19 @@ def _in_memory_broker() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_local_cache() -> None:
+    """Every test starts with an empty local-memory cache: cached reads (and remembered
+    AWS failures) must not leak from one test into the next. A Redis cache (CI's
+    integration pass) is left alone, since clearing it would flush the whole database."""
+    from django.core.cache import caches
+    from django.core.cache.backends.locmem import LocMemCache
+
+    backend = caches["default"]
+    if isinstance(backend, LocMemCache):
+        backend.clear()
+
+
+@pytest.fixture(autouse=True)
 def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Fake credentials for every test, so nothing can reach a real account."""
     for name, value in FAKE_AWS_ENV.items():

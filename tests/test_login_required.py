@@ -78,5 +78,5 @@ def test_login_page_is_public(client):
 
 def test_healthz_is_public(client, db):
     response = client.get("/healthz")
-    assert response.status_code in (200, 503)
-    assert response["Content-Type"] == "application/json"
+    assert "Location" not in response and response["Content-Type"] == "application/json"
+    assert set(response.json()["checks"]) == {"database", "cache", "broker"}

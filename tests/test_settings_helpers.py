@@ -96,3 +96,26 @@ def test_check_deploy_is_clean_with_production_like_settings():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_no_region_variable_leaves_the_region_to_the_profile():
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"SECRET_KEY", "DEBUG", "DATABASE_URL", "REDIS_URL"}
+        and k not in {"AWS_REGION", "AWS_DEFAULT_REGION"}
+    }
+    env["DJANGO_SETTINGS_MODULE"] = "dashboard.settings"
+    code = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(repr(settings.AWS_REGION))"
+    )
+    unset = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    env["AWS_DEFAULT_REGION"] = "eu-west-1"
+    default = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert unset.stdout.strip() == "''"
+    assert default.stdout.strip() == "'eu-west-1'"

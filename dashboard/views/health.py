@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 from django.contrib.auth.decorators import login_not_required
 from django.core.cache import cache
@@ -31,11 +33,34 @@ def _cache() -> None:
     cache.delete(key)
 
 
+# Folders kombu's filesystem transport reads and writes (processed only if it keeps them).
+FILESYSTEM_FOLDERS = ("data_folder_in", "data_folder_out", "control_folder")
+
+
+def _filesystem_folders(options: dict[str, object]) -> None:
+    """The filesystem transport "connects" even to folders that do not exist, and then
+    loses every message: check that each folder it uses exists and is writable."""
+    names = list(FILESYSTEM_FOLDERS)
+    if options.get("store_processed"):
+        names.append("processed_folder")
+    for name in names:
+        folder = options.get(name)
+        if not folder:
+            continue
+        path = Path(str(folder))
+        if not path.is_dir():
+            raise RuntimeError(f"broker folder {name} does not exist: {path}")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise RuntimeError(f"broker folder {name} is not writable: {path}")
+
+
 def _broker() -> None:
     from dashboard.celery import app
 
     with app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
+        if conn.transport.driver_type == "filesystem":
+            _filesystem_folders(dict(app.conf.broker_transport_options or {}))
 
 
 CHECKS: dict[str, Callable[[], None]] = {"database": _database, "cache": _cache, "broker": _broker}

@@ -46,10 +46,17 @@ class Alarm:
     kind: str  # "metric" or "composite"
     state: str  # OK, ALARM, INSUFFICIENT_DATA
     state_reason: str
-    state_updated: datetime | None
+    state_updated: datetime | None  # any update, including a new reason in the same state
     actions_enabled: bool
     metrics: tuple[AlarmMetric, ...] = ()
     rule: str = ""  # composite alarms only
+    state_transitioned: datetime | None = None  # the last change of state itself
+
+    @property
+    def changed_at(self) -> datetime | None:
+        """When the alarm entered its current state (``StateTransitionedTimestamp``;
+        ``StateUpdatedTimestamp`` where AWS does not give it)."""
+        return self.state_transitioned or self.state_updated
 
     @property
     def children(self) -> tuple[str, ...]:
@@ -110,6 +117,7 @@ def _metric_alarm(raw: dict) -> Alarm:
         state_updated=raw.get("StateUpdatedTimestamp"),
         actions_enabled=bool(raw.get("ActionsEnabled", True)),
         metrics=tuple(metrics),
+        state_transitioned=raw.get("StateTransitionedTimestamp"),
     )
 
 
@@ -123,6 +131,7 @@ def _composite_alarm(raw: dict) -> Alarm:
         state_updated=raw.get("StateUpdatedTimestamp"),
         actions_enabled=bool(raw.get("ActionsEnabled", True)),
         rule=raw.get("AlarmRule", ""),
+        state_transitioned=raw.get("StateTransitionedTimestamp"),
     )
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+import boto3
 import pytest
 from django.urls import reverse
 
 from operations import alarms
+from operations.aws import client as aws_client
 from operations.aws.cloudwatch import Alarm, AlarmDetail, AlarmMetric
 from operations.cache import Cached
 from operations.models import AlarmTransition
@@ -169,3 +173,51 @@ def test_composite_alarm_shows_its_children_tree(viewer_client, monkeypatch):
 def test_post_to_the_alarm_pages_is_not_allowed(viewer_client):
     assert viewer_client.post(reverse("alarms")).status_code == 405
     assert viewer_client.post(reverse("alarm_detail", args=["x"])).status_code == 405
+
+
+def test_ten_views_of_a_dlq_alarm_cost_one_peek_and_one_metric_read(viewer_client, aws, settings):
+    settings.EVENTOPS_PEEK_VISIBILITY_SECONDS = 0
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    dlq_url = sqs.create_queue(QueueName="heron-dlq")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    policy = json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": "3"})
+    sqs.create_queue(QueueName="heron", Attributes={"RedrivePolicy": policy})
+    sqs.send_message(QueueUrl=dlq_url, MessageBody=json.dumps({"detail-type": "OrderPaid"}))
+    cw = boto3.client("cloudwatch", region_name="us-east-1")
+    cw.put_metric_alarm(
+        AlarmName="heron-dlq-depth",
+        Namespace="AWS/SQS",
+        MetricName="ApproximateNumberOfMessagesVisible",
+        Dimensions=[{"Name": "QueueName", "Value": "heron-dlq"}],
+        Statistic="Maximum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=0,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    cw.set_alarm_state(AlarmName="heron-dlq-depth", StateValue="ALARM", StateReason="t")
+    calls: Counter = Counter()
+    aws_client.reset()
+    aws_client.session().events.register(
+        "before-call.*.*", lambda model, **kw: calls.update([model.name])
+    )
+    url = reverse("alarm_detail", args=["heron-dlq-depth"])
+    first = viewer_client.get(url)
+    receives = calls["ReceiveMessage"]
+    for _ in range(9):
+        assert viewer_client.get(url).status_code == 200
+    assert b"OrderPaid" in first.content and receives >= 1
+    assert (calls["ReceiveMessage"], calls["GetMetricData"]) == (receives, 1)
+
+
+def test_state_changes_left_without_a_graph_are_counted_on_the_page(viewer_client, monkeypatch):
+    change = alarms.HistoryEntry(NOW, "OK", "ALARM", "crossed", "AWS")
+    graph = alarms.Graph(change=change, start=NOW - timedelta(hours=1), end=NOW)
+    drill = alarms.Drilldown(
+        detail=AlarmDetail(alarm=OK_ALARM), history=[change] * 7, graphs=[graph], graphs_omitted=6
+    )
+    monkeypatch.setattr(alarms, "drilldown", lambda name: drill)
+    body = viewer_client.get(reverse("alarm_detail", args=[OK_ALARM.name])).content.decode()
+    assert "Graphs for the 1 newest state changes; 6 older changes" in body

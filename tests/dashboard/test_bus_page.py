@@ -75,3 +75,46 @@ def test_rule_metrics_come_from_aws_events_per_bus_and_rule(signed_in, account):
 
 def test_unknown_bus_is_a_404(signed_in, account):
     assert signed_in.get("/buses/ibis-nowhere/").status_code == 404
+
+
+def test_rule_metrics_on_the_default_bus_are_read_by_rule_name_only(signed_in, account):
+    boto3.client("events", region_name="us-east-1").put_rule(
+        Name="ibis-default-rule", EventPattern=json.dumps({"source": ["ibis.app"]})
+    )
+    boto3.client("cloudwatch", region_name="us-east-1").put_metric_data(
+        Namespace="AWS/Events",
+        MetricData=[
+            {
+                "MetricName": "MatchedEvents",
+                "Dimensions": [{"Name": "RuleName", "Value": "ibis-default-rule"}],
+                "Value": 4,
+            }
+        ],
+    )
+
+    response = signed_in.get("/buses/default/")
+
+    stats = {s.entry.rule.name: s for s in response.context["detail"].rules}["ibis-default-rule"]
+    assert stats.day["matched"] == 4.0
+
+
+def test_rule_metric_queries_name_the_bus_except_for_the_default_bus(monkeypatch):
+    from operations import topology
+    from operations.aws.events import EventBus, Rule
+    from operations.cache import Cached
+
+    asked = []
+    monkeypatch.setattr(
+        topology, "metrics", lambda name, queries, window: asked.extend(queries) or Cached({}, 0.0)
+    )
+    monkeypatch.setattr(topology, "event_logs", lambda: Cached([], 0.0))
+    for bus in ("default", "ibis-bus"):
+        rule = Rule(f"{bus}-rule", "", bus, "ENABLED", "", "", "")
+        topo = topology.BusTopology(EventBus(bus, f"arn:{bus}"), [topology.RuleTargets(rule, ())])
+        topology.bus_detail(Cached([topo], 0.0), topo)
+
+    dims = {q.dimensions for q in asked}
+    assert dims == {
+        (("RuleName", "default-rule"),),
+        (("EventBusName", "ibis-bus"), ("RuleName", "ibis-bus-rule")),
+    }

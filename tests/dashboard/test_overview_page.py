@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import boto3
 import pytest
+import time_machine
 from django.contrib.auth.models import Group, User
 from django.core.cache import cache
 
+from operations.aws import client as aws_client
 from operations.aws import cloudwatch
 from operations.aws.errors import AwsError
 
@@ -179,3 +182,32 @@ def test_a_warm_full_page_embeds_the_cached_rows_unescaped(signed_in, account):
 
     assert b'<table class="data overview-flow">' in response.content
     assert b"&lt;table" not in response.content
+
+
+def test_during_an_outage_a_second_view_within_the_ttl_makes_no_aws_calls(
+    signed_in, account, monkeypatch
+):
+    from operations.aws import sqs
+
+    calls: Counter = Counter()
+    aws_client.reset()
+    aws_client.session().events.register(
+        "before-call.*.*", lambda model, **kw: calls.update([model.name])
+    )
+
+    def down(prefix: str = ""):
+        calls.update(["ListQueues (failed)"])
+        raise AwsError("endpoint unreachable", code="EndpointConnectionError", transient=True)
+
+    with time_machine.travel("2026-11-26 12:00:00 +0000", tick=False) as clock:
+        signed_in.get("/")
+        clock.shift(61)
+        monkeypatch.setattr(sqs, "list_queue_urls", down)
+        signed_in.get("/")
+        calls.clear()
+        clock.shift(30)
+
+        again = signed_in.get("/")
+
+    assert sum(calls.values()) == 0
+    assert b"osprey-calm-work" in again.content and b"endpoint unreachable" in again.content

@@ -1,9 +1,13 @@
-"""Alarm drill-down: history (Stubber), recorded transitions, composite trees, DLQ grouping."""
+"""Alarm drill-down: history (Stubber), recorded transitions, composite trees, DLQ grouping,
+graphs per state change, and the cached detail reads."""
 
 from __future__ import annotations
 
 import json
+from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import boto3
 import pytest
@@ -15,6 +19,7 @@ from operations import alarms, topology
 from operations.aws import client as aws_client
 from operations.aws import cloudwatch
 from operations.aws.cloudwatch import Alarm, AlarmMetric
+from operations.aws.errors import AwsError
 from operations.cache import Cached
 from operations.models import AlarmTransition
 
@@ -269,3 +274,176 @@ def test_graph_covers_an_hour_each_side_of_the_change(aws):
 def test_unknown_alarm_raises_unknown_alarm(aws):
     with pytest.raises(alarms.UnknownAlarm):
         alarms.drilldown("no-such-alarm")
+
+
+# --- cached reads, a graph per state change, StateTransitionedTimestamp --------------------
+
+DLQ_METRIC = AlarmMetric(
+    "AWS/SQS", "ApproximateNumberOfMessagesVisible", (("QueueName", "billing-dlq"),)
+)
+
+
+class FakeMetrics:
+    """Stands in for ``cloudwatch.get_metric_data``: one datapoint a minute, valued by
+    minutes since NOW, and a record of each call's (start, end, period)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[datetime, datetime, int]] = []
+        self.fail = False
+
+    def __call__(self, queries, start, end):
+        if self.fail:
+            raise AwsError("Rate exceeded", code="Throttling", operation="GetMetricData")
+        (query,) = queries
+        self.calls.append((start, end, query.period))
+        series = cloudwatch.MetricSeries(id=query.id, label=query.id)
+        at = start
+        while at <= end:
+            series.timestamps.append(at)
+            series.values.append(abs((at - NOW).total_seconds()) / 60)
+            at += timedelta(seconds=query.period)
+        return {query.id: series}
+
+
+@pytest.fixture
+def fake_metrics(monkeypatch) -> FakeMetrics:
+    fake = FakeMetrics()
+    monkeypatch.setattr(cloudwatch, "get_metric_data", fake)
+    return fake
+
+
+def changes_at(*hours_ago: float) -> list[alarms.HistoryEntry]:
+    return [
+        alarms.HistoryEntry(NOW - timedelta(hours=h), "OK", "ALARM", "", "AWS") for h in hours_ago
+    ]
+
+
+DETAIL = cloudwatch.AlarmDetail(alarm=metric_alarm("x", metrics=(DLQ_METRIC,)), threshold=0.0)
+
+
+def test_every_state_change_shown_gets_its_own_graph_from_one_metric_call(fake_metrics):
+    changes = changes_at(0.5, 1, 2, 3, 4)
+    with time_machine.travel(NOW, tick=False):
+        drawn, error = alarms.graphs(DETAIL, changes)
+    assert [g.change for g in drawn] == changes and error == ""
+    assert len(fake_metrics.calls) == 1
+    oldest = drawn[-1]
+    assert (oldest.start, oldest.end) == (NOW - timedelta(hours=5), NOW - timedelta(hours=3))
+    assert min(oldest.timestamps) >= oldest.start.timestamp() and oldest.marker_x == 300.0
+
+
+def test_at_most_max_graphs_are_drawn_and_the_drilldown_counts_the_rest(
+    fake_metrics, monkeypatch, db
+):
+    monkeypatch.setattr(cloudwatch, "describe_alarm", lambda name: DETAIL)
+    monkeypatch.setattr(cloudwatch, "describe_alarm_history", lambda *a, **k: [])
+    AlarmTransition.objects.bulk_create(
+        AlarmTransition(alarm_name="x", new_state="ALARM", changed_at=NOW - timedelta(hours=h))
+        for h in range(1, 26)  # with the alarm's current state: 26 changes
+    )
+    with time_machine.travel(NOW, tick=False):
+        drill = alarms.drilldown("x")
+    assert len(drill.graphs) == 20 and drill.graphs_omitted == 6
+    assert len(fake_metrics.calls) == 1
+
+
+def test_old_changes_ask_for_the_period_cloudwatch_still_keeps(fake_metrics):
+    changes = changes_at(1, 20 * 24, 100 * 24)
+    with time_machine.travel(NOW, tick=False):
+        drawn, _ = alarms.graphs(DETAIL, changes)
+    assert sorted(period for _, _, period in fake_metrics.calls) == [60, 300, 3600]
+    assert all(g.count for g in drawn)
+
+
+def test_graphs_are_read_once_within_the_ttl_and_kept_stale_on_error(fake_metrics):
+    changes = changes_at(1, 2)
+    with time_machine.travel(NOW, tick=False) as clock:
+        first, _ = alarms.graphs(DETAIL, changes)
+        alarms.graphs(DETAIL, changes)
+        calls_within_ttl = len(fake_metrics.calls)
+        clock.shift(60)
+        fake_metrics.fail = True
+        later, error = alarms.graphs(DETAIL, changes)
+    assert calls_within_ttl == 1
+    assert [g.values for g in later] == [g.values for g in first] and "Rate exceeded" in error
+
+
+def test_transition_time_comes_from_state_transitioned_timestamp(db):
+    cw = aws_client.client("cloudwatch")
+    raw = {
+        "AlarmName": "x",
+        "StateValue": "ALARM",
+        "StateReason": "3 datapoints",
+        "StateTransitionedTimestamp": NOW - timedelta(hours=2),
+        "StateUpdatedTimestamp": NOW,  # only the reason changed since
+    }
+    expected = {"AlarmNames": ["x"], "AlarmTypes": ["MetricAlarm", "CompositeAlarm"]}
+    with Stubber(cw) as stub:
+        stub.add_response("describe_alarms", {"MetricAlarms": [raw]}, expected)
+        stub.add_response(
+            "describe_alarms",
+            {"CompositeAlarms": [{**raw, "AlarmRule": 'ALARM("y")'}]},
+            expected,
+        )
+        metric = cloudwatch.describe_alarm("x")
+        composite_alarm = cloudwatch.describe_alarm("x")
+    assert metric is not None and composite_alarm is not None
+    assert metric.alarm.changed_at == composite_alarm.alarm.changed_at == NOW - timedelta(hours=2)
+    alarms.record_transitions([metric.alarm])
+    later = replace(metric.alarm, state_updated=NOW + timedelta(minutes=5))
+    assert alarms.record_transitions([later]) == 0
+    assert list(AlarmTransition.objects.values_list("changed_at", flat=True)) == [
+        NOW - timedelta(hours=2)
+    ]
+
+
+def test_state_updated_timestamp_is_used_when_no_transition_time_is_given():
+    assert metric_alarm("x", at=NOW).changed_at == NOW
+
+
+@pytest.mark.django_db
+def test_views_within_the_ttl_share_one_peek_of_the_dlq(aws, settings):
+    settings.EVENTOPS_PEEK_VISIBILITY_SECONDS = 0
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    dlq_url = sqs.create_queue(QueueName="billing-dlq")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    policy = json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": "3"})
+    sqs.create_queue(QueueName="billing", Attributes={"RedrivePolicy": policy})
+    sqs.send_message(QueueUrl=dlq_url, MessageBody=json.dumps({"detail-type": "OrderPaid"}))
+    calls: Counter = Counter()
+    aws_client.reset()
+    aws_client.session().events.register(
+        "before-call.*.*", lambda model, **kw: calls.update([model.name])
+    )
+    now = datetime.now(UTC)
+    first = alarms.dlq_messages(
+        "billing-dlq", (now - timedelta(hours=1), now + timedelta(minutes=1))
+    )
+    receives = calls["ReceiveMessage"]
+    past = alarms.dlq_messages("billing-dlq", (now - timedelta(days=2), now - timedelta(days=1)))
+    assert receives >= 1 and calls["ReceiveMessage"] == receives
+    assert (first.matching, past.matching, past.examined) == (1, 0, 1)
+
+
+def test_a_failed_peek_shows_the_last_sample_marked_stale(monkeypatch):
+    queue = SimpleNamespace(url="https://sqs/billing-dlq")
+    inventory = SimpleNamespace(queues={"billing-dlq": queue})
+    monkeypatch.setattr(topology, "queues", lambda: Cached(value=inventory, fetched_at=0.0))
+    sample = [alarms.SampledMessage("m-1", NOW, "declined", "OrderPaid", "c1")]
+    outcomes = [sample]
+
+    def peek(url):
+        if not outcomes:
+            raise AwsError("Rate exceeded", code="Throttling", operation="ReceiveMessage")
+        return outcomes.pop()
+
+    monkeypatch.setattr(alarms, "sample_dlq", peek)
+    window = (NOW - timedelta(hours=1), NOW)
+    with time_machine.travel(NOW, tick=False) as clock:
+        alarms.dlq_messages("billing-dlq", window)
+        clock.shift(60)
+        later = alarms.dlq_messages("billing-dlq", window)
+    assert later.stale and "Rate exceeded" in later.error
+    assert later.message_ids == ["m-1"] and later.sampled == NOW

@@ -173,3 +173,54 @@ def test_rules_and_mappings_are_reread_only_after_the_topology_ttl(calls, settin
 
     assert after_ttl == 0
     assert (calls["ListEventBuses"], calls["ListEventSourceMappings"]) == (1, 1)
+
+
+def test_a_failure_is_remembered_for_the_ttl_with_the_last_good_value(small_account, monkeypatch):
+    attempts = Counter()
+
+    def throttled(prefix: str = ""):
+        attempts.update(["DescribeAlarms"])
+        raise AwsError("Rate exceeded", code="Throttling", operation="DescribeAlarms")
+
+    with time_machine.travel("2026-11-26 12:00:00 +0000", tick=False) as clock:
+        good = topology.alarms()
+        monkeypatch.setattr(cloudwatch, "describe_alarms", throttled)
+        clock.shift(16)
+        topology.alarms()
+        clock.shift(14)
+        again = topology.alarms()
+        within_ttl = attempts["DescribeAlarms"]
+        clock.shift(2)
+        topology.alarms()
+
+    assert within_ttl == 1 and attempts["DescribeAlarms"] == 2
+    assert again.stale and again.value == good.value and "Rate exceeded" in again.error
+
+
+def test_a_failure_with_nothing_cached_is_remembered_too(ttl):
+    attempts = Counter()
+
+    def fail():
+        attempts.update(["x"])
+        raise AwsError("boom", code="InternalFailure", operation="ListQueues", transient=True)
+
+    read_cache.cached("lark-down", fail)
+    again = read_cache.cached("lark-down", fail)
+
+    assert attempts["x"] == 1
+    assert again.value is None and "boom" in again.error and again.failed_at is not None
+
+
+def test_a_failure_after_a_recovery_shows_the_value_read_in_between(ttl):
+    def fail():
+        raise AwsError("boom", code="InternalFailure", operation="ListQueues", transient=True)
+
+    with time_machine.travel("2026-11-26 12:00:00 +0000", tick=False) as clock:
+        read_cache.cached("lark-back", fail)
+        clock.shift(16)
+        back = read_cache.cached("lark-back", lambda: 7)
+        clock.shift(16)
+        fails_again = read_cache.cached("lark-back", fail)
+
+    assert back.ok and back.value == 7
+    assert fails_again.value == 7 and fails_again.fetched_at == back.fetched_at
