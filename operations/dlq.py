@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import hashlib
 import json
 import logging
 from collections import Counter
@@ -21,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 
 from operations.aws import sqs
@@ -41,6 +43,10 @@ SHOWN_SYSTEM_ATTRIBUTES = (
 ERROR_ATTRIBUTES = ("ErrorMessage", "error_message", "error", "ErrorCode")
 # Bodies longer than this are shown truncated on the page (the export has them whole).
 MAX_SHOWN_BODY = 64 * 1024
+# How long what a peek found about redrive loops is kept for the operation and queue pages.
+LOOP_CACHE_SECONDS = 24 * 3600
+# At most this many looping correlation IDs are kept per DLQ and per operation.
+MAX_KEPT_LOOPS = 200
 
 
 def peek_visibility_seconds() -> int:
@@ -58,6 +64,16 @@ def _epoch_ms(value: str | None) -> datetime | None:
         return datetime.fromtimestamp(int(value or "") / 1000, tz=UTC)
     except (TypeError, ValueError, OverflowError, OSError):
         return None
+
+
+def printable(text: str) -> str:
+    """``text`` that can be encoded as UTF-8: JSON escapes such as ``\\ud800`` parse to lone
+    surrogates, which would fail the response; they are shown as that escape again."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def _attribute_text(attribute: dict[str, object]) -> str:
@@ -91,12 +107,26 @@ class DlqMessage:
         return self.raw.message_id
 
     @functools.cached_property
-    def pretty_body(self) -> str:
-        """The body pretty-printed when it is JSON, else as received (computed on first use:
-        a redrive never shows it)."""
+    def _pretty(self) -> tuple[str, bool]:
+        # Computed on first use (a redrive never shows it). A body nested about a thousand
+        # levels deep parses, yet fails to print: it is then shown as received.
         if not self.is_json:
-            return self.raw.body
-        return json.dumps(self.body_json, indent=2, ensure_ascii=False, sort_keys=True)
+            return self.raw.body, False
+        try:
+            text = json.dumps(self.body_json, indent=2, ensure_ascii=False, sort_keys=True)
+        except (ValueError, RecursionError):
+            return self.raw.body, False
+        return printable(text), True
+
+    @property
+    def pretty_body(self) -> str:
+        """The body pretty-printed when it is JSON and printable, else as received."""
+        return self._pretty[0]
+
+    @property
+    def pretty_failed(self) -> bool:
+        """JSON that could not be pretty-printed (too deeply nested): shown as received."""
+        return self.is_json and not self._pretty[1]
 
     @property
     def body_truncated(self) -> bool:
@@ -152,7 +182,7 @@ def describe(message: sqs.SqsMessage) -> DlqMessage:
 
 
 def _text(value: object) -> str:
-    return value if isinstance(value, str) else ""
+    return printable(value) if isinstance(value, str) else ""
 
 
 def _error(attributes: dict[str, str], body: dict[str, Any]) -> str:
@@ -162,7 +192,7 @@ def _error(attributes: dict[str, str], body: dict[str, Any]) -> str:
     # Lambda on-failure destinations wrap the error in responsePayload.
     payload = body.get("responsePayload")
     if isinstance(payload, dict) and isinstance(payload.get("errorMessage"), str):
-        return payload["errorMessage"][:300]
+        return _text(payload["errorMessage"][:300])
     return ""
 
 
@@ -291,10 +321,25 @@ class Preview:
     by_event_type: list[Group]
     by_error: list[Group]
     queue_depth: int
+    # When the filters name message IDs, no more than that many can match.
+    id_limit: int | None = None
 
     @property
     def sample(self) -> list[DlqMessage]:
         return self.matching[:10]
+
+    @property
+    def estimate(self) -> int | None:
+        """How many of the whole queue would match, scaled from the sample
+        (matching / examined x depth); None when the sample is the whole queue or
+        says nothing. An estimate, not a count."""
+        found = len(self.matching)
+        if not self.examined or self.queue_depth <= self.examined:
+            return None
+        if self.id_limit is not None and found >= self.id_limit:
+            return None
+        value = max(found, round(found * self.queue_depth / self.examined))
+        return min(value, self.id_limit) if self.id_limit is not None else value
 
 
 def preview(url: str, filters: Filters, *, limit: int = 100) -> Preview:
@@ -311,6 +356,7 @@ def preview(url: str, filters: Filters, *, limit: int = 100) -> Preview:
         by_event_type=group_by(matching, "event_type"),
         by_error=group_by(matching, "error"),
         queue_depth=depth,
+        id_limit=len(filters.message_ids) or None,
     )
 
 
@@ -361,6 +407,66 @@ def redrive_loops(dlq_url: str, correlation_ids: Iterable[str]) -> dict[str, lis
     for correlation_id, operation_id in rows:
         loops.setdefault(correlation_id, []).append(operation_id)
     return loops
+
+
+@dataclass(frozen=True)
+class PeekRecord:
+    """What the most recent peek of a DLQ found about redrive loops."""
+
+    peeked_at: datetime
+    examined: int
+    loops: list[tuple[str, list[int]]]  # (correlation ID, ids of the redrives that moved it)
+
+
+def _peek_key(dlq_url: str) -> str:
+    digest = hashlib.sha256(dlq_url.encode()).hexdigest()[:32]
+    return f"eventops:dlq-peek:{digest}"
+
+
+def _operation_loops_key(operation_id: int) -> str:
+    return f"eventops:redrive-loop:{operation_id}"
+
+
+def remember_peek(
+    dlq_url: str, examined: int, loops: dict[str, list[int]], *, at: datetime | None = None
+) -> None:
+    """Keep what a peek of ``dlq_url`` found (``redrive_loops``) for a day: per DLQ (the
+    queue pages show the latest) and per redrive (its page lists its IDs that came back)."""
+    kept = sorted(loops.items())[:MAX_KEPT_LOOPS]
+    record = {
+        "at": (at or datetime.now(UTC)).isoformat(),
+        "examined": examined,
+        "loops": [[cid, sorted(set(ops))] for cid, ops in kept],
+    }
+    cache.set(_peek_key(dlq_url), record, LOOP_CACHE_SECONDS)
+    by_operation: dict[int, set[str]] = {}
+    for correlation_id, operation_ids in kept:
+        for operation_id in operation_ids:
+            by_operation.setdefault(operation_id, set()).add(correlation_id)
+    for operation_id, ids in by_operation.items():
+        key = _operation_loops_key(operation_id)
+        merged = sorted(set(cache.get(key, [])) | ids)[:MAX_KEPT_LOOPS]
+        cache.set(key, merged, LOOP_CACHE_SECONDS)
+
+
+def last_peek(dlq_url: str) -> PeekRecord | None:
+    """What the most recent peek of ``dlq_url`` within a day found, or None."""
+    record = cache.get(_peek_key(dlq_url))
+    if not isinstance(record, dict):
+        return None
+    try:
+        return PeekRecord(
+            peeked_at=datetime.fromisoformat(record["at"]),
+            examined=int(record["examined"]),
+            loops=[(str(cid), [int(o) for o in ops]) for cid, ops in record["loops"]],
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def loops_of_operation(operation_id: int) -> list[str]:
+    """Correlation IDs this redrive moved that a peek within a day found back in the DLQ."""
+    return list(cache.get(_operation_loops_key(operation_id), []))
 
 
 def fetch_message(url: str, message_id: str) -> DlqMessage | None:

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET
 
 from dashboard.http import HtmxHttpRequest
 from dashboard.views.overview import link_flags
-from operations import topology
+from operations import dlq, topology
 
 # SQS queue names: 1-80 of [A-Za-z0-9_-], ".fifo" suffix for FIFO queues.
 QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}(\.fifo)?")
@@ -44,5 +44,13 @@ def queue_detail(request: HtmxHttpRequest, name: str) -> HttpResponse:
     if name not in inventory.value.queues:
         raise Http404("No queue has that name.")
     detail = topology.queue_detail(inventory, name, range_key)
-    context = {"detail": detail, "ranges": list(topology.RANGES), **link_flags()}
+    # A DLQ's own last peek, or for a source queue its DLQ's: did redriven IDs come back?
+    loop_queue = detail.queue if detail.is_dlq else detail.dlq
+    context = {
+        "detail": detail,
+        "ranges": list(topology.RANGES),
+        "loop_queue": loop_queue,
+        "last_peek": dlq.last_peek(loop_queue.url) if loop_queue else None,
+        **link_flags(),
+    }
     return render(request, "queues/detail.html", context)

@@ -10,12 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 
-from operations import dlq
+from operations import dlq, topology
 from operations.aws import sqs
 from operations.aws.errors import AwsError
 
@@ -23,8 +22,6 @@ logger = logging.getLogger(__name__)
 
 # SQS queue names: 1-80 of [A-Za-z0-9_-], ".fifo" for FIFO queues.
 QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}(\.fifo)?$")
-# Where the DLQ page leaves the redrive loops it saw, for the operation page (1 day).
-LOOP_CACHE_SECONDS = 24 * 3600
 
 
 def aws_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -49,17 +46,35 @@ class Dlq:
 
 
 def resolve_dlq(name: str) -> Dlq:
-    """The queue called ``name``; 404 if the name is invalid or no such queue exists.
+    """The dead-letter queue called ``name``; 404 if the name is invalid, no such queue
+    exists, or no queue sends it its dead letters (peeking a live queue would raise its
+    messages' receive counts and push healthy messages toward its DLQ).
     Other AWS errors propagate as ``AwsError`` for the page to show."""
     if not QUEUE_NAME.match(name):
         raise Http404("No such queue.")
     try:
         url = sqs.queue_url(name)
-        return Dlq(name=name, url=url, attributes=sqs.queue_attributes(url))
+        queue = Dlq(name=name, url=url, attributes=sqs.queue_attributes(url))
     except AwsError as exc:
         if exc.not_found:
             raise Http404("No such queue.") from exc
         raise
+    if not is_dead_letter_queue(queue.attributes):
+        raise Http404(f"{name} is not a dead-letter queue.")
+    return queue
+
+
+def is_dead_letter_queue(queue: sqs.QueueAttributes) -> bool:
+    """Whether some queue names ``queue`` as its DLQ: ListDeadLetterSourceQueues, cached
+    (and shared with the queue page). ``AwsError`` if that was never read successfully."""
+    sources = topology.dead_letter_sources(queue)
+    if sources.value is None:
+        raise AwsError(
+            sources.error or "Could not list the queue's dead-letter sources.",
+            code=sources.error_code,
+            operation="ListDeadLetterSourceQueues",
+        )
+    return bool(sources.value)
 
 
 def source_choices(dlq_url: str) -> list[tuple[str, str]]:
@@ -84,19 +99,14 @@ def user_name(request: HttpRequest) -> str:
     return str(request.user.get_username())
 
 
-def remember_loops(loops: dict[str, list[int]]) -> None:
-    """Let each redrive's page know which of its correlation IDs came back to the DLQ."""
-    by_operation: dict[int, set[str]] = {}
-    for correlation_id, operation_ids in loops.items():
-        for operation_id in operation_ids:
-            by_operation.setdefault(operation_id, set()).add(correlation_id)
-    for operation_id, ids in by_operation.items():
-        key = f"eventops:redrive-loop:{operation_id}"
-        cache.set(key, sorted(set(cache.get(key, [])) | ids)[:200], LOOP_CACHE_SECONDS)
+def remember_loops(dlq_url: str, examined: int, loops: dict[str, list[int]]) -> None:
+    """Record what a peek of this DLQ found: the queue pages show the latest peek's
+    redrive loops, and each redrive's page the IDs of it that came back."""
+    dlq.remember_peek(dlq_url, examined, loops)
 
 
 def seen_loops(operation_id: int) -> list[str]:
-    return list(cache.get(f"eventops:redrive-loop:{operation_id}", []))
+    return dlq.loops_of_operation(operation_id)
 
 
 def message_rows(

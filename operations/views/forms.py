@@ -139,9 +139,20 @@ class EditForm(forms.Form):
     def clean_body(self) -> str:
         body = str(self.cleaned_data["body"])
         try:
-            dlq.normalise_json(body)
+            _, pretty = dlq.normalise_json(body)
+        except RecursionError as exc:
+            raise forms.ValidationError(
+                "The JSON is nested too deeply to check; flatten it and try again."
+            ) from exc
         except ValueError as exc:
             raise forms.ValidationError(f"Not valid JSON: {exc}") from exc
+        try:
+            pretty.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            # "\ud800" alone parses to a lone surrogate, which no SQS message can carry.
+            raise forms.ValidationError(
+                "The JSON has an unpaired surrogate escape (such as \\ud800); remove it."
+            ) from exc
         return body
 
     def clean(self) -> dict[str, Any]:

@@ -101,3 +101,65 @@ def test_chart_periods_keep_at_most_1440_points(window, period):
     seconds = topology.RANGES[window]
     assert topology.period_for(seconds) == period
     assert seconds // period <= 1440
+
+
+# --- redrive loops, from the most recent peek of the DLQ --------------------------------
+
+
+@pytest.fixture
+def looping(account):
+    """A finished redrive of grebe-dead whose correlation ID is back in grebe-dead."""
+    from operations.models import Operation, TouchedCorrelation
+
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    dlq_url = sqs.get_queue_url(QueueName="grebe-dead")["QueueUrl"]
+    op = Operation.objects.create(
+        kind="redrive", target=dlq_url, reason="r", requested_by_name="t", state="succeeded"
+    )
+    TouchedCorrelation.objects.create(operation=op, correlation_id="corr-back")
+    sqs.send_message(
+        QueueUrl=dlq_url,
+        MessageBody=json.dumps({"detail-type": "OrderPaid", "detail": {"correlationId": "x"}}),
+        MessageAttributes={"correlation_id": {"DataType": "String", "StringValue": "corr-back"}},
+    )
+    return op
+
+
+@pytest.mark.django_db
+def test_dlq_page_warns_of_the_loop_its_last_peek_found(signed_in, looping, settings):
+    settings.EVENTOPS_PEEK_VISIBILITY_SECONDS = 0
+    signed_in.get("/queues/grebe-dead/messages/")
+
+    html = signed_in.get("/queues/grebe-dead/").content.decode()
+
+    assert 'id="redrive-loop"' in html and "corr-back" in html
+    assert f'href="/operations/{looping.pk}/"' in html and 'id="last-peek-time"' in html
+
+
+@pytest.mark.django_db
+def test_source_queue_page_points_at_the_loop_in_its_dlq(signed_in, looping, settings):
+    settings.EVENTOPS_PEEK_VISIBILITY_SECONDS = 0
+    signed_in.get("/queues/grebe-dead/messages/")
+
+    html = signed_in.get("/queues/grebe-work/").content.decode()
+
+    assert 'id="redrive-loop"' in html and "back in its dead-letter queue" in html
+    assert "corr-back" in html and f'href="/operations/{looping.pk}/"' in html
+
+
+@pytest.mark.django_db
+def test_no_loop_warning_before_any_peek(signed_in, looping):
+    html = signed_in.get("/queues/grebe-dead/").content.decode()
+
+    assert 'id="redrive-loop"' not in html and 'id="last-peek"' not in html
+
+
+@pytest.mark.django_db
+def test_a_peek_without_loops_says_when_it_looked(signed_in, account, settings):
+    settings.EVENTOPS_PEEK_VISIBILITY_SECONDS = 0
+    signed_in.get("/queues/grebe-dead/messages/")
+
+    html = signed_in.get("/queues/grebe-work/").content.decode()
+
+    assert 'id="redrive-loop"' not in html
+    assert 'id="last-peek"' in html and "found no redrive loop" in html

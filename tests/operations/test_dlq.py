@@ -137,3 +137,102 @@ def test_find_messages_releases_the_others(queue: tuple[Any, str]) -> None:
     found = dlq.find_messages(url, {wanted})
     attrs = client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     assert list(found) == [wanted] and attrs["ApproximateNumberOfMessagesNotVisible"] == "1"
+
+
+def nested(depth: int) -> list[Any]:
+    """A list nested ``depth`` deep, built without recursion."""
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_json_too_deep_to_pretty_print_is_shown_as_received() -> None:
+    raw = "[" * 5000 + "]" * 5000
+    shown = dlq.DlqMessage(raw=message(raw), body_json=nested(5000), is_json=True)
+    assert shown.pretty_body == raw and shown.shown_body == raw
+    assert shown.pretty_failed
+
+
+def test_json_too_deep_to_parse_is_text() -> None:
+    described = dlq.describe(message("[" * 100_000))
+    assert not described.is_json and described.pretty_body == "[" * 100_000
+
+
+def test_pretty_printed_json_is_not_marked_failed() -> None:
+    described = dlq.describe(message(EVENT))
+    assert not described.pretty_failed and '"detail-type": "OrderPaid"' in described.pretty_body
+
+
+def test_lone_surrogate_escapes_stay_printable() -> None:
+    body = '{"detail-type": "\\ud800", "detail": {"correlationId": "c\\udfff"}}'
+    described = dlq.describe(message(body))
+    assert (described.event_type, described.correlation_id) == ("\\ud800", "c\\udfff")
+    assert '"detail-type": "\\ud800"' in described.pretty_body
+    described.pretty_body.encode("utf-8")  # no UnicodeEncodeError
+
+
+def test_lone_surrogate_in_an_error_payload_stays_printable() -> None:
+    described = dlq.describe(message('{"responsePayload": {"errorMessage": "x\\ud83d"}}'))
+    assert described.error == "x\\ud83d"
+
+
+def preview_of(examined: int, matching: int, depth: int, id_limit: int | None = None):
+    found = [dlq.describe(message(EVENT)) for _ in range(matching)]
+    return dlq.Preview(examined, found, [], [], depth, id_limit=id_limit)
+
+
+@pytest.mark.parametrize(
+    "examined, matching, depth, id_limit, expected",
+    [
+        (100, 10, 1000, None, 100),  # scaled from the sample
+        (100, 0, 1000, None, 0),  # none in the sample: about none
+        (100, 1, 120, None, 1),  # never fewer than were found
+        (40, 10, 40, None, None),  # the whole queue was examined: a count, no estimate
+        (0, 0, 50, None, None),  # nothing examined: nothing to scale
+        (100, 2, 1000, 5, 5),  # named messages: at most that many
+        (100, 3, 1000, 3, None),  # every named message was found
+    ],
+)
+def test_preview_estimate_for_the_whole_queue(
+    examined: int, matching: int, depth: int, id_limit: int | None, expected: int | None
+) -> None:
+    assert preview_of(examined, matching, depth, id_limit).estimate == expected
+
+
+def test_preview_knows_how_many_messages_were_named(queue: tuple[Any, str], settings: Any) -> None:
+    settings.EVENTOPS_PEEK_MAX_RECEIVES = 1
+    found = dlq.preview(queue[1], dlq.Filters(message_ids=frozenset({"a", "b"})))
+    assert (found.examined, found.queue_depth, found.id_limit) == (10, 35, 2)
+    assert found.estimate == 0
+
+
+def test_last_peek_keeps_the_loops_for_the_queue_and_each_operation(cache_cleared: None) -> None:
+    at = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    dlq.remember_peek("https://sqs/q/a-dlq", 7, {"c-2": [5, 4], "c-1": [4]}, at=at)
+    record = dlq.last_peek("https://sqs/q/a-dlq")
+    assert record == dlq.PeekRecord(at, 7, [("c-1", [4]), ("c-2", [4, 5])])
+    assert dlq.loops_of_operation(4) == ["c-1", "c-2"] and dlq.loops_of_operation(5) == ["c-2"]
+
+
+def test_a_later_peek_replaces_the_queue_record_but_adds_to_operations(
+    cache_cleared: None,
+) -> None:
+    dlq.remember_peek("https://sqs/q/a-dlq", 7, {"c-1": [4]})
+    dlq.remember_peek("https://sqs/q/a-dlq", 3, {"c-9": [4]})
+    record = dlq.last_peek("https://sqs/q/a-dlq")
+    assert record is not None and (record.examined, record.loops) == (3, [("c-9", [4])])
+    assert dlq.loops_of_operation(4) == ["c-1", "c-9"]
+
+
+def test_no_peek_no_record(cache_cleared: None) -> None:
+    assert dlq.last_peek("https://sqs/q/other-dlq") is None
+
+
+@pytest.fixture
+def cache_cleared() -> Any:
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

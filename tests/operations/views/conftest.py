@@ -9,6 +9,7 @@ from typing import Any
 
 import boto3
 import pytest
+from django.core.cache import cache
 
 
 @dataclass
@@ -68,3 +69,11 @@ def queues(aws: None, settings: Any) -> Iterator[Queues]:
 def _fast_passwords(settings: Any) -> None:
     """MD5 hashing for the personas (STYLE.md: fast tests)."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> Iterator[None]:
+    """Peeks leave loop records, export copies and cached source lists: none outlives a test."""
+    cache.clear()
+    yield
+    cache.clear()

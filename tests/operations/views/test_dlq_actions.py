@@ -154,6 +154,33 @@ def test_edit_with_invalid_json_is_refused(operator_client, queues: Queues) -> N
     assert queues.depth(queues.dlq_url) == 1 and not Operation.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "body, error",
+    [
+        ("[" * 100_000, "nested too deeply"),
+        ("[" * 2_000 + "]" * 2_000, "nested too deeply"),
+        ('{"note": "\\ud800"}', "unpaired surrogate"),
+    ],
+    ids=["unparseable-depth", "deep-but-balanced", "lone-surrogate"],
+)
+def test_edit_with_a_hostile_body_is_refused_clearly(
+    operator_client, queues: Queues, body: str, error: str
+) -> None:
+    message_id = queues.put_event(4)
+    response = operator_client.post(
+        edit_url(message_id), {"body": body, "reason": "x", "confirm": "on"}
+    )
+    assert response.status_code == 400 and error in response.content.decode()
+    assert queues.depth(queues.dlq_url) == 1 and not Operation.objects.exists()
+
+
+def test_edit_page_of_a_deeply_nested_message_shows_it(operator_client, queues: Queues) -> None:
+    body = "[" * 900 + "]" * 900
+    message_id = queues.put(body)
+    response = operator_client.get(edit_url(message_id))
+    assert response.status_code == 200 and 'id="edit-form"' in response.content.decode()
+
+
 def test_edit_of_missing_message_is_404(operator_client, queues: Queues) -> None:
     response = operator_client.get(edit_url("00000000-0000-0000-0000-000000000000"))
     assert response.status_code == 404 and 'id="message-not-found"' in response.content.decode()

@@ -51,23 +51,71 @@ def test_correlation_id_from_message_attribute_wins(viewer_client, queues: Queue
 
 
 @pytest.mark.parametrize(
-    "body",
+    "body, shown",
     [
-        '<script>alert("x")</script>',
-        json.dumps(
-            {"detail-type": "<script>alert(1)</script>", "detail": {"correlationId": "<b>"}}
+        ('<script>alert("x")</script>', "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;"),
+        (
+            json.dumps(
+                {"detail-type": "<script>alert(1)</script>", "detail": {"correlationId": "<b>"}}
+            ),
+            "&lt;script&gt;alert(1)&lt;/script&gt;",
         ),
-        "bytes \u00ff\u00fe\ufffd\udcff-like \x7f",
-        json.dumps({"blob": "x" * 250_000}),
-        "plain text, not JSON {",
+        ("bytes \u00ff\u00fe\ufffd\udcff-like \x7f", "\ufffd-like"),
+        (json.dumps({"blob": "x" * 250_000}), "x" * 1000),
+        ("plain text, not JSON {", "plain text, not JSON {"),
+        # Parses, then is too deep to pretty-print: shown as received.
+        ("[" * 900 + '"<script>"' + "]" * 900, "[[[&quot;&lt;script&gt;&quot;]]]"),
+        ('{"a":' * 900 + '"<script>"' + "}" * 900, "{&quot;a&quot;:&quot;&lt;script&gt;&quot;}"),
+        ("[" * 100_000, "[" * 1000),  # too deep to parse: text
+        # "\ud800" parses to a lone surrogate, which cannot be sent as UTF-8.
+        (
+            '{"detail-type": "\\ud800", "x": "<script>"}',
+            "&quot;detail-type&quot;: &quot;\\ud800&quot;",
+        ),
     ],
-    ids=["script", "script-in-json", "bad-utf8-like", "250kb-json", "not-json"],
+    ids=[
+        "script",
+        "script-in-json",
+        "bad-utf8-like",
+        "250kb-json",
+        "not-json",
+        "nested-900-lists",
+        "nested-900-objects",
+        "nested-100k-unparseable",
+        "lone-surrogate-escape",
+    ],
 )
-def test_hostile_bodies_render_escaped(viewer_client, queues: Queues, body: str) -> None:
+def test_hostile_bodies_render_escaped(
+    viewer_client, queues: Queues, body: str, shown: str
+) -> None:
     queues.put(body.encode("utf-8", "surrogatepass").decode("utf-8", "replace"))
     response = page(viewer_client)
+    html = response.content.decode()
+    assert response.status_code == 200 and "<script>alert" not in html
+    assert shown in html
+
+
+def test_bodies_nested_near_the_recursion_limit_never_fail_the_page(
+    viewer_client, queues: Queues, settings
+) -> None:
+    # Which depths parse but cannot be pretty-printed depends on the stack the page runs
+    # on; this range straddles that edge, so some of them must take the fallback.
+    settings.EVENTOPS_PEEK_VISIBILITY_SECONDS = 30
+    for depth in range(800, 1000, 10):
+        queues.put("[" * depth + "]" * depth)
+    response = page(viewer_client)
+    assert response.status_code == 200 and len(response.context["rows"]) == 20
+    assert any(row["m"].pretty_failed for row in response.context["rows"])
+    assert "too deeply nested to pretty-print" in response.content.decode()
+
+
+def test_hostile_body_exports_as_json(viewer_client, queues: Queues) -> None:
+    body = '{"detail-type": "\\ud800", "deep": ' + "[" * 880 + "]" * 880 + "}"
+    queues.put(body)
+    response = viewer_client.get(reverse("operations:dlq_export", args=["orders-dlq"]))
+    exported = json.loads(response.content)["messages"][0]
     assert response.status_code == 200
-    assert "<script>alert" not in response.content.decode()
+    assert (exported["Body"], exported["EventType"]) == (body, "\\ud800")
 
 
 def test_messages_are_grouped_by_event_type_and_error(viewer_client, queues: Queues) -> None:
@@ -144,3 +192,113 @@ def test_aws_error_while_finding_the_queue_is_a_502_page(
     monkeypatch.setattr(sqs, "queue_url", throttled)
     response = page(viewer_client)
     assert response.status_code == 502 and 'id="aws-error"' in response.content.decode()
+
+
+def export(client, token: str | None = None, name: str = "orders-dlq"):
+    query = {"peek": token} if token is not None else {}
+    response = client.get(reverse("operations:dlq_export", args=[name]), query)
+    return json.loads(response.content)
+
+
+def test_export_has_the_messages_the_page_showed(viewer_client, queues: Queues, settings) -> None:
+    settings.EVENTOPS_PEEK_VISIBILITY_SECONDS = 30  # the page's peek hides them from a new one
+    sent = {queues.put_event(i) for i in range(3)}
+    response = page(viewer_client)
+    token = response.context["export_token"]
+    assert f"?peek={token}" in response.content.decode()
+    exported = export(viewer_client, token)
+    assert {m["MessageId"] for m in exported["messages"]} == sent
+    assert exported["source"] == "page peek" and "note" not in exported
+
+
+def test_export_without_a_kept_peek_is_a_fresh_peek_and_says_so(
+    viewer_client, queues: Queues, settings
+) -> None:
+    settings.EVENTOPS_PEEK_VISIBILITY_SECONDS = 30
+    queues.put_event(1)
+    page(viewer_client)
+    for token in (None, "expired-or-never-issued-token", "<b>bad</b>"):
+        exported = export(viewer_client, token)
+        assert exported["messages"] == [] and exported["source"] == "fresh peek"
+        assert "the page's peek was not found" in exported["note"]
+
+
+def test_export_token_of_another_queue_is_not_used(viewer_client, queues: Queues, settings) -> None:
+    settings.EVENTOPS_PEEK_VISIBILITY_SECONDS = 30
+    other = queues.client.create_queue(QueueName="billing-dlq")["QueueUrl"]
+    other_arn = queues.client.get_queue_attributes(QueueUrl=other, AttributeNames=["QueueArn"])
+    policy = json.dumps(
+        {"deadLetterTargetArn": other_arn["Attributes"]["QueueArn"], "maxReceiveCount": 3}
+    )
+    queues.client.create_queue(QueueName="billing", Attributes={"RedrivePolicy": policy})
+    queues.put_event(1)
+    token = page(viewer_client).context["export_token"]
+    exported = export(viewer_client, token, name="billing-dlq")
+    assert exported["source"] == "fresh peek" and exported["queue"] == "billing-dlq"
+
+
+def test_too_large_an_export_is_not_kept(viewer_client, queues: Queues, monkeypatch) -> None:
+    from operations.views import messages
+
+    monkeypatch.setattr(messages, "MAX_KEPT_EXPORT_CHARS", 10)
+    queues.put_event(1)
+    response = page(viewer_client)
+    assert response.context["export_token"] == ""
+    assert "the export peeks again" in response.content.decode()
+
+
+def test_a_live_queue_is_not_a_dlq_and_is_not_peeked(viewer_client, queues: Queues) -> None:
+    queues.client.send_message(QueueUrl=queues.source_url, MessageBody="healthy")
+    response = page(viewer_client, "orders")
+    assert response.status_code == 404
+    assert "orders is not a dead-letter queue" in response.content.decode()
+    attrs = queues.client.get_queue_attributes(QueueUrl=queues.source_url, AttributeNames=["All"])
+    assert attrs["Attributes"]["ApproximateNumberOfMessages"] == "1"  # still visible
+
+
+@pytest.mark.parametrize("view", ["dlq_export", "redrive"])
+def test_other_dlq_pages_refuse_a_live_queue(viewer_client, queues: Queues, view: str) -> None:
+    queues.client.send_message(QueueUrl=queues.source_url, MessageBody="healthy")
+    response = viewer_client.get(reverse(f"operations:{view}", args=["orders"]), {"x": ""})
+    assert response.status_code == 404 and queues.depth(queues.source_url) == 1
+    message = queues.client.receive_message(
+        QueueUrl=queues.source_url, AttributeNames=["ApproximateReceiveCount"]
+    )["Messages"][0]
+    assert message["Attributes"]["ApproximateReceiveCount"] == "1"  # only this receive
+
+
+def test_operator_cannot_delete_from_a_live_queue(operator_client, queues: Queues) -> None:
+    sent = queues.client.send_message(QueueUrl=queues.source_url, MessageBody="healthy")
+    url = reverse("operations:dlq_delete", args=["orders"])
+    response = operator_client.post(
+        url, {"message_ids": sent["MessageId"], "reason": "x", "confirm": "on"}
+    )
+    assert response.status_code == 404 and queues.depth(queues.source_url) == 1
+    assert not Operation.objects.exists()
+
+
+def test_dlq_check_failing_is_a_502_page(viewer_client, queues: Queues, monkeypatch) -> None:
+    from operations.aws import sqs
+    from operations.aws.errors import AwsError
+
+    def denied(url: str) -> list[str]:
+        raise AwsError("no", code="AccessDenied", operation="ListDeadLetterSourceQueues")
+
+    monkeypatch.setattr(sqs, "dead_letter_source_queue_urls", denied)
+    response = page(viewer_client)
+    assert response.status_code == 502
+    assert "sqs:ListDeadLetterSourceQueues" in response.content.decode()
+
+
+def test_peek_records_loops_for_the_queue_page(viewer_client, queues: Queues) -> None:
+    from operations import dlq
+
+    op = Operation.objects.create(
+        kind="redrive", target=queues.dlq_url, reason="r", requested_by_name="t", state="succeeded"
+    )
+    TouchedCorrelation.objects.create(operation=op, correlation_id="corr-5")
+    queues.put_event(5)
+    queues.put_event(6)
+    page(viewer_client)
+    record = dlq.last_peek(queues.dlq_url)
+    assert record is not None and (record.examined, record.loops) == (2, [("corr-5", [op.pk])])

@@ -39,6 +39,28 @@ def test_preview_releases_the_messages_it_examined(
     assert attrs["Attributes"]["ApproximateNumberOfMessages"] == "1"
 
 
+def test_preview_of_part_of_a_queue_estimates_the_whole(
+    operator_client, queues: Queues, settings
+) -> None:
+    settings.EVENTOPS_PEEK_MAX_RECEIVES = 1  # one receive: 10 of the 30 messages are examined
+    for i in range(30):
+        queues.put_event(i, "OrderPaid" if i % 2 else "OrderShipped")
+    response = operator_client.get(PREVIEW, {"event_type": "OrderPaid"})
+    preview = response.context["preview"]
+    assert (preview.examined, len(preview.matching), preview.estimate) == (10, 5, 15)
+    html = response.content.decode()
+    assert 'id="preview-estimate"' in html and "about 15</strong>" in html
+    assert "an estimate from a sample, not a count" in html
+
+
+def test_preview_of_the_whole_queue_has_no_estimate(operator_client, queues: Queues) -> None:
+    for i in range(4):
+        queues.put_event(i, "OrderPaid" if i % 2 else "OrderShipped")
+    response = operator_client.get(PREVIEW, {"event_type": "OrderPaid"})
+    assert response.context["preview"].estimate is None
+    assert 'id="preview-estimate"' not in response.content.decode()
+
+
 def test_viewer_sees_the_preview_without_the_confirm_form(viewer_client, queues: Queues) -> None:
     queues.put_event(1)
     html = viewer_client.get(PREVIEW, {"event_type": ""}).content.decode()
