@@ -302,3 +302,48 @@ def test_peek_records_loops_for_the_queue_page(viewer_client, queues: Queues) ->
     page(viewer_client)
     record = dlq.last_peek(queues.dlq_url)
     assert record is not None and (record.examined, record.loops) == (2, [("corr-5", [op.pk])])
+
+
+def test_each_event_offers_why_did_this_fail_with_its_exact_body(
+    viewer_client, queues: Queues
+) -> None:
+    queues.put(json.dumps({"detail-type": "OrderPaid", "source": "s", "detail": {"x": "<b>"}}))
+    queues.put("not json at all")
+    html = page(viewer_client).content.decode()
+    assert html.count('class="inline why-failed"') == 1
+    assert f'action="{reverse("schema_check")}"' in html
+    # The body goes back as sent (escaped in the attribute), for the validator to parse.
+    assert "&quot;x&quot;: &quot;&lt;b&gt;&quot;" in html
+
+
+def test_why_did_this_fail_from_the_dlq_page_lists_the_schema_errors(
+    viewer_client, queues: Queues
+) -> None:
+    """The message's own body, as the page hands it on, validated against its schema
+    (EventSchemas is stubbed: moto lacks it)."""
+    import html as html_lib
+    import re
+
+    from botocore.stub import Stubber
+
+    from infra.schemas import json_schema_text, schema_name
+    from operations.aws import client as aws_client
+
+    detail = {"correlationId": "c-1", "orderId": "o-1", "occurredAt": "2026-01-01T00:00:00Z"}
+    event = {"source": "eventops.orders", "detail-type": "OrderPaid", "detail": detail}
+    queues.put(json.dumps(event))  # no paymentId, amount or currency: why it failed
+    found = re.search(r'name="body" value="([^"]*)"', page(viewer_client).content.decode())
+    assert found is not None
+    body = html_lib.unescape(found.group(1))
+    assert json.loads(body) == event
+    paid = schema_name("OrderPaid")
+    with Stubber(aws_client.client("schemas")) as stub:
+        stub.add_response("list_registries", {"Registries": [{"RegistryName": "events"}]})
+        stub.add_response("list_schemas", {"Schemas": [{"SchemaName": paid}]})
+        stub.add_response(
+            "describe_schema",
+            {"SchemaName": paid, "SchemaVersion": "1", "Content": json_schema_text("OrderPaid")},
+        )
+        response = viewer_client.post(reverse("schema_check"), {"body": body})
+    assert response.status_code == 200
+    assert "paymentId" in response.content.decode()
