@@ -540,6 +540,9 @@ def sample_dlq(url: str) -> list[SampledMessage]:
     """A bounded, released peek of the DLQ (AwsError on failure)."""
     sample = dlq.peek(url, limit=DLQ_PEEK_LIMIT)
     dlq.release(url, (m.raw for m in sample.messages))
+    # What this peek saw feeds the redrive-loop warnings of the queue and operation pages.
+    ids = (m.correlation_id for m in sample.messages)
+    dlq.remember_peek(url, len(sample.messages), dlq.redrive_loops(url, ids))
     return [
         SampledMessage(m.message_id, m.sent_at, m.error, m.event_type, m.correlation_id)
         for m in sample.messages

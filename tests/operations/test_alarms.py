@@ -24,6 +24,8 @@ from operations.cache import Cached
 from operations.models import AlarmTransition
 
 NOW = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
+# The DLQ sample looks up redrive loops in the database.
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
@@ -447,3 +449,25 @@ def test_a_failed_peek_shows_the_last_sample_marked_stale(monkeypatch):
         later = alarms.dlq_messages("billing-dlq", window)
     assert later.stale and "Rate exceeded" in later.error
     assert later.message_ids == ["m-1"] and later.sampled == NOW
+
+
+def test_the_alarm_peek_feeds_the_redrive_loop_warnings(aws, settings):
+    from operations import dlq
+    from operations.models import Operation, TouchedCorrelation
+
+    settings.EVENTOPS_PEEK_VISIBILITY_SECONDS = 0
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    dlq_url = sqs.create_queue(QueueName="loop-dlq")["QueueUrl"]
+    op = Operation.objects.create(
+        kind=Operation.Kind.REDRIVE,
+        target=dlq_url,
+        reason="r",
+        requested_by_name="t",
+        state=Operation.State.SUCCEEDED,
+    )
+    TouchedCorrelation.objects.create(operation=op, correlation_id="c-back")
+    body = json.dumps({"detail-type": "OrderPaid", "detail": {"correlationId": "c-back"}})
+    sqs.send_message(QueueUrl=dlq_url, MessageBody=body)
+    alarms.sample_dlq(dlq_url)
+    record = dlq.last_peek(dlq_url)
+    assert record is not None and record.loops == [("c-back", [op.pk])]
