@@ -56,6 +56,44 @@ class QueryTimedOut(RuntimeError):
     """The Logs Insights query did not finish in time."""
 
 
+class InvalidTime(ValueError):
+    """A time from a URL or a form is not usable; the message says why, for the operator."""
+
+
+# Times from untrusted input lie in [EARLIEST_TIME, LATEST_TIME): no event is older, and
+# the bounds leave room for the windows computed around a time (+-15 minutes, an hour)
+# without leaving datetime's range or going below epoch 0, which AWS refuses. Epoch
+# milliseconds are ASCII digits only (str.isdigit() also accepts "²", which int()
+# refuses), at most 15 of them.
+EARLIEST_TIME = datetime(1970, 1, 2, tzinfo=UTC)
+LATEST_TIME = datetime(9999, 1, 1, tzinfo=UTC)
+MAX_EPOCH_MS_DIGITS = 15
+
+
+def parse_epoch_ms(value: str, label: str = "time") -> int:
+    """Epoch milliseconds from untrusted text (a URL, a form, a page token).
+
+    Raises InvalidTime, with a message for the operator, for anything that is not a time
+    in ``[EARLIEST_TIME, LATEST_TIME)``.
+    """
+    problem = f"The {label} is not a valid time in epoch milliseconds."
+    if not (0 < len(value) <= MAX_EPOCH_MS_DIGITS and value.isascii() and value.isdigit()):
+        raise InvalidTime(problem)
+    ms = int(value)
+    try:
+        moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        raise InvalidTime(problem) from None
+    if not EARLIEST_TIME <= moment < LATEST_TIME:
+        raise InvalidTime(problem)
+    return ms
+
+
+def time_from_epoch_ms(value: str, label: str = "time") -> datetime:
+    """``parse_epoch_ms`` as a UTC datetime."""
+    return datetime.fromtimestamp(parse_epoch_ms(value, label) / 1000, tz=UTC)
+
+
 @dataclass(frozen=True)
 class EventFilters:
     source: str = ""
@@ -140,15 +178,19 @@ class LoggedEvent:
 
     @property
     def pretty(self) -> str:
-        """Pretty-printed JSON, for an (auto-escaped) ``<pre>``."""
-        return json.dumps(self.envelope, indent=2, sort_keys=True, ensure_ascii=False)
+        """Pretty-printed JSON, for an (auto-escaped) ``<pre>``; the raw line when the
+        event is nested too deeply to print again."""
+        try:
+            return json.dumps(self.envelope, indent=2, sort_keys=True, ensure_ascii=False)
+        except RecursionError:
+            return self.message
 
 
 def parse_message(message: str, timestamp_ms: int) -> LoggedEvent | None:
     """The event in one log line, or None for lines that are not an event envelope."""
     try:
         envelope = json.loads(message)
-    except (json.JSONDecodeError, TypeError):
+    except (ValueError, TypeError, RecursionError):
         return None
     if not isinstance(envelope, dict) or "detail-type" not in envelope:
         return None
@@ -275,8 +317,11 @@ def insights_query(filters: EventFilters, before_ms: int, limit: int) -> str:
 
 def _insights_timestamp(value: str) -> int:
     # AWS returns "2024-05-01 12:00:00.000" (UTC); the emulator returns epoch ms.
-    if value.isdigit():
-        return int(value)
+    if value.isascii() and value.isdigit():
+        try:
+            return parse_epoch_ms(value)
+        except InvalidTime:
+            return 0
     try:
         return _ms(datetime.fromisoformat(value).replace(tzinfo=UTC))
     except ValueError:
@@ -340,7 +385,8 @@ def _read_insights(
     sleep: Callable[[float], None],
     timeout_s: float,
 ) -> EventPage:
-    before_ms = int(token) if token.isdigit() else _ms(end) + 1
+    # The token is the previous page's oldest timestamp; it comes back from the URL.
+    before_ms = parse_epoch_ms(token, "page token") if token else _ms(end) + 1
     rows = run_query(
         group,
         start_s=int(start.timestamp()),

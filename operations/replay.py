@@ -172,19 +172,28 @@ def start_replay_operation(
 
 
 def cancel_replay_operation(operation: Operation) -> bool:
-    """Ask the replay to stop: flag the row, and call CancelReplay if it started.
+    """Ask the replay to stop: flag the row, and call CancelReplay at once if it runs.
 
     The task also calls CancelReplay when it sees the flag; calling it here too
-    means a cancel works even when no worker is polling right now.
+    means a cancel works even when no worker is polling right now (between two
+    polling tasks, or with every worker down). Whether the replay had started is
+    read before the flag is set: a row whose worker stopped reporting is cancelled
+    at once by ``request_cancel``, and its replay must still be stopped in AWS.
+    A CancelReplay for a replay that has not started yet, or has already
+    finished, fails harmlessly: the task then cancels before starting, or
+    DescribeReplay tells the final state.
     """
-    if operation.kind != Operation.Kind.REPLAY or not operation.request_cancel():
+    if operation.kind != Operation.Kind.REPLAY:
+        return False
+    operation.refresh_from_db()
+    was_running = operation.state == Operation.State.RUNNING
+    if not operation.request_cancel():
         return False
     name = operation.parameters.get("replay_name", "")
-    if operation.state == Operation.State.RUNNING and operation.progress.get("started") and name:
+    if was_running and name:
         try:
             events.cancel_replay(name)
         except AwsError as exc:
-            # Already cancelling or finished: the task reports the final state.
             logger.info("CancelReplay %s: %s", name, exc)
     return True
 
@@ -205,6 +214,23 @@ class Preview:
     warnings: list[str]
 
 
+def archive_pattern(plan: ReplayPlan) -> tuple[dict[str, Any] | None, str]:
+    """The archive's event pattern, parsed (None: it keeps every event), and a warning
+    when the local matcher cannot read it (the preview then counts every event)."""
+    pattern = plan.view.archive.event_pattern
+    if not pattern:
+        return None, ""
+    try:
+        return event_pattern.parse_pattern(pattern), ""
+    except event_pattern.InvalidPattern as exc:
+        name = plan.view.archive.name
+        logger.warning("Archive %s has a pattern the local matcher rejects: %s", name, exc)
+        return None, (
+            f"The archive's event pattern cannot be checked here ({exc}): the counts include "
+            "every event of the window, also those the archive did not keep."
+        )
+
+
 def archived_events(plan: ReplayPlan, *, cap: int = PREVIEW_CAP) -> tuple[list[LoggedEvent], bool]:
     """Events of the window that the archive holds (bounded by ``cap``).
 
@@ -214,13 +240,20 @@ def archived_events(plan: ReplayPlan, *, cap: int = PREVIEW_CAP) -> tuple[list[L
     found, truncated = archive_reads.collect_events(
         plan.view.log_group, plan.start, plan.end, EventFilters(), cap=cap
     )
-    pattern = plan.view.archive.event_pattern
+    pattern, _warning = archive_pattern(plan)
     kept = [
         event
         for event in found
-        if not event.replay_name and (not pattern or event_pattern.matches(pattern, event.envelope))
+        if not event.replay_name and (pattern is None or _kept_by(pattern, event))
     ]
     return kept, truncated
+
+
+def _kept_by(pattern: dict[str, Any], event: LoggedEvent) -> bool:
+    try:
+        return event_pattern.matches(pattern, event.envelope)
+    except event_pattern.InvalidPattern:
+        return True
 
 
 def preview(plan: ReplayPlan, *, cap: int = PREVIEW_CAP, now: datetime | None = None) -> Preview:
@@ -242,7 +275,7 @@ def preview(plan: ReplayPlan, *, cap: int = PREVIEW_CAP, now: datetime | None = 
         by_rule=[(rule.name, by_rule.get(rule.name, 0)) for rule in rules],
         delivered=len(delivered),
         idempotency=report,
-        warnings=list(plan.warnings),
+        warnings=[*plan.warnings, *filter(None, [archive_pattern(plan)[1]])],
     )
 
 

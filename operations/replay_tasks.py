@@ -12,10 +12,12 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from celery import Task, shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.utils import timezone
 
@@ -27,6 +29,10 @@ from operations.models import Operation
 logger = logging.getLogger(__name__)
 
 LEASE_SECONDS = 120
+# A task polls for this share of the soft time limit, then hands over to a fresh task.
+# The rest is margin for the last DescribeReplay and report: the soft limit must never be
+# what ends a poll, as the replay goes on in AWS whatever happens to the task.
+POLL_BUDGET_SHARE = 0.8
 FINAL_STATES = {
     "COMPLETED": Operation.State.SUCCEEDED,
     "CANCELLED": Operation.State.CANCELLED,
@@ -36,6 +42,12 @@ FINAL_STATES = {
 
 def poll_seconds() -> float:
     return float(getattr(settings, "EVENTOPS_REPLAY_POLL_SECONDS", 10))
+
+
+def poll_budget_seconds() -> float:
+    """How long one task polls: ``POLL_BUDGET_SHARE`` of the soft time limit."""
+    soft_limit = float(getattr(settings, "CELERY_TASK_SOFT_TIME_LIMIT", 3300))
+    return POLL_BUDGET_SHARE * soft_limit
 
 
 def _claim_or_retry(task: Task, op: Operation) -> Any:
@@ -62,7 +74,16 @@ def replay(self: Task, operation_id: int) -> None:
     if op is None or op.is_finished:
         return
     token = _claim_or_retry(self, op)
-    if token is not None and not run_replay(op, token):
+    if token is None:
+        return
+    try:
+        finished = run_replay(op, token)
+    except SoftTimeLimitExceeded:
+        # The deadline should end polling first; if the limit still hit (a slow call),
+        # the replay goes on in AWS, so the row stays running and a fresh task resumes.
+        logger.warning("Replay operation %s hit the soft time limit; resuming later", op.pk)
+        finished = False
+    if not finished:
         # Still running after this task's polling budget: hand over to a fresh task,
         # which claims the row once this lease expires and resumes polling.
         raise self.retry(countdown=LEASE_SECONDS + 1)
@@ -111,20 +132,25 @@ def run_replay(
     sleep: Callable[[float], None] = time.sleep,
     interval: float | None = None,
     max_polls: int | None = None,
+    budget_seconds: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> bool:
     """Start the replay (unless an earlier attempt did) and poll it to a final state.
 
-    Returns False when the replay is still running after ``max_polls`` polls (the
-    row stays running; the caller polls again later), True once the row is final.
+    Polls until ``budget_seconds`` (default ``poll_budget_seconds()``) have passed,
+    measured with ``clock`` and counting the calls themselves, or ``max_polls`` polls
+    were made. Returns False when the replay is still running then (the row stays
+    running; the caller polls again later), True once the row is final.
+    ``SoftTimeLimitExceeded`` propagates and leaves the row running: the replay goes
+    on in AWS, so failing the row would release the archive while it still runs.
     """
     params = op.parameters
     name = str(params["replay_name"])
     start = datetime.fromisoformat(params["start"]).astimezone(UTC)
     end = datetime.fromisoformat(params["end"]).astimezone(UTC)
     interval = poll_seconds() if interval is None else interval
-    if max_polls is None:
-        budget = float(getattr(settings, "CELERY_TASK_SOFT_TIME_LIMIT", 3300))
-        max_polls = max(1, int(budget / max(interval, 0.1)))
+    budget = poll_budget_seconds() if budget_seconds is None else budget_seconds
+    deadline = clock() + budget
     try:
         if not op.progress.get("started"):
             if op.cancel_requested:
@@ -132,7 +158,11 @@ def run_replay(
                 return True
             _start(op, name, start, end)
             op.report(token, LEASE_SECONDS, progress={"replay_name": name, "started": True})
-        return _poll(op, token, name, start, end, sleep, interval, max_polls)
+        return _poll(
+            op, token, name, start, end, _Pacing(sleep, interval, max_polls, deadline, clock)
+        )
+    except SoftTimeLimitExceeded:
+        raise
     except AwsError as exc:
         logger.warning("Replay operation %s failed: %s", op.pk, exc)
         op.finish(token, Operation.State.FAILED, error=str(exc))
@@ -162,18 +192,33 @@ def _start(op: Operation, name: str, start: datetime, end: datetime) -> None:
         logger.info("Replay %s was already started; resuming", name)
 
 
+@dataclass(frozen=True)
+class _Pacing:
+    sleep: Callable[[float], None]
+    interval: float
+    max_polls: int | None
+    deadline: float
+    clock: Callable[[], float]
+
+    def another_poll(self, polls_done: int) -> bool:
+        """Whether to sleep and poll again: within the poll count and, after the sleep,
+        still before the deadline."""
+        if self.max_polls is not None and polls_done >= self.max_polls:
+            return False
+        return self.clock() + self.interval < self.deadline
+
+
 def _poll(
     op: Operation,
     token: Any,
     name: str,
     start: datetime,
     end: datetime,
-    sleep: Callable[[float], None],
-    interval: float,
-    max_polls: int,
+    pacing: _Pacing,
 ) -> bool:
     cancel_sent = bool(op.progress.get("cancel_sent"))
-    for attempt in range(max_polls):
+    polls = 0
+    while True:
         if op.cancel_requested and not cancel_sent:
             try:
                 events.cancel_replay(name)
@@ -182,6 +227,7 @@ def _poll(
                 logger.info("CancelReplay %s: %s", name, exc)
             cancel_sent = True
         info = events.describe_replay(name)
+        polls += 1
         progress = replay_progress(info, start, end) | {"cancel_sent": cancel_sent}
         if info.state in FINAL_STATES:
             op.finish(
@@ -195,6 +241,6 @@ def _poll(
         if not op.report(token, LEASE_SECONDS, progress=progress):
             logger.warning("Replay operation %s lost its lease", op.pk)
             return True
-        if attempt < max_polls - 1:
-            sleep(interval)
-    return False
+        if not pacing.another_poll(polls):
+            return False
+        pacing.sleep(pacing.interval)

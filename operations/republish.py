@@ -131,29 +131,31 @@ def _json(value: Any) -> str:
 
 
 def run(op: Operation, token: Any) -> None:
-    """Send the operation's events, 10 per PutEvents call, checking every entry."""
+    """Send the operation's events, 10 per PutEvents call, checking every entry.
+
+    Every progress report saves the events sent so far (``progress["sent"]``), so even
+    a worker that dies mid-way leaves the audit of what went out. Any error finishes the
+    row FAILED (an unexpected one is raised again afterwards): the task is not retried,
+    as PutEvents is not idempotent, and a row left running would block its bus.
+    """
     params = op.parameters
     stored: list[dict[str, Any]] = params.get("events", [])
     sent: list[dict[str, str]] = []
     failures: list[dict[str, str]] = []
+
+    def record() -> dict[str, Any]:
+        return {"sent": sent, "failures": failures}
+
     try:
         for start in range(0, len(stored), events.PUT_EVENTS_BATCH):
             if op.cancel_requested:
-                op.finish(
-                    token,
-                    Operation.State.CANCELLED,
-                    outcome={"sent": sent, "failures": failures},
-                )
+                op.finish(token, Operation.State.CANCELLED, outcome=record())
                 return
             batch = stored[start : start + events.PUT_EVENTS_BATCH]
             results = events.put_events([put_entry(e, params["bus_name"], op.pk) for e in batch])
             for entry, result in zip(batch, results, strict=True):
                 if result.ok:
                     sent.append({"original": entry["id"], "new": result.event_id})
-                    if entry.get("correlation_id"):
-                        TouchedCorrelation.objects.get_or_create(
-                            operation=op, correlation_id=entry["correlation_id"]
-                        )
                 else:
                     failures.append(
                         {
@@ -162,17 +164,18 @@ def run(op: Operation, token: Any) -> None:
                             "message": result.error_message,
                         }
                     )
-            op.report(token, LEASE_SECONDS, moved=len(sent), failed=len(failures))
+            # The audit first: what this batch sent is saved before anything else can fail.
+            op.report(
+                token, LEASE_SECONDS, moved=len(sent), failed=len(failures), progress=record()
+            )
+            _touch(op, batch, sent)
     except AwsError as exc:
-        op.finish(
-            token,
-            Operation.State.FAILED,
-            error=str(exc),
-            moved=len(sent),
-            failed=len(failures),
-            outcome={"sent": sent, "failures": failures},
-        )
+        _finish_failed(op, token, str(exc), sent, failures)
         return
+    except Exception as exc:
+        logger.exception("Re-publish operation %s failed", op.pk)
+        _finish_failed(op, token, f"{type(exc).__name__}: {exc}", sent, failures)
+        raise
     state = Operation.State.FAILED if failures else Operation.State.SUCCEEDED
     error = (
         f"{len(failures)} of {len(stored)} events were refused by PutEvents." if failures else ""
@@ -183,6 +186,38 @@ def run(op: Operation, token: Any) -> None:
         error=error,
         moved=len(sent),
         failed=len(failures),
-        outcome={"sent": sent, "failures": failures},
+        outcome=record(),
     )
     logger.info("Re-publish operation %s: %s sent, %s failed", op.pk, len(sent), len(failures))
+
+
+def _touch(op: Operation, batch: list[dict[str, Any]], sent: list[dict[str, str]]) -> None:
+    """Record the correlation IDs of the batch's sent events (redrive-loop detection)."""
+    sent_ids = {s["original"] for s in sent}
+    for correlation_id in {e.get("correlation_id", "") for e in batch if e["id"] in sent_ids} - {
+        ""
+    }:
+        TouchedCorrelation.objects.get_or_create(operation=op, correlation_id=correlation_id)
+
+
+def _finish_failed(
+    op: Operation,
+    token: Any,
+    error: str,
+    sent: list[dict[str, str]],
+    failures: list[dict[str, str]],
+) -> None:
+    outcome = {"sent": sent, "failures": failures}
+    try:
+        op.finish(
+            token,
+            Operation.State.FAILED,
+            error=error,
+            moved=len(sent),
+            failed=len(failures),
+            outcome=outcome,
+        )
+    except Exception:
+        # The database itself may be what failed: the last progress report keeps the
+        # events sent until then.
+        logger.exception("Could not finish re-publish operation %s", op.pk)

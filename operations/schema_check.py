@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 MAX_ERRORS = 50
 MAX_INPUT_BYTES = 256 * 1024
+TOO_DEEP = "The input is nested too deeply to check (hundreds of levels of arrays or objects)."
 
 
 class SchemaCheckError(ValueError):
@@ -66,6 +67,8 @@ def parse_input(text: str) -> dict[str, Any]:
         raise SchemaCheckError(
             f"The input is not valid JSON: {exc.msg} at line {exc.lineno}."
         ) from None
+    except RecursionError:
+        raise SchemaCheckError(TOO_DEEP) from None
     if not isinstance(value, dict):
         raise SchemaCheckError("The input must be a JSON object (an event or a message body).")
     return value
@@ -115,6 +118,8 @@ def validate(content_text: str, instance: dict[str, Any]) -> tuple[str, list[Iss
         content = json.loads(content_text)
     except json.JSONDecodeError as exc:
         raise SchemaCheckError(f"The registry's schema is not valid JSON: {exc.msg}.") from None
+    except RecursionError:
+        raise SchemaCheckError("The registry's schema is nested too deeply to apply.") from None
     if not isinstance(content, dict):
         raise SchemaCheckError("The registry's schema is not a JSON object.")
     root, target = _root_schema(content)
@@ -122,7 +127,13 @@ def validate(content_text: str, instance: dict[str, Any]) -> tuple[str, list[Iss
     if target == "detail":
         subject = instance.get("detail", instance) if "detail-type" in instance else instance
     validator = _validator(root)
-    errors = sorted(validator.iter_errors(subject), key=lambda e: list(map(str, e.absolute_path)))
+    try:
+        errors = sorted(
+            validator.iter_errors(subject), key=lambda e: list(map(str, e.absolute_path))
+        )
+    except RecursionError:
+        # A recursive schema ("$ref": "#") applied to a deeply nested input.
+        raise SchemaCheckError(TOO_DEEP) from None
     issues = [
         Issue(path=_path(e), message=e.message[:500], validator=str(e.validator))
         for e in errors[:MAX_ERRORS]

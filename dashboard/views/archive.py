@@ -30,6 +30,9 @@ from operations.models import Operation
 
 DEFAULT_WINDOW = timedelta(hours=1)
 MAX_FILTER_LENGTH = 256
+# FilterLogEvents' nextToken is opaque and some hundred characters long; the token comes
+# back from the URL, so anything far longer is refused before AWS sees it.
+MAX_TOKEN_LENGTH = 4096
 
 
 class BadInput(ValueError):
@@ -37,21 +40,34 @@ class BadInput(ValueError):
 
 
 def parse_time(value: str, label: str) -> datetime:
-    """An ISO 8601 time from a form; naive times (``datetime-local`` inputs) are UTC."""
+    """An ISO 8601 time from a form, in UTC; naive times (``datetime-local`` inputs) are UTC.
+
+    Times outside ``[EARLIEST_TIME, LATEST_TIME)`` are refused too: windows computed
+    around them would leave datetime's range (a 500) or go below epoch 0 (which AWS
+    refuses)."""
     try:
         moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
         raise BadInput(
             f"{label} is not a valid time (use ISO 8601, e.g. 2024-05-01T12:00)."
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if not reads.EARLIEST_TIME <= moment < reads.LATEST_TIME:
+        raise BadInput(
+            f"{label} must be between {reads.EARLIEST_TIME:%Y-%m-%d} and "
+            f"{reads.LATEST_TIME:%Y-%m-%d}."
+        )
+    return moment.astimezone(UTC)
 
 
 def parse_window(params: dict[str, str], now: datetime | None = None) -> tuple[datetime, datetime]:
     """``start`` / ``end`` from the query string; the last hour by default."""
     now = now or datetime.now(tz=UTC)
     end = parse_time(params["end"], "End") if params.get("end") else now
-    start = parse_time(params["start"], "Start") if params.get("start") else end - DEFAULT_WINDOW
+    if params.get("start"):
+        start = parse_time(params["start"], "Start")
+    else:
+        start = max(end - DEFAULT_WINDOW, reads.EARLIEST_TIME)
     if end <= start:
         raise BadInput("The end of the window must be after its start.")
     return start, end
@@ -220,12 +236,15 @@ def archive_events(request: HtmxHttpRequest, view: ArchiveView) -> HttpResponse:
     try:
         start, end = parse_window(params)
         filters = read_filters(params)
+        token = params.get("token", "")
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise BadInput("The page token is not valid: open the first page again.")
         context.update(start=start, end=end, filters=filters)
-        page = reads.read_events(view.log_group, start, end, filters, token=params.get("token", ""))
+        page = reads.read_events(view.log_group, start, end, filters, token=token)
         context["page"] = page
         if page.next_token:
             context["next_url"] = "?" + urlencode({**params, "token": page.next_token})
-    except BadInput as exc:
+    except (BadInput, reads.InvalidTime) as exc:
         context["error"], status = str(exc), 400
     except QueryTimedOut as exc:
         context["error"], status = str(exc), 504
@@ -241,10 +260,13 @@ def archive_events(request: HtmxHttpRequest, view: ArchiveView) -> HttpResponse:
 @with_archive
 def archive_event(request: HtmxHttpRequest, view: ArchiveView, event_id: str) -> HttpResponse:
     """One event: escaped pretty JSON and the rules it matches."""
-    stamp = request.GET.get("t", "")
-    if not stamp.isdigit() or not reads.EVENT_ID_RE.match(event_id):
+    try:
+        around = reads.time_from_epoch_ms(request.GET.get("t", ""), "event's time")
+    except reads.InvalidTime:
+        around = None
+    if around is None or not reads.EVENT_ID_RE.match(event_id):
+        # No usable time (the "t" the event list's links carry) or a malformed ID.
         raise Http404("Open events from the archive's event list (the link carries their time).")
-    around = datetime.fromtimestamp(int(stamp) / 1000, tz=UTC)
     try:
         event = reads.find_event(view.log_group, event_id, around)
     except AwsError as exc:

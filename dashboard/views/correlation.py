@@ -7,7 +7,7 @@ as fallback), so slow sources never hold the page back.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,9 +20,11 @@ from django_htmx.http import HttpResponseStopPolling
 
 from dashboard.http import HtmxHttpRequest
 from operations import correlation as corr
+from operations.access import is_operator
 from operations.correlation import InvalidLookup, Lookup
 
 TIMELINE_MAX_POLLS = 30
+WINDOW_MARGIN = timedelta(minutes=5)
 
 
 def _parse(request: HtmxHttpRequest) -> tuple[Lookup, str, timedelta]:
@@ -51,9 +53,12 @@ def _url(name: str, *args: Any) -> str:
         return ""
 
 
-def panel_actions(found: corr.Panel, correlation_id: str) -> list[dict[str, str]]:
+def panel_actions(
+    found: corr.Panel, correlation_id: str, *, operator: bool = False
+) -> list[dict[str, str]]:
     """The fixes for what a panel found, linking to the DLQ and archive flows that exist:
-    a filtered redrive preview per DLQ, and the archive's events to replay or re-publish."""
+    a filtered redrive preview per DLQ, the archive's events, and for operators the
+    replay form prefilled with the events' window."""
     links = []
     if found.key == "dlq":
         for queue in sorted({m.queue_name for m in found.rows}):
@@ -64,18 +69,69 @@ def panel_actions(found: corr.Panel, correlation_id: str) -> list[dict[str, str]
                     {"label": f"Redrive these messages from {queue}", "url": f"{url}?{query}"}
                 )
     if found.key == "events" and found.rows:
-        times = [row["event"].time for row in found.rows if row["event"].time]
+        start, end = events_window(found)
         window = {"correlation_id": correlation_id}
-        if times:
-            window["start"] = (min(times) - timedelta(minutes=5)).isoformat()
-            window["end"] = (max(times) + timedelta(minutes=5)).isoformat()
-        buses = {row["event"].bus_name for row in found.rows}
-        for archive in corr.archives_of(buses):
+        if start and end:
+            window |= {"start": start.isoformat(), "end": end.isoformat()}
+        for archive in _archives(found):
             url = _url("archive_events", archive)
             if url:
                 label = f"Replay or re-publish these events from {archive}"
                 links.append({"label": label, "url": f"{url}?{urlencode(window)}"})
+            replay_url = _url("replay_new", archive) if operator else ""
+            if replay_url and start and end:
+                # A replay cannot end in the future (the +5 minutes can pass now).
+                until = min(end, datetime.now(tz=UTC))
+                query = urlencode({"start": start.isoformat(), "end": until.isoformat()})
+                label = f"Replay this window from {archive}"
+                links.append({"label": label, "url": f"{replay_url}?{query}"})
     return links
+
+
+def republish_forms(found: corr.Panel, correlation_id: str) -> list[dict[str, str]]:
+    """For operators: one re-publish form per archive of the events' buses, with the
+    correlation ID and the events' window (the re-publish view's ``correlation_id``,
+    ``start`` and ``end``; the operator adds the reason)."""
+    if found.key != "events" or not found.rows:
+        return []
+    # The lookup may be an event or trace ID: re-publish by the events' own correlation ID.
+    ids = {row["event"].correlation_id for row in found.rows} - {""}
+    if correlation_id not in ids:
+        correlation_id = ids.pop() if len(ids) == 1 else ""
+    start, end = events_window(found)
+    if not (correlation_id and start and end):
+        return []
+    forms = []
+    for archive in _archives(found):
+        url = _url("republish", archive)
+        if url:
+            forms.append(
+                {
+                    "archive": archive,
+                    "url": url,
+                    "correlation_id": correlation_id,
+                    "start": f"{start:%Y-%m-%dT%H:%M:%S}",
+                    "end": f"{end:%Y-%m-%dT%H:%M:%S}",
+                }
+            )
+    return forms
+
+
+def events_window(found: corr.Panel) -> tuple[datetime | None, datetime | None]:
+    """The panel's events' times, widened by 5 minutes each way, in UTC."""
+    times = [row["event"].time for row in found.rows if row["event"].time]
+    if not times:
+        return None, None
+    try:
+        start = (min(times) - WINDOW_MARGIN).astimezone(UTC)
+        end = (max(times) + WINDOW_MARGIN).astimezone(UTC)
+    except OverflowError:  # an event's own "time" at the edge of datetime's range
+        return None, None
+    return start, end
+
+
+def _archives(found: corr.Panel) -> list[str]:
+    return corr.archives_of({row["event"].bus_name for row in found.rows})
 
 
 @require_GET
@@ -111,7 +167,10 @@ def correlation_panel(request: HtmxHttpRequest, key: str) -> HttpResponse:
     if key == "timeline":
         return _timeline(request, lookup, since, context)
     context["panel"] = found = corr.panel(key, lookup, since)
-    context["actions"] = panel_actions(found, corr.resolve_cached(lookup))
+    correlation_id = corr.resolve_cached(lookup)
+    operator = is_operator(request.user)
+    context["actions"] = panel_actions(found, correlation_id, operator=operator)
+    context["republish_forms"] = republish_forms(found, correlation_id) if operator else []
     return _fragment(request, f"correlation/_panel_{key}.html", context)
 
 

@@ -188,10 +188,10 @@ def _chosen_events(request: HtmxHttpRequest, view: ArchiveView) -> tuple[list, d
     post = request.POST
     event_id, correlation_id = post.get("event_id", "").strip(), post.get("correlation_id", "")
     if event_id:
-        stamp = post.get("t", "")
-        if not stamp.isdigit():
-            raise BadInput("The event's time is missing.")
-        around = datetime.fromtimestamp(int(stamp) / 1000, tz=UTC)
+        try:
+            around = reads.time_from_epoch_ms(post.get("t", ""), "event's time")
+        except reads.InvalidTime as exc:
+            raise BadInput(str(exc)) from None
         event = reads.find_event(view.log_group, event_id, around)
         if event is None:
             raise BadInput("This event is not in the event log.")

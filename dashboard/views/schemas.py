@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from django import forms
 from django.http import Http404, HttpResponse
@@ -18,6 +19,8 @@ from operations.aws.errors import AwsError
 from operations.cache import cached, describe_error
 
 NAME_MAX = 385
+# ASCII digits only: str.isdigit() and \d also accept other scripts' digits.
+VERSION_RE = re.compile(r"[0-9]{1,10}")
 
 
 @require_GET
@@ -34,7 +37,7 @@ def schema_list(request: HtmxHttpRequest) -> HttpResponse:
 def _pretty(content: str) -> str:
     try:
         return json.dumps(json.loads(content), indent=2, sort_keys=True, ensure_ascii=False)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):
         return content
 
 
@@ -42,7 +45,11 @@ def _pretty(content: str) -> str:
 def schema_detail(request: HtmxHttpRequest, registry: str, name: str) -> HttpResponse:
     """One schema: its versions and the chosen (default latest) version's content."""
     version = request.GET.get("version", "")
-    if len(registry) > NAME_MAX or len(name) > NAME_MAX or (version and not version.isdigit()):
+    if (
+        len(registry) > NAME_MAX
+        or len(name) > NAME_MAX
+        or (version and not VERSION_RE.fullmatch(version))
+    ):
         raise Http404("No such schema.")
     try:
         versions = schemas.list_schema_versions(registry, name)
@@ -78,7 +85,10 @@ class CheckForm(forms.Form):
         required=False, max_length=NAME_MAX, help_text="Leave empty to use <source>@<detail-type>."
     )
     version = forms.RegexField(
-        regex=r"^\d*$", required=False, max_length=10, help_text="Empty for the latest version."
+        regex=r"\A[0-9]*\Z",
+        required=False,
+        max_length=10,
+        help_text="Empty for the latest version.",
     )
 
 

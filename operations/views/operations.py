@@ -3,23 +3,35 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 
 from dashboard.http import HtmxHttpRequest
+from operations import replay
 from operations.access import is_operator, require_operator
 from operations.models import Operation
 from operations.views.common import seen_loops
 
 FILTERS = ("kind", "state", "user", "target")
+# Kinds whose target is a DLQ, so that its messages page is the place to look next.
+DLQ_KINDS = frozenset(
+    {
+        Operation.Kind.REDRIVE,
+        Operation.Kind.NATIVE_REDRIVE,
+        Operation.Kind.DELETE_MESSAGES,
+        Operation.Kind.EDIT_RESEND,
+    }
+)
 
 
 @require_GET
@@ -57,6 +69,7 @@ def operation_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "loops": seen_loops(op.pk),
         "parameters_json": json.dumps(op.parameters, indent=2, sort_keys=True),
         "outcome_json": json.dumps(op.outcome, indent=2, sort_keys=True) if op.outcome else "",
+        "links": related_links(op),
         **progress_context(op),
     }
     return render(request, "operations/detail.html", context)
@@ -75,21 +88,86 @@ def operation_progress(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 def operation_cancel(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    """Ask the task to stop between batches (a pending operation is cancelled at once)."""
+    """Ask the operation to stop; a replay is cancelled in AWS at once (CancelReplay).
+
+    Other kinds stop between batches; a pending operation is cancelled at once.
+    """
     require_operator(request)
     op = get_object_or_404(Operation, pk=pk)
-    if op.request_cancel():
+    if op.kind == Operation.Kind.REPLAY:
+        if replay.cancel_replay_operation(op):
+            messages.success(
+                request, "Cancellation requested: EventBridge is cancelling the replay."
+            )
+        else:
+            messages.info(request, "This replay has already finished.")
+    elif op.request_cancel():
         messages.success(request, "Cancellation requested: it stops after the current batch.")
     else:
         messages.info(request, "This operation has already finished.")
     return redirect("operations:detail", pk=op.pk)
 
 
+def _url(name: str, *args: object) -> str:
+    # Labels come from AWS names; one that a URL pattern cannot hold gets no link, not a 500.
+    try:
+        return reverse(name, args=args)
+    except NoReverseMatch:
+        return ""
+
+
+def related_links(op: Operation) -> list[dict[str, str]]:
+    """Where to look next: the DLQ's messages, or the archive a replay or re-publish used."""
+    links = []
+    if op.kind in DLQ_KINDS and op.target_label:
+        url = _url("operations:dlq_messages", op.target_label)
+        links.append({"label": f"Messages in {op.target_label}", "url": url})
+    elif op.kind in (Operation.Kind.REPLAY, Operation.Kind.REPUBLISH):
+        archive = str(op.parameters.get("archive_name") or "")
+        if archive:
+            url = _url("archive_detail", archive)
+            links.append({"label": f"Archive {archive}", "url": url})
+    return [link for link in links if link["url"]]
+
+
 def progress_context(op: Operation) -> dict[str, object]:
-    """Rate (messages/s) and ETA (seconds) from the counters and the start time."""
+    """Rate (messages/s) and ETA (seconds) from the counters and the start time; for a
+    replay, its progress across the window instead (``replay``)."""
     processed = op.processed
     elapsed = (timezone.now() - op.started_at).total_seconds() if op.started_at else 0.0
+    if op.kind == Operation.Kind.REPLAY:
+        return {"processed": processed, "replay": replay_progress(op, elapsed)}
     rate = processed / elapsed if elapsed > 0 and processed else None
     remaining = max(0, op.total - processed) if op.total is not None else None
     eta = int(remaining / rate) if rate and remaining is not None and op.is_active else None
     return {"processed": processed, "rate": rate, "eta_seconds": eta, "remaining": remaining}
+
+
+def replay_progress(op: Operation, elapsed: float) -> dict[str, object]:
+    """What DescribeReplay last said (the task saves it): EventLastReplayedTime across the
+    window as a percentage, and the time left at the pace so far."""
+    progress = op.progress if isinstance(op.progress, dict) else {}
+    try:
+        fraction = min(1.0, max(0.0, float(progress.get("fraction") or 0)))
+    except (TypeError, ValueError):
+        fraction = 0.0
+    eta = None
+    if op.is_active and elapsed > 0 and 0 < fraction < 1:
+        eta = int(elapsed * (1 - fraction) / fraction)
+    return {
+        "state": str(progress.get("state") or ""),
+        "percent": int(fraction * 100),
+        "last_replayed": _time(progress.get("last_replayed")),
+        "start": _time(op.parameters.get("start")),
+        "end": _time(op.parameters.get("end")),
+        "eta_seconds": eta,
+    }
+
+
+def _time(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None

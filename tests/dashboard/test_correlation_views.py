@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 import pytest
 from django.urls import reverse
@@ -153,3 +155,104 @@ def test_navigation_search_box_submits_to_the_correlation_page(viewer_client):
     body = viewer_client.get(reverse("correlation")).content.decode()
     assert f'<form class="search" method="get" action="{reverse("correlation")}"' in body
     assert 'name="q"' in body
+
+
+# --- "replay these events" from the events panel ------------------------------------------
+
+EVENT_AT = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def events_panel(monkeypatch):
+    """The events panel finds two events of corr-42 on shop-bus, archived in shop-archive."""
+
+    def event(event_id, minutes):
+        return correlation.LoggedEvent(
+            id=event_id,
+            detail_type="OrderPaid",
+            source="eventops.orders",
+            time=EVENT_AT + timedelta(minutes=minutes),
+            resources=(),
+            replay_name="",
+            detail={"correlationId": CID},
+            envelope={},
+            log_group="/aws/events/shop-bus",
+        )
+
+    def events_panel(lookup, since):
+        rows = [{"event": event("e-1", 0), "rules": []}, {"event": event("e-2", 20)}]
+        return correlation.Panel(key="events", title="Events", rows=rows)
+
+    monkeypatch.setitem(correlation.PANELS, "events", ("Events", events_panel))
+    monkeypatch.setattr(correlation, "archives_of", lambda buses: ["shop-archive"])
+
+
+def _events_panel(client, q=CID):
+    response = client.get(
+        reverse("correlation_panel", args=["events"]), {"q": q}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_operator_gets_a_republish_form_with_the_events_window(operator_client, events_panel):
+    html = _events_panel(operator_client)
+    action = reverse("republish", args=["shop-archive"])
+    assert f'<form method="post" action="{action}"' in html and "csrfmiddlewaretoken" in html
+    assert f'name="correlation_id" value="{CID}"' in html
+    assert 'name="start" value="2026-01-05T09:55:00"' in html
+    assert 'name="end" value="2026-01-05T10:25:00"' in html
+
+
+def test_operator_gets_a_prefilled_replay_link(operator_client, events_panel):
+    html = _events_panel(operator_client)
+    query = urlencode(
+        {"start": "2026-01-05T09:55:00+00:00", "end": "2026-01-05T10:25:00+00:00"}
+    ).replace("&", "&amp;")
+    assert f"{reverse('replay_new', args=['shop-archive'])}?{query}" in html
+
+
+def test_viewer_gets_neither_the_form_nor_the_replay_link(viewer_client, events_panel):
+    html = _events_panel(viewer_client)
+    assert reverse("republish", args=["shop-archive"]) not in html
+    assert reverse("replay_new", args=["shop-archive"]) not in html
+    assert reverse("archive_events", args=["shop-archive"]) in html
+
+
+def test_republish_form_uses_the_events_correlation_id_for_an_event_id_lookup(
+    operator_client, events_panel
+):
+    html = _events_panel(operator_client, q="11111111-2222-3333-4444-555555555555")
+    assert f'name="correlation_id" value="{CID}"' in html
+
+
+def test_republish_form_posts_what_the_republish_view_expects(
+    operator_client, events_panel, monkeypatch
+):
+    """The form's fields are the ones the re-publish view reads."""
+    from operations import archive, republish
+    from operations.archive import ArchiveView
+    from operations.aws import events
+    from operations.cache import Cached
+    from operations.models import Operation
+
+    html = _events_panel(operator_client)
+    form = html[html.index("republish-form") :]
+    fields = dict(re.findall(r'name="([a-z_]+)" value="([^"]*)"', form))
+    seen: dict[str, object] = {}
+
+    def events_of_correlation(view, correlation_id, start, end):
+        seen.update(correlation_id=correlation_id, window=end - start)
+        raise republish.RepublishError("No events of this correlation ID in the window.")
+
+    bus = "arn:aws:events:us-east-1:123456789012:event-bus/shop-bus"
+    detail = events.ArchiveDetail("shop-archive", "arn", bus, "ENABLED", 90, 0, 0, "", "", None)
+    view = ArchiveView(archive=detail, log_group="/aws/events/shop-bus")
+    monkeypatch.setattr(archive, "cached_archive", lambda name: Cached(view, fetched_at=0))
+    monkeypatch.setattr(republish, "events_of_correlation", events_of_correlation)
+    response = operator_client.post(
+        reverse("republish", args=["shop-archive"]), {**fields, "reason": "consumer fixed"}
+    )
+    assert response.status_code == 400 and "No events" in response.content.decode()
+    assert seen == {"correlation_id": CID, "window": timedelta(minutes=30)}
+    assert Operation.objects.count() == 0

@@ -235,3 +235,133 @@ def test_running_replay_reports_last_replayed_time_across_the_window(world, monk
     op.refresh_from_db()
     assert finished is False and op.state == Operation.State.RUNNING
     assert (op.progress["state"], op.progress["percent"]) == ("RUNNING", 25)
+
+
+# --- the polling budget and the soft time limit -------------------------------------------------
+
+
+def _running_info(op: Operation) -> events.ReplayInfo:
+    start = datetime.fromisoformat(op.parameters["start"])
+    return events.ReplayInfo(
+        "n", "", "", "RUNNING", "", None, None, start + timedelta(minutes=6), None, None, ()
+    )
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.polled_at: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_polling_ends_well_before_the_soft_time_limit(world, monkeypatch, settings):
+    settings.CELERY_TASK_SOFT_TIME_LIMIT = 100
+    clock = FakeClock()
+    op = replay.start_replay_operation(_plan(), reason="r", requested_by_name="t")
+    running = _running_info(op)
+
+    def describe(name):
+        clock.polled_at.append(clock.now)
+        clock.now += 5  # the call itself takes time too
+        return running
+
+    monkeypatch.setattr(events, "describe_replay", describe)
+    token = op.claim()
+    finished = run_replay(op, token, sleep=clock.sleep, interval=20, clock=clock)
+    op.refresh_from_db()
+    assert finished is False and op.state == Operation.State.RUNNING
+    # The last poll starts before 0.8 x the soft limit; the old budget polled on to 100 s.
+    assert clock.polled_at == [0, 25, 50, 75] and clock.now <= 0.8 * 100
+
+
+def test_soft_time_limit_leaves_the_replay_running(world, monkeypatch):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    op = replay.start_replay_operation(_plan(), reason="r", requested_by_name="t")
+
+    def describe(name):
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(events, "describe_replay", describe)
+    token = op.claim()
+    with pytest.raises(SoftTimeLimitExceeded):
+        run_replay(op, token, sleep=lambda s: None, interval=0)
+    op.refresh_from_db()
+    assert op.state == Operation.State.RUNNING and op.error == ""
+    assert op.progress["started"] is True
+
+
+def test_task_hit_by_the_soft_time_limit_retries_to_keep_polling(world, monkeypatch):
+    from celery.exceptions import Retry, SoftTimeLimitExceeded
+
+    from operations.replay_tasks import replay as replay_task
+
+    op = replay.start_replay_operation(_plan(), reason="r", requested_by_name="t")
+
+    def describe(name):
+        raise SoftTimeLimitExceeded()
+
+    retries = []
+
+    def retry(countdown):
+        retries.append(countdown)
+        return Retry("again", when=countdown)
+
+    monkeypatch.setattr(events, "describe_replay", describe)
+    monkeypatch.setattr(replay_task, "retry", retry)
+    with pytest.raises(Retry):
+        replay_task.run(op.pk)
+    op.refresh_from_db()
+    assert op.state == Operation.State.RUNNING and retries
+    assert Operation.objects.filter(target=op.target, state="running").count() == 1
+
+
+def test_command_interrupted_hands_the_replay_to_a_worker(world, monkeypatch, capsys):
+    from operations.management.commands import replay as command
+    from operations.replay_tasks import replay as replay_task
+
+    enqueued: list[int] = []
+    monkeypatch.setattr(replay_task, "delay", enqueued.append)
+
+    def interrupted(op, token, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(command, "run_replay", interrupted)
+    _call_interrupted()
+    op = Operation.objects.get()
+    assert enqueued == [op.pk] and op.state == Operation.State.RUNNING
+    assert "handed to a Celery worker" in capsys.readouterr().out
+
+
+def test_command_interrupted_without_a_broker_cancels_the_replay(world, monkeypatch, capsys):
+    from operations.management.commands import replay as command
+    from operations.replay_tasks import replay as replay_task
+
+    def broker_down(operation_id):
+        raise ConnectionError("broker down")
+
+    def interrupted(op, token, **kwargs):
+        raise KeyboardInterrupt
+
+    cancelled: list[str] = []
+    monkeypatch.setattr(replay_task, "delay", broker_down)
+    monkeypatch.setattr(command, "run_replay", interrupted)
+    monkeypatch.setattr(events, "cancel_replay", cancelled.append)
+    with pytest.raises(CommandError, match="cancelled"):
+        _call_interrupted()
+    op = Operation.objects.get()
+    assert op.state == Operation.State.CANCELLED and cancelled == [op.parameters["replay_name"]]
+    assert "the replay was cancelled" in capsys.readouterr().out
+
+
+def _call_interrupted() -> None:
+    # An unhandled KeyboardInterrupt would end the whole test session, not fail this test.
+    try:
+        call_command("replay", ARCHIVE, *_window_args(), "--yes", "--wait")
+    except KeyboardInterrupt:
+        pytest.fail("the command let the interrupt through")

@@ -138,3 +138,20 @@ def test_key_hash_matches_powertools_for_the_consumers_config(aws):
     prefix, digest = key.split("#")
     assert prefix == "billing"
     assert digest in replay.key_hashes("6a7e8feb-b491")
+
+
+def test_archive_pattern_the_local_matcher_rejects_counts_every_event_with_a_warning(
+    events_in_window,
+):
+    """An archive pattern the local matcher cannot read is not a 500: the preview counts
+    every event of the window and says why."""
+    import dataclasses
+
+    plan = _plan()
+    unreadable = json.dumps({"detail-type": [{"no-such-matcher": "x"}]})
+    plan.view = dataclasses.replace(
+        plan.view, archive=dataclasses.replace(plan.view.archive, event_pattern=unreadable)
+    )
+    preview = replay.preview(plan)
+    assert preview.total == 3
+    assert any("cannot be checked here" in w for w in preview.warnings)

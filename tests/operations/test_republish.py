@@ -110,3 +110,70 @@ def test_reason_is_required_and_nothing_is_written(world):
     with pytest.raises(republish.RepublishError, match="reason"):
         republish.start_republish_operation(view, chosen, reason="", selector={})
     assert Operation.objects.count() == 0
+
+
+def _start(correlation_id: str) -> Operation:
+    view = archive.load_archive(ARCHIVE)
+    chosen = republish.events_of_correlation(view, correlation_id, *_window())
+    return republish.start_republish_operation(
+        view, chosen, reason="r", selector={"correlation_id": correlation_id}
+    )
+
+
+def test_database_error_finishes_the_row_failed_and_keeps_the_audit(world, monkeypatch):
+    from django.db import DatabaseError
+
+    world.put("OrderPaid", detail("c-1"))
+    op = _start("c-1")
+
+    def broken(**kwargs):
+        raise DatabaseError("disk full")
+
+    monkeypatch.setattr(TouchedCorrelation.objects, "get_or_create", broken)
+    with pytest.raises(DatabaseError):
+        republish_task.run(op.pk)
+    op.refresh_from_db()
+    assert (op.state, op.moved) == ("failed", 1) and "disk full" in op.error
+    assert [s["original"] for s in op.outcome["sent"]] == [op.parameters["events"][0]["id"]]
+
+
+def test_every_progress_report_saves_the_events_sent_so_far(world, monkeypatch):
+    """A crash after the first batch (here: the row cannot even be finished) still
+    leaves the events that went out in the row's progress."""
+    for i in range(12):
+        world.put("OrderPaid", detail("c-1", order=f"o-{i}"))
+    op = _start("c-1")
+    calls = []
+    original = events.put_events
+
+    def crash_on_second_batch(entries):
+        calls.append(len(entries))
+        if len(calls) == 2:
+            raise RuntimeError("worker bug")
+        return original(entries)
+
+    def finish_fails(self, *args, **kwargs):
+        raise RuntimeError("database gone")
+
+    monkeypatch.setattr(events, "put_events", crash_on_second_batch)
+    monkeypatch.setattr(Operation, "finish", finish_fails)
+    with pytest.raises(RuntimeError, match="worker bug"):
+        republish_task.run(op.pk)
+    op.refresh_from_db()
+    assert calls == [10, 2] and op.moved == 10
+    assert len(op.progress["sent"]) == 10 and op.progress["failures"] == []
+
+
+def test_a_failed_republish_releases_the_bus(world, monkeypatch):
+    world.put("OrderPaid", detail("c-1"))
+    op = _start("c-1")
+
+    def broken(entries):
+        raise ValueError("unexpected")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(events, "put_events", broken)
+        with pytest.raises(ValueError):
+            republish_task.run(op.pk)
+    again = _start("c-1")
+    assert Operation.objects.get(pk=op.pk).state == "failed" and again.state == "pending"

@@ -5,11 +5,15 @@
 
 Without ``--yes`` it prints the preview and starts nothing. With ``--wait`` it
 runs the replay inline (no worker needed) and ends printing the final state.
+Interrupted (Ctrl-C) while waiting, it hands the replay over to a Celery worker,
+which keeps polling it; when the task cannot be enqueued it cancels the replay
+instead. Either way it says which, and the row never stays running unwatched.
 """
 
 from __future__ import annotations
 
 import getpass
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +24,10 @@ from operations import replay
 from operations.archive import QueryTimedOut
 from operations.aws.errors import AwsError
 from operations.models import Operation
+from operations.replay_tasks import replay as replay_task
 from operations.replay_tasks import run_replay
+
+logger = logging.getLogger(__name__)
 
 
 def _time(value: str) -> datetime:
@@ -87,9 +94,14 @@ class Command(BaseCommand):
         token = op.claim()
         if token is None:
             raise CommandError(f"Operation #{op.pk} is held by a worker.")
-        while not run_replay(op, token):
-            op.refresh_from_db()
-            self.stdout.write(f"  {op.progress.get('state', '')} {op.progress.get('percent', 0)}%")
+        try:
+            while not run_replay(op, token):
+                op.refresh_from_db()
+                state, percent = op.progress.get("state", ""), op.progress.get("percent", 0)
+                self.stdout.write(f"  {state} {percent}%")
+        except KeyboardInterrupt:
+            self._hand_over(op, token)
+            return
         op.refresh_from_db()
         state = op.progress.get("state", "")
         self.stdout.write(f"final state: {op.state} (replay {state or 'not started'})")
@@ -97,3 +109,28 @@ class Command(BaseCommand):
             self.stdout.write(f"error: {op.error}")
         if op.state != Operation.State.SUCCEEDED:
             raise CommandError(f"Replay operation #{op.pk} ended {op.state}.")
+
+    def _hand_over(self, op: Operation, token: Any) -> None:
+        """Interrupted: a worker keeps polling the replay, or else the replay is cancelled."""
+        try:
+            # The worker's task claims the row once this command's lease expires.
+            replay_task.delay(op.pk)
+        except Exception as exc:
+            logger.warning("Could not enqueue replay operation %s: %s", op.pk, exc)
+            replay.cancel_replay_operation(op)
+            op.finish(
+                token,
+                Operation.State.CANCELLED,
+                error=f"Cancelled: the command was interrupted and no worker could take over "
+                f"({type(exc).__name__}: {exc}).",
+            )
+            self.stdout.write(
+                f"interrupted: could not hand operation #{op.pk} to a worker ({exc}); "
+                "the replay was cancelled."
+            )
+            raise CommandError(f"Replay operation #{op.pk} was cancelled.") from None
+        self.stdout.write(
+            f"interrupted: operation #{op.pk} was handed to a Celery worker, which keeps "
+            "polling the replay (it resumes within two minutes). Cancel it from the "
+            f"operation's page or with CancelReplay {op.parameters['replay_name']}."
+        )

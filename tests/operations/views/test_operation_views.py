@@ -142,3 +142,139 @@ def test_admin_is_read_only(admin_user) -> None:
             model_admin.has_delete_permission(request),
         )
     )
+
+
+# --- replay and re-publish on the operation page -------------------------------------------
+
+ARCHIVE_ARN = "arn:aws:events:us-east-1:123456789012:archive/shop-archive"
+
+
+def make_replay(**fields) -> Operation:
+    parameters = {
+        "archive_name": "shop-archive",
+        "replay_name": "eventops-op1-20260101T000000",
+        "start": "2026-01-01T12:00:00+00:00",
+        "end": "2026-01-01T13:00:00+00:00",
+    }
+    defaults = {"kind": "replay", "target_label": "shop-archive", "parameters": parameters}
+    return make(target=ARCHIVE_ARN, **{**defaults, **fields})
+
+
+def test_replay_progress_shows_the_window_not_message_counters(viewer_client) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    progress = {
+        "state": "RUNNING",
+        "started": True,
+        "last_replayed": "2026-01-01T12:15:00+00:00",
+        "fraction": 0.25,
+        "percent": 25,
+    }
+    op = make_replay(
+        state="running", progress=progress, started_at=timezone.now() - timedelta(seconds=60)
+    )
+    response = viewer_client.get(reverse("operations:progress", args=[op.pk]))
+    html = response.content.decode()
+    assert 'id="replay-percent">25% of the window' in html and "2026-01-01 12:15:00" in html
+    assert 'id="count-moved"' not in html
+    assert response.context["replay"]["eta_seconds"] == pytest.approx(180, abs=3)
+
+
+def test_replay_not_started_yet_says_so(viewer_client) -> None:
+    html = viewer_client.get(reverse("operations:detail", args=[make_replay().pk])).content
+    assert b"not started yet" in html and b'value="0"' in html
+
+
+def test_republish_progress_counts_sent_and_refused_events(viewer_client) -> None:
+    op = make(
+        target="arn:aws:events:us-east-1:123456789012:event-bus/shop-bus",
+        kind="republish",
+        target_label="shop-bus",
+        state="failed",
+        total=3,
+        moved=2,
+        failed=1,
+        outcome={"failures": [{"original": "e-9", "code": "Throttling", "message": "<slow>"}]},
+    )
+    html = viewer_client.get(reverse("operations:detail", args=[op.pk])).content.decode()
+    assert '<th scope="row">Sent</th>' in html and "Refused by PutEvents" in html
+    assert "e-9: Throttling &lt;slow&gt;" in html
+
+
+def test_operation_page_cancel_of_a_replay_calls_cancel_replay_at_once(
+    operator_client, monkeypatch
+) -> None:
+    from operations.aws import events
+
+    cancelled: list[str] = []
+    monkeypatch.setattr(events, "cancel_replay", cancelled.append)
+    op = make_replay(state="running", progress={"started": True, "state": "RUNNING"})
+    assert cancel(operator_client, op).status_code == 302
+    op.refresh_from_db()
+    assert cancelled == [op.parameters["replay_name"]] and op.cancel_requested
+
+
+def test_cancel_of_a_replay_whose_worker_stopped_still_calls_cancel_replay(
+    operator_client, monkeypatch
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from operations.aws import events
+
+    cancelled: list[str] = []
+    monkeypatch.setattr(events, "cancel_replay", cancelled.append)
+    op = make_replay(state="running", lease_expires_at=timezone.now() - timedelta(minutes=5))
+    cancel(operator_client, op)
+    assert cancelled == [op.parameters["replay_name"]]
+
+
+def test_cancel_of_a_finished_replay_calls_nothing(operator_client, monkeypatch) -> None:
+    from operations.aws import events
+
+    monkeypatch.setattr(events, "cancel_replay", lambda name: pytest.fail("CancelReplay"))
+    op = make_replay(state="succeeded")
+    response = cancel(operator_client, op)
+    op.refresh_from_db()
+    assert response.status_code == 302 and not op.cancel_requested
+
+
+def test_viewer_cannot_cancel_a_replay(viewer_client, monkeypatch) -> None:
+    from operations.aws import events
+
+    monkeypatch.setattr(events, "cancel_replay", lambda name: pytest.fail("CancelReplay"))
+    op = make_replay(state="running", progress={"started": True})
+    assert cancel(viewer_client, op).status_code == 403
+
+
+def related(client, op: Operation) -> str:
+    response = client.get(reverse("operations:detail", args=[op.pk]))
+    assert response.status_code == 200
+    html = response.content.decode()
+    return html[html.index('id="related-links"') :]
+
+
+def test_dlq_operation_links_to_the_dlq_messages(viewer_client) -> None:
+    links = related(viewer_client, make(kind="delete_messages"))
+    assert reverse("operations:dlq_messages", args=["orders-dlq"]) in links
+
+
+def test_replay_links_to_its_archive_not_to_dlq_messages(viewer_client) -> None:
+    links = related(viewer_client, make_replay())
+    assert reverse("archive_detail", args=["shop-archive"]) in links
+    assert "/messages/" not in links
+
+
+def test_republish_on_a_bus_with_a_slash_is_not_a_500(viewer_client) -> None:
+    op = make(
+        target="arn:aws:events:us-east-1:123456789012:event-bus/aws.partner/acme/orders",
+        kind="republish",
+        target_label="aws.partner/acme/orders",
+        parameters={"archive_name": "partner-archive", "bus_name": "aws.partner/acme/orders"},
+    )
+    links = related(viewer_client, op)
+    assert reverse("archive_detail", args=["partner-archive"]) in links
+    assert "/messages/" not in links
