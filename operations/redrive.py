@@ -171,7 +171,8 @@ class Counters:
     receives: int = 0
     batches: int = 0
     delete_failed: int = 0
-    # Copies this pass sent that failed again and came back: left in the DLQ (a loop).
+    # Messages first sent after the pass began, left in the DLQ: mostly copies this pass
+    # moved that failed again (a loop), else new failures; either way not this pass's.
     returned: int = 0
 
 
