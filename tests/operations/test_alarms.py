@@ -190,20 +190,22 @@ def test_alarm_window_runs_from_an_hour_before_alarm_until_ok():
     assert (start, end) == (NOW - timedelta(hours=6), NOW - timedelta(hours=4))
 
 
-@pytest.mark.django_db
-def test_dlq_messages_in_the_window_are_grouped_by_error_and_event_type(aws, settings):
+def billing_dlq(settings):
+    """billing -> billing-dlq in moto, peeks hiding nothing: (sqs client, DLQ url)."""
     settings.EVENTOPS_PEEK_VISIBILITY_SECONDS = 0
     sqs = boto3.client("sqs", region_name="us-east-1")
     dlq_url = sqs.create_queue(QueueName="billing-dlq")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
-    sqs.create_queue(
-        QueueName="billing",
-        Attributes={
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": "3"})
-        },
-    )
+    policy = json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": "3"})
+    sqs.create_queue(QueueName="billing", Attributes={"RedrivePolicy": policy})
+    return sqs, dlq_url
+
+
+@pytest.mark.django_db
+def test_dlq_messages_in_the_window_are_grouped_by_error_and_event_type(aws, settings):
+    sqs, dlq_url = billing_dlq(settings)
     for cid, kind, error in (
         ("c1", "OrderPaid", "declined"),
         ("c2", "OrderPaid", "declined"),
@@ -225,18 +227,7 @@ def test_dlq_messages_in_the_window_are_grouped_by_error_and_event_type(aws, set
 
 @pytest.mark.django_db
 def test_messages_outside_the_window_are_left_out(aws, settings):
-    settings.EVENTOPS_PEEK_VISIBILITY_SECONDS = 0
-    sqs = boto3.client("sqs", region_name="us-east-1")
-    dlq_url = sqs.create_queue(QueueName="billing-dlq")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    sqs.create_queue(
-        QueueName="billing",
-        Attributes={
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": "3"})
-        },
-    )
+    sqs, dlq_url = billing_dlq(settings)
     sqs.send_message(QueueUrl=dlq_url, MessageBody="{}")
     past = datetime.now(UTC) - timedelta(days=2)
     found = alarms.dlq_messages("billing-dlq", (past, past + timedelta(hours=1)))
@@ -405,14 +396,7 @@ def test_state_updated_timestamp_is_used_when_no_transition_time_is_given():
 
 @pytest.mark.django_db
 def test_views_within_the_ttl_share_one_peek_of_the_dlq(aws, settings):
-    settings.EVENTOPS_PEEK_VISIBILITY_SECONDS = 0
-    sqs = boto3.client("sqs", region_name="us-east-1")
-    dlq_url = sqs.create_queue(QueueName="billing-dlq")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    policy = json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": "3"})
-    sqs.create_queue(QueueName="billing", Attributes={"RedrivePolicy": policy})
+    sqs, dlq_url = billing_dlq(settings)
     sqs.send_message(QueueUrl=dlq_url, MessageBody=json.dumps({"detail-type": "OrderPaid"}))
     calls: Counter = Counter()
     aws_client.reset()
