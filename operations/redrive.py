@@ -203,9 +203,13 @@ class Redrive:
         self.touched: set[str] = set()
         self.moved_this_run = 0
         self.started = clock()
-        # Messages sent at or after this are copies this pass (or an earlier run of the same
-        # operation) moved and that failed again: moving them again would loop forever.
-        # SentTimestamp has millisecond resolution: compare at that resolution.
+        # Copies this run sent (their new message IDs): one whose consumer fails again comes
+        # back to the DLQ under that ID, and moving it again would loop forever.
+        self.copies: set[str] = set()
+        # Messages sent after this are copies an earlier run of the operation sent, or new
+        # failures: not this pass's either way. SentTimestamp has millisecond resolution, so
+        # the start is compared at that resolution, and a message sent in the very millisecond
+        # the pass began counts as one from before it (``copies`` catches this run's own).
         started = op.started_at or datetime.now(UTC)
         self.pass_started = started.replace(microsecond=started.microsecond // 1000 * 1000)
         # Receives in a row that brought only messages already seen (their hiding lapsed).
@@ -265,7 +269,11 @@ class Redrive:
         self.stale_receives = 0
         self.seen.update(m.message_id for m in fresh)
         described = [dlq.describe(m) for m in fresh]
-        returned = {m.message_id for m in described if m.sent_at and m.sent_at >= self.pass_started}
+        returned = {
+            m.message_id
+            for m in described
+            if m.message_id in self.copies or (m.sent_at and m.sent_at > self.pass_started)
+        }
         self.count.returned += len(returned)
         matching = [
             m for m in described if m.message_id not in returned and self.params.filters.matches(m)
@@ -386,6 +394,7 @@ class Redrive:
             for key in result.succeeded:
                 sent.add(key)
                 pending.pop(key, None)
+            self.copies.update(result.message_ids.values())
             for failure in result.failed:
                 if failure.sender_fault:
                     logger.warning("operation %s: entry refused: %s", self.op.pk, failure.code)

@@ -10,7 +10,7 @@ import json
 import logging
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from operations.aws.client import client
 from operations.aws.errors import AwsError, translate
@@ -195,6 +195,8 @@ class BatchResult:
 
     succeeded: list[str]
     failed: list[BatchFailure]
+    # SendMessageBatch: the new message ID of each entry sent (entry id -> MessageId).
+    message_ids: dict[str, str] = field(default_factory=dict)
 
 
 def _message(raw: dict[str, object]) -> SqsMessage:
@@ -232,7 +234,13 @@ def receive_messages(
 
 
 def _batch_result(response: dict[str, object]) -> BatchResult:
-    succeeded = [str(entry["Id"]) for entry in response.get("Successful", [])]  # type: ignore[attr-defined]
+    successful = response.get("Successful", [])
+    succeeded = [str(entry["Id"]) for entry in successful]  # type: ignore[attr-defined]
+    message_ids = {
+        str(entry["Id"]): str(entry["MessageId"])
+        for entry in successful  # type: ignore[attr-defined]
+        if "MessageId" in entry
+    }
     failed = [
         BatchFailure(
             entry_id=str(entry.get("Id", "")),
@@ -242,7 +250,7 @@ def _batch_result(response: dict[str, object]) -> BatchResult:
         )
         for entry in response.get("Failed", [])  # type: ignore[attr-defined]
     ]
-    return BatchResult(succeeded=succeeded, failed=failed)
+    return BatchResult(succeeded=succeeded, failed=failed, message_ids=message_ids)
 
 
 def send_message_batch(url: str, entries: list[dict[str, object]]) -> BatchResult:
