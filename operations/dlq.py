@@ -88,23 +88,45 @@ def _attribute_text(attribute: dict[str, object]) -> str:
 class DlqMessage:
     """A DLQ message prepared for display, filtering and export."""
 
+    # What filtering and moving need is parsed by ``describe``; what only the pages show is
+    # computed on first use (a redrive describes every message it moves, bench/redrive.py).
     raw: sqs.SqsMessage
     body_json: Any = None
     is_json: bool = False
     event_type: str = ""
     correlation_id: str = ""
-    error: str = ""
     source_arn: str = ""
-    receive_count: int = 0
     sent_at: datetime | None = None
-    first_received_at: datetime | None = None
-    trace_header: str = ""
     attributes: dict[str, str] = field(default_factory=dict)
-    system_attributes: dict[str, str] = field(default_factory=dict)
 
     @property
     def message_id(self) -> str:
         return self.raw.message_id
+
+    @functools.cached_property
+    def error(self) -> str:
+        body = self.body_json if isinstance(self.body_json, dict) else {}
+        return _error(self.attributes, body)
+
+    @functools.cached_property
+    def receive_count(self) -> int:
+        try:
+            return int(self.raw.attributes.get("ApproximateReceiveCount", "0") or 0)
+        except ValueError:
+            return 0
+
+    @functools.cached_property
+    def first_received_at(self) -> datetime | None:
+        return _epoch_ms(self.raw.attributes.get("ApproximateFirstReceiveTimestamp"))
+
+    @property
+    def trace_header(self) -> str:
+        return self.raw.attributes.get("AWSTraceHeader", "")
+
+    @functools.cached_property
+    def system_attributes(self) -> dict[str, str]:
+        attrs = self.raw.attributes
+        return {k: attrs[k] for k in SHOWN_SYSTEM_ATTRIBUTES if k in attrs}
 
     @functools.cached_property
     def _pretty(self) -> tuple[str, bool]:
@@ -170,14 +192,9 @@ def describe(message: sqs.SqsMessage) -> DlqMessage:
     result.correlation_id = result.attributes.get("correlation_id") or _text(
         detail.get("correlationId")
     )
-    result.error = _error(result.attributes, body)
     attrs = message.attributes
     result.source_arn = attrs.get("DeadLetterQueueSourceArn", "")
-    result.receive_count = int(attrs.get("ApproximateReceiveCount", "0") or 0)
     result.sent_at = _epoch_ms(attrs.get("SentTimestamp"))
-    result.first_received_at = _epoch_ms(attrs.get("ApproximateFirstReceiveTimestamp"))
-    result.trace_header = attrs.get("AWSTraceHeader", "")
-    result.system_attributes = {k: attrs[k] for k in SHOWN_SYSTEM_ATTRIBUTES if k in attrs}
     return result
 
 

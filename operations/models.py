@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -167,13 +167,14 @@ class Operation(models.Model):
         A redrive reports after every batch; building that UPDATE through the ORM cost about
         as much as one of the batch's AWS calls (bench/redrive.py). Each value is prepared by
         its field, so this is the same statement on SQLite and PostgreSQL."""
-        sql, fields = _progress_update(connection.vendor, tuple(values))
-        params = [
-            f.get_db_prep_save(v, connection) for f, v in zip(fields, values.values(), strict=True)
-        ]
-        token_value = _field(Operation, "lease_token").get_db_prep_value(token, connection)
+        # The wrapper itself, not the ``django.db.connection`` proxy: each attribute read
+        # through the proxy is a thread-local lookup, and preparing the values makes dozens.
+        conn = connections[self._state.db or DEFAULT_DB_ALIAS]
+        sql, fields = _progress_update(conn.vendor, tuple(values))
+        params = [f.get_db_prep_save(v, conn) for f, v in zip(fields, values.values(), strict=True)]
+        token_value = _field(Operation, "lease_token").get_db_prep_value(token, conn)
         params += [self.pk, token_value, self.State.RUNNING, False]
-        with connection.cursor() as cursor:
+        with conn.cursor() as cursor:
             cursor.execute(sql, params)
             return int(cursor.rowcount)
 
@@ -254,6 +255,18 @@ def _progress_update(
     ]
 
 
+@functools.lru_cache(maxsize=8)
+def _touched_insert(vendor: str, rows: int) -> str:
+    """``TouchedCorrelation.record``'s INSERT of ``rows`` rows, skipping recorded ones."""
+    model = TouchedCorrelation
+    columns = ", ".join(
+        _column(model, name) for name in ("operation", "correlation_id", "created_at")
+    )
+    table = connection.ops.quote_name(model._meta.db_table)
+    values = ", ".join(["(%s, %s, %s)"] * rows)
+    return f"INSERT INTO {table} ({columns}) VALUES {values} ON CONFLICT DO NOTHING"
+
+
 class TouchedCorrelation(models.Model):
     """A correlation ID an operation acted on: for "operations that touched this ID"
     and for redrive-loop detection (the same ID back in the DLQ after a redrive)."""
@@ -272,20 +285,24 @@ class TouchedCorrelation(models.Model):
     def __str__(self) -> str:
         return f"{self.correlation_id} (operation #{self.operation_id})"
 
+    # Rows per INSERT statement: 3 parameters each, under SQLite's 999-parameter limit.
+    RECORD_CHUNK = 300
+
     @classmethod
     def record(cls, operation_id: int, correlation_ids: set[str]) -> None:
         """Insert the IDs, skipping ones already recorded: ``bulk_create(ignore_conflicts=True)``
-        as one executemany, since a redrive writes one row per message it moves."""
+        as multi-row INSERTs, since a redrive writes one row per message it moves (one
+        statement per row cost a third more, bench/redrive.py)."""
         if not correlation_ids:
             return
-        created_at = _field(cls, "created_at").get_db_prep_save(timezone.now(), connection)
-        columns = ", ".join(
-            _column(cls, name) for name in ("operation", "correlation_id", "created_at")
-        )
-        table = connection.ops.quote_name(cls._meta.db_table)
-        sql = f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING"
-        with connection.cursor() as cursor:
-            cursor.executemany(sql, [(operation_id, c, created_at) for c in correlation_ids])
+        conn = connections[DEFAULT_DB_ALIAS]
+        created_at = _field(cls, "created_at").get_db_prep_save(timezone.now(), conn)
+        ids = list(correlation_ids)
+        with conn.cursor() as cursor:
+            for start in range(0, len(ids), cls.RECORD_CHUNK):
+                chunk = ids[start : start + cls.RECORD_CHUNK]
+                params = [v for c in chunk for v in (operation_id, c, created_at)]
+                cursor.execute(_touched_insert(conn.vendor, len(chunk)), params)
 
 
 class AlarmTransition(models.Model):

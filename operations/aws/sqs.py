@@ -160,6 +160,7 @@ def queue_url(name: str) -> str:
 
 
 # --- messages (receive, send, delete, visibility, native move tasks) -----------------
+# The batch calls and receive use the bulk client: a redrive makes thousands of them.
 
 # SendMessageBatch and DeleteMessageBatch take at most 10 entries, and a batch's
 # payload (bodies plus message attributes) at most 256 KiB.
@@ -220,7 +221,7 @@ def receive_messages(
     their receive count."""
     # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ReceiveMessage.html
     try:
-        response = client("sqs").receive_message(
+        response = client("sqs", bulk=True).receive_message(
             QueueUrl=url,
             MaxNumberOfMessages=max(1, min(MAX_BATCH_ENTRIES, max_messages)),
             VisibilityTimeout=visibility_timeout,
@@ -257,7 +258,7 @@ def send_message_batch(url: str, entries: list[dict[str, object]]) -> BatchResul
     """Send up to 10 prepared entries; a call can succeed while entries fail: check ``failed``."""
     # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessageBatch.html
     try:
-        response = client("sqs").send_message_batch(QueueUrl=url, Entries=entries)
+        response = client("sqs", bulk=True).send_message_batch(QueueUrl=url, Entries=entries)
     except Exception as exc:
         raise translate(exc, "SendMessageBatch") from exc
     return _batch_result(response)
@@ -268,7 +269,7 @@ def delete_message_batch(url: str, receipt_handles: dict[str, str]) -> BatchResu
     # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_DeleteMessageBatch.html
     entries = [{"Id": key, "ReceiptHandle": handle} for key, handle in receipt_handles.items()]
     try:
-        response = client("sqs").delete_message_batch(QueueUrl=url, Entries=entries)
+        response = client("sqs", bulk=True).delete_message_batch(QueueUrl=url, Entries=entries)
     except Exception as exc:
         raise translate(exc, "DeleteMessageBatch") from exc
     return _batch_result(response)
@@ -284,7 +285,9 @@ def change_visibility_batch(
         for key, handle in receipt_handles.items()
     ]
     try:
-        response = client("sqs").change_message_visibility_batch(QueueUrl=url, Entries=entries)
+        response = client("sqs", bulk=True).change_message_visibility_batch(
+            QueueUrl=url, Entries=entries
+        )
     except Exception as exc:
         raise translate(exc, "ChangeMessageVisibilityBatch") from exc
     return _batch_result(response)

@@ -8,7 +8,7 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from operations.models import Operation
+from operations.models import Operation, TouchedCorrelation
 
 # Database-specific (partial unique index, compare-and-set updates): CI runs it again on PostgreSQL.
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
@@ -115,3 +115,15 @@ def test_a_finished_operation_frees_its_target():
     first.claim()
     first.finish(None, Operation.State.SUCCEEDED)
     assert _operation("https://sqs/again-dlq").state == Operation.State.PENDING
+
+
+def test_touched_correlations_are_recorded_once_each_across_insert_chunks():
+    """More IDs than one INSERT holds, some already recorded: each ID is one row."""
+    op = _operation()
+    TouchedCorrelation.record(op.pk, {f"c-{i}" for i in range(0, 700, 2)})
+    TouchedCorrelation.record(op.pk, {f"c-{i}" for i in range(700)})
+    rows = TouchedCorrelation.objects.filter(operation=op)
+    assert TouchedCorrelation.RECORD_CHUNK < 700
+    assert sorted(rows.values_list("correlation_id", flat=True)) == sorted(
+        f"c-{i}" for i in range(700)
+    )

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from botocore.validate import ParamValidationDecorator
 
 from operations.aws import client as aws_client
 
@@ -53,3 +54,18 @@ def test_an_unknown_profile_does_not_break_showing_the_region(profile, settings)
     aws_client.reset()
 
     assert aws_client.region() == "us-east-1"
+
+
+def test_the_bulk_client_is_lean_and_the_ordinary_one_validates(settings):
+    """The redrive's message calls skip client-side validation and the adaptive limiter."""
+    settings.AWS_ENDPOINT_URL = ""
+    aws_client.reset()
+    ordinary, bulk = aws_client.client("sqs"), aws_client.client("sqs", bulk=True)
+    assert ordinary is not bulk
+    assert aws_client.client("sqs", bulk=True) is bulk
+    # botocore's meta.config always says parameter_validation=True; the serializer tells.
+    assert isinstance(ordinary._serializer, ParamValidationDecorator)
+    assert not isinstance(bulk._serializer, ParamValidationDecorator)
+    assert ordinary.meta.config.retries["mode"] == "adaptive"
+    assert bulk.meta.config.retries["mode"] == "standard"
+    aws_client.reset()
