@@ -67,12 +67,39 @@ def run(
             if not op.report(token, lease_seconds=lease_seconds, **fields):
                 return str(op.state)
             if op.cancel_requested and task.status == "RUNNING" and not cancel_sent:
-                sqs.cancel_message_move_task(handle)
+                cancel_task(op, handle)
                 cancel_sent = True
             sleep(poll_seconds())
     except AwsError as exc:
         logger.warning("operation %s: native redrive failed: %s", op.pk, exc)
         return _finish(op, token, "failed", str(exc), None)
+
+
+def cancel_task(op: Operation, handle: str) -> None:
+    """CancelMessageMoveTask; a task already cancelling or finished refuses it, harmlessly:
+    the next ListMessageMoveTasks tells its final state."""
+    try:
+        sqs.cancel_message_move_task(handle)
+    except AwsError as exc:
+        logger.info("operation %s: CancelMessageMoveTask %s: %s", op.pk, handle, exc)
+
+
+def cancel_operation(op: Operation) -> bool:
+    """Ask a native redrive to stop: flag the row, and cancel its move task in SQS at once.
+
+    The task also cancels when it sees the flag; doing it here too stops the move when no
+    worker follows the task any more. Such a row (its lease lapsed) is ended at once by
+    ``request_cancel``, and nothing else would ever stop the move task in SQS."""
+    if op.kind != Operation.Kind.NATIVE_REDRIVE:
+        return False
+    op.refresh_from_db()
+    was_running = op.state == Operation.State.RUNNING
+    handle = str(op.progress.get("task_handle") or "")
+    if not op.request_cancel():
+        return False
+    if was_running and handle:
+        cancel_task(op, handle)
+    return True
 
 
 def _finish(

@@ -17,7 +17,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 
 from dashboard.http import HtmxHttpRequest
-from operations import replay
+from operations import native_redrive, replay
 from operations.access import is_operator, require_operator
 from operations.models import Operation
 from operations.views.common import seen_loops
@@ -101,6 +101,11 @@ def operation_cancel(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             )
         else:
             messages.info(request, "This replay has already finished.")
+    elif op.kind == Operation.Kind.NATIVE_REDRIVE:
+        if native_redrive.cancel_operation(op):
+            messages.success(request, "Cancellation requested: SQS is cancelling the move task.")
+        else:
+            messages.info(request, "This operation has already finished.")
     elif op.request_cancel():
         messages.success(request, "Cancellation requested: it stops after the current batch.")
     else:

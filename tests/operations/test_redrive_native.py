@@ -4,11 +4,13 @@ the exact requests."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import boto3
 import pytest
 from botocore.stub import Stubber
+from django.utils import timezone
 
 from operations import native_redrive
 from operations import redrive as engine
@@ -149,3 +151,50 @@ def test_only_a_whole_queue_move_the_api_can_pace_goes_native(
     settings.EVENTOPS_NATIVE_REDRIVE = True
     settings.AWS_ENDPOINT_URL = ""
     assert engine.use_native(params) is native
+
+
+def test_cancelling_an_abandoned_native_redrive_cancels_its_move_task(stub: Stubber) -> None:
+    """Its worker died: the row ends at once, and the move task must not run on in SQS."""
+    op = make_op()
+    op.claim()
+    Operation.objects.filter(pk=op.pk).update(
+        progress={"task_handle": HANDLE}, lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    stub.add_response(
+        "cancel_message_move_task", {"ApproximateNumberOfMessagesMoved": 3}, {"TaskHandle": HANDLE}
+    )
+    assert native_redrive.cancel_operation(op)
+    op.refresh_from_db()
+    assert (op.state, op.cancel_requested) == ("cancelled", True)
+
+
+def test_cancelling_a_live_native_redrive_cancels_at_once_and_the_worker_copes(
+    stub: Stubber,
+) -> None:
+    """The view cancels the move task at once; the worker, seeing the flag while SQS still
+    lists the task as RUNNING, cancels again, is refused, and follows it to CANCELLED."""
+    op = make_op()
+    token = op.claim()
+    assert token is not None
+    Operation.objects.filter(pk=op.pk).update(progress={"task_handle": HANDLE})
+    stub.add_response(
+        "cancel_message_move_task", {"ApproximateNumberOfMessagesMoved": 3}, {"TaskHandle": HANDLE}
+    )
+    assert native_redrive.cancel_operation(op)
+    assert (op.state, op.cancel_requested) == ("running", True)
+    expect_list(stub, task("RUNNING", 3))
+    stub.add_client_error(
+        "cancel_message_move_task",
+        service_error_code="ResourceNotFoundException",
+        http_status_code=400,
+        expected_params={"TaskHandle": HANDLE},
+    )
+    expect_list(stub, task("CANCELLED", 3))
+    assert native_redrive.run(op, token, lease_seconds=60, sleep=lambda s: None) == "cancelled"
+
+
+def test_cancelling_a_finished_native_redrive_calls_nothing(stub: Stubber) -> None:
+    op = make_op()
+    op.claim()
+    op.finish(None, Operation.State.SUCCEEDED)
+    assert not native_redrive.cancel_operation(op)
