@@ -5,11 +5,16 @@ Never ``playwright install``: it downloads a browser, which fails here.
 
 from __future__ import annotations
 
+import logging
 import os
+import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from django.core.cache import cache
+
+from operations.aws import client as aws_client
 
 CHROMIUM = os.environ.get("EVENTOPS_CHROMIUM", "/usr/bin/chromium")
 LAUNCH_ARGS = [
@@ -64,3 +69,33 @@ def login(live_server: Any, page: Any) -> Callable[[str, str], Any]:
         return page
 
     return _login
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def moto_server(settings) -> Iterator[str]:
+    """A moto server the live server's thread can reach (mock_aws is not shared across
+    threads reliably), with polling at 2 s and no read cache."""
+    from moto.server import ThreadedMotoServer
+
+    # Every poll is a dozen requests to moto; its request log would drown the output.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    settings.AWS_ENDPOINT_URL = endpoint
+    settings.EVENTOPS_RESOURCE_PREFIX = "petrel-"
+    settings.EVENTOPS_CACHE_TTL = 0
+    settings.EVENTOPS_POLL_SECONDS = 2
+    aws_client.reset()
+    cache.clear()
+    yield endpoint
+    server.stop()
+    aws_client.reset()
+    cache.clear()

@@ -3,51 +3,16 @@
 from __future__ import annotations
 
 import json
-import logging
-import socket
-from collections.abc import Iterator
 
 import boto3
 import pytest
-from django.core.cache import cache
 from playwright.sync_api import expect
 
-from operations.aws import client as aws_client
 from tests.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 DEPTH_CELL = 'tr[data-queue="petrel-work"] td[data-cell="dlq-depth"]'
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def moto_server(settings) -> Iterator[str]:
-    """A moto server the live server's thread can reach (mock_aws is not shared across
-    threads reliably), with polling at 2 s and no read cache."""
-    from moto.server import ThreadedMotoServer
-
-    # Every poll is a dozen requests to moto; its request log would drown the output.
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    settings.AWS_ENDPOINT_URL = endpoint
-    settings.EVENTOPS_RESOURCE_PREFIX = "petrel-"
-    settings.EVENTOPS_CACHE_TTL = 0
-    settings.EVENTOPS_POLL_SECONDS = 2
-    aws_client.reset()
-    cache.clear()
-    yield endpoint
-    server.stop()
-    aws_client.reset()
-    cache.clear()
 
 
 @pytest.fixture

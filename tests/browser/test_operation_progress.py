@@ -1,0 +1,73 @@
+"""In Chromium: an operation's page follows its progress by htmx polling, in place, and
+stops polling once the operation has finished (the progress view answers 286)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from operations.models import Operation
+from tests.conftest import PASSWORD
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+# The page's links and loop warnings read the account's queues: moto's, never AWS.
+DLQ_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/orders-dlq"
+
+
+def test_progress_updates_in_place_and_polling_stops_when_finished(
+    live_server, page, login, viewer, moto_server
+):
+    op = Operation.objects.create(
+        kind=Operation.Kind.REDRIVE,
+        target=DLQ_URL,
+        target_label="orders-dlq",
+        reason="consumer fixed",
+        requested_by_name="oncall",
+        state=Operation.State.RUNNING,
+        started_at=timezone.now() - timedelta(seconds=10),
+        total=30,
+    )
+    progress_url = f"/operations/{op.pk}/progress/"
+
+    def is_poll(response) -> bool:
+        return progress_url in response.url
+
+    login("viewer", PASSWORD)
+    page.clock.install()  # htmx's 2 s timer fires only when the test advances the clock
+    page.goto(f"{live_server.url}/operations/{op.pk}/")
+    expect(page.locator("#count-moved")).to_have_text("0")
+    expect(page.locator("#operation-state")).to_have_text("Running")
+    # Survives only if the document is never reloaded.
+    page.evaluate("window.eventopsMarker = 'same-document'")
+
+    # The worker reports a batch: the next poll shows it, with a rate and an ETA.
+    Operation.objects.filter(pk=op.pk).update(moved=10, skipped=2)
+    with page.expect_response(is_poll) as running:
+        page.clock.run_for(2_100)
+    assert running.value.status == 200
+    expect(page.locator("#count-moved")).to_have_text("10")
+    expect(page.locator("#count-skipped")).to_have_text("2")
+    expect(page.locator("#operation-bar")).to_have_attribute("value", "12")
+    expect(page.locator("#rate")).to_contain_text("msg/s")
+    expect(page.locator("#eta")).to_contain_text("about")
+
+    # The operation finishes: one more poll shows it, answered 286, and polling stops.
+    Operation.objects.filter(pk=op.pk).update(
+        moved=28, state=Operation.State.SUCCEEDED, finished_at=timezone.now()
+    )
+    with page.expect_response(is_poll) as finished:
+        page.clock.run_for(2_100)
+    assert finished.value.status == 286
+    expect(page.locator("#operation-state")).to_have_text("Succeeded")
+    expect(page.locator("#count-moved")).to_have_text("28")
+
+    later: list[str] = []
+    page.on("request", lambda r: later.append(r.url) if progress_url in r.url else None)
+    page.clock.run_for(20_000)  # ten more poll intervals
+    page.wait_for_timeout(300)  # let any request the timers made reach the listener
+    assert later == []
+    assert page.evaluate("window.eventopsMarker") == "same-document"
