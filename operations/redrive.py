@@ -195,7 +195,12 @@ class Redrive:
         self.url = op.target
         self.lease = lease_seconds()
         self.visibility = self.params.visibility_timeout or self.lease
-        self.count = Counters(moved=op.moved, failed=op.failed, skipped=op.skipped)
+        self.count = Counters(
+            moved=op.moved,
+            failed=op.failed,
+            skipped=op.skipped,
+            returned=int((op.progress or {}).get("returned") or 0),
+        )
         self.seen: set[str] = set()
         # Skipped or unsendable messages stay hidden until the pass ends: id -> receipt handle.
         self.held: dict[str, str] = {}
@@ -278,7 +283,8 @@ class Redrive:
         matching = [
             m for m in described if m.message_id not in returned and self.params.filters.matches(m)
         ]
-        self.count.skipped += len(described) - len(matching)
+        # Returned messages are counted apart: they were not in the DLQ when the pass began.
+        self.count.skipped += len(described) - len(returned) - len(matching)
         # Beyond max_messages: neither moved nor skipped, just released at the end.
         matching = matching[:remaining]
         for message in matching:

@@ -419,6 +419,7 @@ def test_copies_that_fail_again_are_not_moved_twice_in_one_pass(
     monkeypatch.setattr(sqs, "send_message_batch", fail_at_once)
     op = run(dlq_url, destination_arn=source_arn)
     assert (op.state, op.moved, op.progress["returned"]) == ("succeeded", 15, 15)
+    assert (op.skipped, op.outcome["returned"]) == (0, 15)  # counted apart, not as skipped
     assert len(calls) == 2
     assert len(drain(client, dlq_url)) == 15  # the returned copies stay for someone to look at
 
@@ -471,3 +472,13 @@ def test_skipped_messages_that_reappear_do_not_end_the_pass_early(
     assert (op.moved, op.skipped) == (10, 20)
     assert len(drain(client, source_url)) == 10
     assert len(drain(client, dlq_url)) == 20
+
+
+def test_a_resumed_redrive_keeps_counting_returned_messages(aws: None) -> None:
+    """The count lives in ``progress``: a run that resumes the operation adds to it."""
+    op = new_op("https://sqs/q/x-dlq", engine.RedriveParams(wait_seconds=0))
+    Operation.objects.filter(pk=op.pk).update(progress={"returned": 4})
+    op.refresh_from_db()
+    token = op.claim()
+    assert token is not None
+    assert engine.Redrive(op, token).count.returned == 4

@@ -82,6 +82,15 @@ def test_progress_shows_rate_and_eta(viewer_client) -> None:
     assert context["eta_seconds"] == pytest.approx(30, abs=2)
 
 
+def test_progress_shows_messages_back_in_the_dlq_only_when_there_are_some(viewer_client) -> None:
+    looping = make(state="running", total=20, moved=20, progress={"returned": 7})
+    quiet = make(target="https://sqs/q/other-dlq", state="running", total=20, moved=5)
+    html = viewer_client.get(reverse("operations:progress", args=[looping.pk])).content.decode()
+    assert 'id="count-returned">7<' in html
+    html = viewer_client.get(reverse("operations:progress", args=[quiet.pk])).content.decode()
+    assert "count-returned" not in html
+
+
 def cancel(client, op: Operation):
     return client.post(reverse("operations:cancel", args=[op.pk]))
 
