@@ -14,6 +14,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 
 from operations.aws import client as aws_client
+from tests.conftest import ensure_groups
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -77,6 +78,8 @@ def depth(sqs, url: str) -> int:
 @pytest.mark.django_db(transaction=True)
 def test_from_alarm_to_a_finished_redrive_of_the_failed_message(live_server, login, billing_alarm):
     sqs, source_url, dlq_url = billing_alarm
+    # A transactional test before this one may have flushed the groups the migration made.
+    ensure_groups()
     user = User.objects.create_user("olga", password="pw-olga-123")
     user.groups.add(Group.objects.get(name="operator"))
     page = login("olga", "pw-olga-123")
