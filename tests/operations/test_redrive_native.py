@@ -3,18 +3,15 @@ the exact requests."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-import boto3
 import pytest
 from botocore.stub import Stubber
 from django.utils import timezone
 
 from operations import native_redrive
 from operations import redrive as engine
-from operations.aws import client as aws_client
 from operations.models import Operation
 
 pytestmark = pytest.mark.django_db
@@ -25,12 +22,8 @@ HANDLE = "eyJ0YXNrIjoiMSJ9"
 
 
 @pytest.fixture
-def stub() -> Iterator[Stubber]:
-    client = boto3.client("sqs", region_name="us-east-1")
-    aws_client._clients["sqs"] = client
-    with Stubber(client) as stubber:
-        yield stubber
-        stubber.assert_no_pending_responses()
+def stub(sqs_stub: Stubber) -> Stubber:
+    return sqs_stub
 
 
 def make_op(**parameters: Any) -> Operation:

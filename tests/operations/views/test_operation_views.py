@@ -102,27 +102,15 @@ def test_operator_cancels_a_running_operation(operator_client) -> None:
     assert op.cancel_requested and op.state == "running"
 
 
-def test_operator_cancel_of_a_native_redrive_cancels_its_move_task(operator_client) -> None:
+def test_operator_cancel_of_a_native_redrive_cancels_its_move_task(
+    operator_client, sqs_stub
+) -> None:
     """moto lacks CancelMessageMoveTask: Stubber asserts the exact request."""
-    import boto3
-    from botocore.stub import Stubber
-
-    from operations.aws import client as aws_client
-
     op = make(state="running", kind="native_redrive", progress={"task_handle": "h-1"})
-    sqs = boto3.client("sqs", region_name="us-east-1")
-    aws_client._clients["sqs"] = sqs
-    try:
-        with Stubber(sqs) as stub:
-            stub.add_response(
-                "cancel_message_move_task",
-                {"ApproximateNumberOfMessagesMoved": 2},
-                {"TaskHandle": "h-1"},
-            )
-            response = operator_client.post(reverse("operations:cancel", args=[op.pk]), follow=True)
-            stub.assert_no_pending_responses()
-    finally:
-        aws_client.reset()
+    sqs_stub.add_response(
+        "cancel_message_move_task", {"ApproximateNumberOfMessagesMoved": 2}, {"TaskHandle": "h-1"}
+    )
+    response = operator_client.post(reverse("operations:cancel", args=[op.pk]), follow=True)
     assert "SQS is cancelling the move task" in response.content.decode()
     op.refresh_from_db()
     assert op.cancel_requested

@@ -1,0 +1,25 @@
+"""Fixtures shared by the operations tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from operations.aws import client as aws_client
+
+
+@pytest.fixture
+def sqs_stub() -> Iterator[Stubber]:
+    """The shared SQS client, stubbed: for the APIs moto lacks (the native move task).
+    Every response a test adds must be used."""
+    client = boto3.client("sqs", region_name="us-east-1")
+    aws_client._clients["sqs"] = client
+    try:
+        with Stubber(client) as stubber:
+            yield stubber
+            stubber.assert_no_pending_responses()
+    finally:
+        aws_client.reset()
