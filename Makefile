@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 # jsii (under the CDK) prints a banner on every start that Node 20 is end-of-life; harmless.
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: demo serve worker test test-fast lint typecheck checks synth bench clean help
+.PHONY: demo serve worker test test-fast test-clock-ahead lint typecheck checks lock lock-check synth bench soak clean help
 
 help:
 	@echo "make demo       run the dashboard on the local emulator with live demo traffic (127.0.0.1:8000)"
@@ -16,19 +16,32 @@ help:
 	@echo "make serve      web server + Celery worker against the AWS your environment points at"
 	@echo "make synth      synthesize the CDK app into infra/cdk.out/ and cfn-lint it"
 	@echo "make bench      run the benchmarks under bench/"
+	@echo "make lock       regenerate requirements/*.txt from pyproject.toml (UPGRADE=pkg to upgrade one)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
 
-# Reinstall only when pyproject.toml changes.
-$(VENV)/.installed-demo: pyproject.toml | $(PY)
-	$(PIP) install --quiet -e '.[devstack]'
+# Everything comes from the lock files (exact versions, hashes checked); the project itself
+# is installed without dependencies and with the locked build backend. Reinstall only when a
+# lock changes. requirements/README.md says how to upgrade a package.
+define install_lock
+	$(PIP) install --quiet --require-hashes --no-deps -r $(1)
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
+endef
+
+$(VENV)/.installed-demo: requirements/demo.txt | $(PY)
+	$(call install_lock,requirements/demo.txt)
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(PY)
-	$(PIP) install --quiet -e '.[dev,infra]'
+$(VENV)/.installed-dev: requirements/dev.txt | $(PY)
+	$(call install_lock,requirements/dev.txt)
 	touch $@ $(VENV)/.installed-demo
+
+lock: $(VENV)/.installed-dev
+	scripts/lock.sh
+
+lock-check: $(VENV)/.installed-dev
+	scripts/lock.sh --check
 
 demo: $(VENV)/.installed-demo
 	$(PY) manage.py migrate --noinput
@@ -50,7 +63,7 @@ checks: $(VENV)/.installed-dev
 	$(PY) manage.py check --fail-level WARNING
 	$(PY) manage.py makemigrations --check --dry-run
 
-test: lint typecheck checks
+test: lock-check lint typecheck checks
 	$(PY) -m pytest
 
 test-fast: lint typecheck checks
