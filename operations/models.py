@@ -33,12 +33,16 @@ class Operation(models.Model):
     class State(models.TextChoices):
         PENDING = "pending", "Pending"
         RUNNING = "running", "Running"
+        # Everything it was asked to do was done.
         SUCCEEDED = "succeeded", "Succeeded"
+        # Some of it was done, some not (the outcome says what and why).
+        PARTIAL = "partial", "Partly done"
+        # Nothing was done, because of errors.
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
 
     ACTIVE_STATES = (State.PENDING, State.RUNNING)
-    FINAL_STATES = (State.SUCCEEDED, State.FAILED, State.CANCELLED)
+    FINAL_STATES = (State.SUCCEEDED, State.PARTIAL, State.FAILED, State.CANCELLED)
 
     kind = models.CharField(max_length=32, choices=Kind.choices)
     # What it acts on: a queue URL or ARN, an archive ARN, a bus ARN.
@@ -54,12 +58,21 @@ class Operation(models.Model):
     requested_by_name = models.CharField(max_length=150)
 
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    # A cancel is a request: the row stays active (and its target locked) until the task,
+    # or AWS for a replay or move task, confirms that it stopped.
     cancel_requested = models.BooleanField(default=False)
+    cancel_requested_by = models.CharField(max_length=150, blank=True)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    cancel_reason = models.TextField(blank=True)
     # Counters updated after every batch.
     total = models.PositiveIntegerField(null=True, blank=True)
     moved = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
+    # Messages that did not match the filters.
     skipped = models.PositiveIntegerField(default=0)
+    # Messages that matched but were held back (FIFO group order behind a message that did
+    # not move); apart from ``skipped`` and ``failed``.
+    held_back = models.PositiveIntegerField(default=0)
     # Kind-specific progress and outcome (replay name and state, move task handle, samples...).
     progress = models.JSONField(default=dict, blank=True)
     outcome = models.JSONField(default=dict, blank=True)
@@ -303,6 +316,40 @@ class TouchedCorrelation(models.Model):
                 chunk = ids[start : start + cls.RECORD_CHUNK]
                 params = [v for c in chunk for v in (operation_id, c, created_at)]
                 cursor.execute(_touched_insert(conn.vendor, len(chunk)), params)
+
+
+class OperationMessage(models.Model):
+    """What an operation did with one message, keyed by the message's ID in the DLQ.
+
+    The counters of a resumed or taken-over pass come from these rows, so each message
+    counts once however many workers saw it; a message recorded as ``sent`` whose delete
+    did not happen (the worker died in between) is deleted, not sent again."""
+
+    class Outcome(models.TextChoices):
+        SENT = "sent", "Sent, not yet deleted from the DLQ"
+        MOVED = "moved", "Moved"
+        FAILED = "failed", "Not moved: an error"
+        NOT_MATCHING = "not_matching", "Did not match the filters"
+        HELD_BACK = "held_back", "Held back"
+        RETURNED = "returned", "Arrived after the pass began"
+
+    operation = models.ForeignKey(Operation, on_delete=models.CASCADE, related_name="messages")
+    message_id = models.CharField(max_length=128)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    # Why it did not move ("refused by SQS: InvalidParameterValue", "FIFO group order").
+    reason = models.CharField(max_length=256, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["operation", "message_id"], name="unique_operation_message"
+            )
+        ]
+        indexes = [models.Index(fields=["operation", "outcome"])]
+
+    def __str__(self) -> str:
+        return f"{self.message_id}: {self.outcome} (operation #{self.operation_id})"
 
 
 class AlarmTransition(models.Model):
