@@ -153,6 +153,9 @@ AWS_READ_TIMEOUT = env_float("AWS_READ_TIMEOUT", 10.0, minimum=0.1)
 AWS_MAX_ATTEMPTS = env_int("AWS_MAX_ATTEMPTS", 5, minimum=1, maximum=20)
 AWS_MAX_POOL_CONNECTIONS = env_int("AWS_MAX_POOL_CONNECTIONS", 20, minimum=1)
 
+# The AWS environments (accounts and Regions) the dashboard looks after, in a TOML file
+# (operations/environments.py); empty: one environment, "default", from the AWS_* above.
+EVENTOPS_ENVIRONMENTS_FILE = env_str("EVENTOPS_ENVIRONMENTS_FILE")
 EVENTOPS_RESOURCE_PREFIX = env_str("EVENTOPS_RESOURCE_PREFIX")
 EVENTOPS_CACHE_TTL = env_int("EVENTOPS_CACHE_TTL", 15, minimum=0)
 EVENTOPS_POLL_SECONDS = env_int("EVENTOPS_POLL_SECONDS", 15, minimum=2)

@@ -28,6 +28,8 @@ from typing import Any, Generic, TypeVar
 from django.conf import settings
 from django.core.cache import cache
 
+from operations.aws import client as aws_client
+from operations.aws import context as aws_context
 from operations.aws.errors import AwsError
 
 logger = logging.getLogger(__name__)
@@ -107,12 +109,18 @@ class Cached(Generic[T]):
 
 
 def cache_key(name: str) -> str:
-    """A key scoped to where the dashboard points (endpoint, Region, profile, prefix)."""
+    """A key scoped to the environment the read is for (its name, endpoint, Region,
+    profile and role) and the resource prefix: the same page of two environments never
+    shares an entry, while every viewer of one environment shares it."""
+    acting = aws_context.current()
+    target = acting.target if acting is not None else aws_client.default_target()
     scope = "|".join(
         [
-            str(getattr(settings, "AWS_ENDPOINT_URL", "") or ""),
-            str(getattr(settings, "AWS_REGION", "") or ""),
-            str(getattr(settings, "AWS_PROFILE", "") or ""),
+            target.name,
+            target.endpoint_url,
+            target.region,
+            target.profile,
+            target.role_arn,
             str(getattr(settings, "EVENTOPS_RESOURCE_PREFIX", "") or ""),
         ]
     )

@@ -17,7 +17,6 @@ import json
 import logging
 import re
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,6 +27,7 @@ from django.utils import timezone
 
 from operations import dlq, event_pattern, topology
 from operations.aws import dynamodb, events, logs, xray
+from operations.aws.context import ContextThreadPoolExecutor
 from operations.aws.errors import AwsError
 from operations.cache import cache_key, cached
 from operations.models import TouchedCorrelation
@@ -372,7 +372,9 @@ def dlq_messages_with(ids: set[str], max_per_queue: int = PEEK_MAX_MESSAGES) -> 
     if not queues:
         peek.notes.append("No dead-letter queues were found.")
         return peek
-    with ThreadPoolExecutor(max_workers=min(8, len(queues)), thread_name_prefix="dlq") as pool:
+    with ContextThreadPoolExecutor(
+        max_workers=min(8, len(queues)), thread_name_prefix="dlq"
+    ) as pool:
         sampled = list(pool.map(lambda kv: peek_queue(kv[0], kv[1], max_per_queue), queues.items()))
     for name, messages in zip(queues, sampled, strict=True):
         peek.messages.extend(
@@ -769,7 +771,7 @@ def timeline(lookup: Lookup, since: timedelta, keys: Iterable[str] | None = None
     wanted = list(keys) if keys is not None else list(PANELS)
     remote = [k for k in wanted if k not in LOCAL_PANELS]
     panels: dict[str, Panel] = {}
-    with ThreadPoolExecutor(
+    with ContextThreadPoolExecutor(
         max_workers=max(1, len(remote)), thread_name_prefix="correlation"
     ) as pool:
         futures = {key: pool.submit(panel, key, lookup, since) for key in remote}

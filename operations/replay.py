@@ -14,7 +14,6 @@ import hashlib
 import json
 import logging
 from collections import Counter, defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,6 +24,7 @@ from operations import archive as archive_reads
 from operations import event_pattern, topology
 from operations.archive import ArchiveView, EventFilters, LoggedEvent
 from operations.aws import dynamodb, events
+from operations.aws.context import ContextThreadPoolExecutor
 from operations.aws.errors import AwsError
 from operations.models import Operation
 
@@ -344,7 +344,7 @@ def idempotency_check(
     try:
         report.tables = topology.idempotency_tables()
         lookups = [(t, c) for t in report.tables for c in correlation_ids]
-        with ThreadPoolExecutor(max_workers=LOOKUP_WORKERS) as pool:
+        with ContextThreadPoolExecutor(max_workers=LOOKUP_WORKERS) as pool:
             results = list(
                 pool.map(lambda tc: dynamodb.query_index(tc[0], "correlation_id", tc[1]), lookups)
             )

@@ -24,7 +24,6 @@ import json
 import math
 from collections import defaultdict
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -32,6 +31,7 @@ from django.conf import settings
 
 from operations.aws import cloudwatch, dynamodb, events, lambda_, logs, sqs
 from operations.aws.cloudwatch import Alarm, MetricQuery, MetricSeries
+from operations.aws.context import ContextThreadPoolExecutor
 from operations.aws.errors import AwsError
 from operations.aws.events import Archive, EventBus, Rule, Target
 from operations.aws.lambda_ import EventSourceMapping
@@ -146,7 +146,7 @@ def discover_buses(prefix: str = "") -> list[BusTopology]:
     buses = [BusTopology(bus=bus) for bus in events.list_event_buses(prefix)]
     rules = [(topo, rule) for topo in buses for rule in events.list_rules(topo.bus.name)]
     if rules:
-        with ThreadPoolExecutor(max_workers=min(TARGET_WORKERS, len(rules))) as pool:
+        with ContextThreadPoolExecutor(max_workers=min(TARGET_WORKERS, len(rules))) as pool:
             targets = list(
                 pool.map(lambda pair: events.list_targets(pair[1].name, pair[0].bus.name), rules)
             )

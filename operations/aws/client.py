@@ -1,11 +1,15 @@
 """The one place that creates boto3 clients.
 
 Clients are created lazily, on first use, never at import time (moto could not
-intercept a client made at import, and a test could reach real AWS). boto3
-honours ``AWS_ENDPOINT_URL``, ``AWS_REGION`` / ``AWS_DEFAULT_REGION`` and
-``AWS_PROFILE`` and the standard credential chain. The Region is passed to boto3
-only when one of the Region variables is set, so a profile's own Region applies;
-``us-east-1`` is used only when nothing names one. Every client has explicit
+intercept a client made at import, and a test could reach real AWS). They talk to
+the target of the current ``operations.aws.context.acting`` block (an environment:
+its Region, profile, endpoint and role), or, outside one, to what ``AWS_ENDPOINT_URL``,
+``AWS_REGION`` / ``AWS_DEFAULT_REGION`` and ``AWS_PROFILE`` and the standard
+credential chain give. A target with a role is reached through ``sts:AssumeRole`` as
+the acting person (``RoleSessionName`` ``eventops-<username>``, ``SourceIdentity``
+``<username>``), so AWS's own audit names who acted. The Region is passed to boto3
+only when one is set, so a profile's own Region applies; ``us-east-1`` is used only
+when nothing names one. Every client has explicit
 connect and read timeouts. Ordinary clients retry adaptively; the bulk SQS
 client of the message functions is leaner (see ``_config``).
 """
@@ -17,15 +21,26 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError
+from botocore.credentials import DeferredRefreshableCredentials
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.session import get_session
 from django.conf import settings
+
+from operations.aws import context
+from operations.aws.context import Acting, Target
+from operations.aws.errors import translate
 
 # Used only when neither the environment nor the profile names a Region.
 FALLBACK_REGION = "us-east-1"
 
-_lock = threading.Lock()
-_session: boto3.session.Session | None = None
-_clients: dict[str, Any] = {}
+# Assumed-role credentials last an hour; botocore assumes the role again 15 minutes before
+# they expire (its advisory refresh), so a long redrive never runs on expired credentials.
+ASSUMED_ROLE_SECONDS = 3600
+
+_lock = threading.RLock()
+# Keyed by (target, person): one session per person only where a role is assumed.
+_sessions: dict[tuple[Target, str], boto3.session.Session] = {}
+_clients: dict[tuple[Target, str, str, bool], Any] = {}
 
 
 def _config(*, bulk: bool = False) -> Config:
@@ -52,32 +67,117 @@ def _config(*, bulk: bool = False) -> Config:
     )
 
 
+def default_target() -> Target:
+    """Where calls go outside any ``acting`` block: the process's settings, as before
+    environments existed (``AWS_REGION``, ``AWS_PROFILE``, ``AWS_ENDPOINT_URL``)."""
+    return Target(
+        name="",
+        region=settings.AWS_REGION or "",
+        profile=settings.AWS_PROFILE or "",
+        endpoint_url=settings.AWS_ENDPOINT_URL or "",
+    )
+
+
+def _acting() -> Acting:
+    return context.current() or Acting(default_target())
+
+
+def _base_session(target: Target) -> boto3.session.Session:
+    """The session of the target's own credentials (profile or the standard chain)."""
+    key = (target, "")
+    existing = _sessions.get(key)
+    if existing is None:
+        existing = _sessions[key] = boto3.session.Session(
+            profile_name=target.profile or None, region_name=target.region or None
+        )
+    return existing
+
+
+def sts_client(target: Target) -> Any:
+    """The STS client that assumes ``target``'s role, with the target's own credentials."""
+    base = _base_session(target)
+    kwargs: dict[str, Any] = {"config": _config()}
+    if target.endpoint_url:
+        kwargs["endpoint_url"] = target.endpoint_url
+    if not base.region_name:
+        kwargs["region_name"] = FALLBACK_REGION
+    return base.client("sts", **kwargs)
+
+
+def _assumed_session(acting: Acting) -> boto3.session.Session:
+    """A session that assumes the target's role as the acting person, and assumes it
+    again shortly before the credentials expire (botocore's refreshable credentials)."""
+    target = acting.target
+    base = _base_session(target)
+    sts = sts_client(target)
+
+    def assume() -> dict[str, Any]:
+        request: dict[str, Any] = {
+            "RoleArn": target.role_arn,
+            "RoleSessionName": acting.session_name,
+            "DurationSeconds": ASSUMED_ROLE_SECONDS,
+        }
+        if acting.source_identity:
+            request["SourceIdentity"] = acting.source_identity
+        if target.external_id:
+            request["ExternalId"] = target.external_id
+        try:
+            credentials = sts.assume_role(**request)["Credentials"]
+        except (ClientError, BotoCoreError) as exc:
+            # Raised from inside the call that needed the credentials: the adapter around
+            # it passes an AwsError through, so the page names AssumeRole, not the call.
+            raise translate(exc, "AssumeRole") from exc
+        return {
+            "access_key": credentials["AccessKeyId"],
+            "secret_key": credentials["SecretAccessKey"],
+            "token": credentials["SessionToken"],
+            "expiry_time": credentials["Expiration"].isoformat(),
+        }
+
+    botocore_session = get_session()
+    botocore_session._credentials = DeferredRefreshableCredentials(  # noqa: SLF001
+        refresh_using=assume, method="sts-assume-role"
+    )
+    return boto3.session.Session(
+        botocore_session=botocore_session, region_name=base.region_name or None
+    )
+
+
 def session() -> boto3.session.Session:
-    """The process-wide boto3 session (created on first use)."""
-    global _session
+    """The boto3 session of the current target and person (created on first use).
+
+    Without a role it is the target's own session, shared by everyone; with a role, one
+    session per person, so CloudTrail names who acted (``SourceIdentity``)."""
+    acting = _acting()
+    identity = acting.identity if acting.target.role_arn else ""
+    key = (acting.target, identity)
     with _lock:
-        if _session is None:
-            _session = boto3.session.Session(
-                profile_name=settings.AWS_PROFILE or None,
-                region_name=settings.AWS_REGION or None,
-            )
-        return _session
+        existing = _sessions.get(key)
+        if existing is None:
+            if acting.target.role_arn:
+                existing = _sessions[key] = _assumed_session(acting)
+            else:
+                existing = _base_session(acting.target)
+        return existing
 
 
 def region() -> str:
-    """The Region the clients use: ``AWS_REGION`` / ``AWS_DEFAULT_REGION``, else the
-    profile's, else ``FALLBACK_REGION``."""
+    """The Region the clients use: the target's, else the profile's, else
+    ``FALLBACK_REGION``."""
     try:
         resolved = session().region_name
     except BotoCoreError:  # e.g. AWS_PROFILE names no profile: the AWS reads will say so
         resolved = None
-    return resolved or settings.AWS_REGION or FALLBACK_REGION
+    return resolved or _acting().target.region or FALLBACK_REGION
 
 
 def client(service: str, *, bulk: bool = False) -> Any:
-    """A shared, thread-safe client for ``service`` ("sqs", "events", ...); ``bulk``
-    gives the lean client for high-volume message calls (see ``_config``)."""
-    key = f"{service}:bulk" if bulk else service
+    """A shared, thread-safe client for ``service`` ("sqs", "events", ...) of the current
+    target and person; ``bulk`` gives the lean client for high-volume message calls (see
+    ``_config``)."""
+    acting = _acting()
+    identity = acting.identity if acting.target.role_arn else ""
+    key = (acting.target, identity, service, bulk)
     existing = _clients.get(key)
     if existing is not None:
         return existing
@@ -87,15 +187,14 @@ def client(service: str, *, bulk: bool = False) -> Any:
             kwargs: dict[str, Any] = {"config": _config(bulk=bulk)}
             if not sess.region_name:
                 kwargs["region_name"] = FALLBACK_REGION
-            if settings.AWS_ENDPOINT_URL:
-                kwargs["endpoint_url"] = settings.AWS_ENDPOINT_URL
+            if acting.target.endpoint_url:
+                kwargs["endpoint_url"] = acting.target.endpoint_url
             _clients[key] = sess.client(service, **kwargs)
         return _clients[key]
 
 
 def reset() -> None:
-    """Forget the session and every client (tests, and after a fork)."""
-    global _session
+    """Forget every session and client (tests, and after a fork)."""
     with _lock:
-        _session = None
+        _sessions.clear()
         _clients.clear()

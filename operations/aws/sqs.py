@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from operations.aws.client import client
+from operations.aws.context import ContextThreadPoolExecutor
 from operations.aws.errors import AwsError, translate
 
 logger = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ def queue_attributes_many(urls: Iterable[str]) -> dict[str, QueueAttributes | Aw
         except AwsError as exc:
             return exc
 
-    with ThreadPoolExecutor(max_workers=min(ATTRIBUTE_WORKERS, len(url_list))) as pool:
+    with ContextThreadPoolExecutor(max_workers=min(ATTRIBUTE_WORKERS, len(url_list))) as pool:
         for url, result in zip(url_list, pool.map(fetch, url_list), strict=True):
             results[url] = result
     return results

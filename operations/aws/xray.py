@@ -13,7 +13,6 @@ import logging
 import re
 import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from operations.aws.client import client
+from operations.aws.context import ContextThreadPoolExecutor
 from operations.aws.errors import AwsError, translate
 
 logger = logging.getLogger(__name__)
@@ -192,7 +192,7 @@ def find_trace_summaries(
     if not spans:
         return []
     workers = max(1, min(max_workers, len(spans)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="xray-window") as pool:
+    with ContextThreadPoolExecutor(max_workers=workers, thread_name_prefix="xray-window") as pool:
         pages = list(pool.map(lambda span: get_trace_summaries(filter_expression, *span), spans))
     unique: dict[str, TraceSummary] = {}
     for page in pages:
@@ -279,7 +279,7 @@ def batch_get_traces(trace_ids: Iterable[str], max_workers: int = MAX_WORKERS) -
     if not chunks:
         return []
     workers = max(1, min(max_workers, len(chunks)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="xray-batch") as pool:
+    with ContextThreadPoolExecutor(max_workers=workers, thread_name_prefix="xray-batch") as pool:
         return [trace for found in pool.map(_batch_get_chunk, chunks) for trace in found]
 
 
