@@ -89,7 +89,19 @@ class Operation(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        permissions = [("run_operation", "Can start, cancel and change DLQ and archive operations")]
+        # One per action (operations/access.py); the groups viewer, operator and admin
+        # bundle them (migration 0004).
+        permissions = [
+            ("view_message_bodies", "Can see DLQ message bodies and event details (masked)"),
+            ("view_unmasked", "Can see message bodies unmasked"),
+            ("export_messages", "Can export DLQ messages"),
+            ("redrive", "Can redrive DLQs"),
+            ("replay", "Can replay archived events"),
+            ("republish", "Can re-publish events"),
+            ("edit_resend", "Can edit and resend a DLQ message"),
+            ("delete_messages", "Can delete DLQ messages"),
+            ("cancel_operation", "Can cancel operations"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["target"],

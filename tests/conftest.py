@@ -80,8 +80,9 @@ def ensure_groups() -> None:
     personas make sure they exist (same code path as the migration)."""
     from django.apps import apps as django_apps
 
-    module = importlib.import_module("operations.migrations.0002_groups")
-    module.create_groups(django_apps, None)
+    for name in ("0002_groups", "0004_action_permissions"):
+        module = importlib.import_module(f"operations.migrations.{name}")
+        module.create_groups(django_apps, None)
 
 
 def _persona(username: str, group: str):

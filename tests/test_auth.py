@@ -8,15 +8,23 @@ from operations.access import is_operator
 
 
 @pytest.mark.django_db
-def test_migrations_create_the_two_groups():
-    assert set(Group.objects.values_list("name", flat=True)) >= {"viewer", "operator"}
-    assert Group.objects.get(name="viewer").permissions.count() == 0
+def test_migrations_create_the_three_groups():
+    assert set(Group.objects.values_list("name", flat=True)) >= {"viewer", "operator", "admin"}
 
 
 @pytest.mark.django_db
-def test_operator_group_holds_run_operation():
-    codenames = Group.objects.get(name="operator").permissions.values_list("codename", flat=True)
-    assert list(codenames) == ["run_operation"]
+def test_each_group_bundles_its_actions():
+    def codes(name: str) -> set[str]:
+        return set(Group.objects.get(name=name).permissions.values_list("codename", flat=True))
+
+    assert codes("viewer") == {"view_message_bodies", "export_messages"}
+    assert codes("operator") - codes("viewer") == {
+        "redrive",
+        "replay",
+        "republish",
+        "cancel_operation",
+    }
+    assert codes("admin") - codes("operator") == {"view_unmasked", "edit_resend", "delete_messages"}
 
 
 @pytest.mark.django_db

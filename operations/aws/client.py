@@ -193,6 +193,15 @@ def client(service: str, *, bulk: bool = False) -> Any:
         return _clients[key]
 
 
+def override(service: str, instance: Any, *, bulk: bool = False) -> None:
+    """Use ``instance`` as the ``service`` client of the current target and person (tests
+    stub the APIs moto lacks this way)."""
+    acting = _acting()
+    identity = acting.identity if acting.target.role_arn else ""
+    with _lock:
+        _clients[(acting.target, identity, service, bulk)] = instance
+
+
 def reset() -> None:
     """Forget every session and client (tests, and after a fork)."""
     with _lock:

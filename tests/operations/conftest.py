@@ -16,7 +16,7 @@ def sqs_stub() -> Iterator[Stubber]:
     """The shared SQS client, stubbed: for the APIs moto lacks (the native move task).
     Every response a test adds must be used."""
     client = boto3.client("sqs", region_name="us-east-1")
-    aws_client._clients["sqs"] = client
+    aws_client.override("sqs", client)
     try:
         with Stubber(client) as stubber:
             yield stubber
