@@ -108,6 +108,12 @@ class Cached(Generic[T]):
         return datetime.fromtimestamp(self.fetched_at, tz=UTC)
 
 
+def topology_prefix() -> str:
+    from operations.topology import resource_prefix
+
+    return resource_prefix()
+
+
 def cache_key(name: str) -> str:
     """A key scoped to the environment the read is for (its name, endpoint, Region,
     profile and role) and the resource prefix: the same page of two environments never
@@ -121,7 +127,7 @@ def cache_key(name: str) -> str:
             target.region,
             target.profile,
             target.role_arn,
-            str(getattr(settings, "EVENTOPS_RESOURCE_PREFIX", "") or ""),
+            topology_prefix(),
         ]
     )
     digest = hashlib.sha1(scope.encode(), usedforsecurity=False).hexdigest()[:10]

@@ -23,6 +23,7 @@ The order of the file is the order of the switcher; the first environment is the
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import getpass
 import os
 import re
@@ -254,15 +255,45 @@ def cli_identity(explicit: str = "") -> str:
     return os.environ.get("USER", "") or "cli"
 
 
+_active: contextvars.ContextVar[Environment | None] = contextvars.ContextVar(
+    "eventops_environment", default=None
+)
+
+
 @contextlib.contextmanager
 def activate(environment: Environment, identity: str = "") -> Iterator[Environment]:
     """Make every AWS call inside the block go to ``environment``, as ``identity``."""
-    with context.acting(environment.target, identity):
-        yield environment
+    token = _active.set(environment)
+    try:
+        with context.acting(environment.target, identity):
+            yield environment
+    finally:
+        _active.reset(token)
+
+
+def current_name() -> str:
+    """The current environment's name (the default of ``Operation.environment``)."""
+    return current().name
+
+
+def current_role_arn() -> str:
+    """The role the current environment is reached through ("" for none)."""
+    return current().role_arn
+
+
+def current_session_name() -> str:
+    """The ``RoleSessionName`` AWS records for the acting person ("" without a role)."""
+    acting = context.current()
+    if acting is None or not acting.target.role_arn:
+        return ""
+    return acting.session_name
 
 
 def current() -> Environment:
     """The environment of the current ``activate`` block, else the default one."""
+    active = _active.get()
+    if active is not None:
+        return active
     acting = context.current()
     if acting is not None:
         found = get(acting.target.name)

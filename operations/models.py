@@ -20,6 +20,8 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from operations import environments
+
 
 class Operation(models.Model):
     class Kind(models.TextChoices):
@@ -45,6 +47,13 @@ class Operation(models.Model):
     FINAL_STATES = (State.SUCCEEDED, State.PARTIAL, State.FAILED, State.CANCELLED)
 
     kind = models.CharField(max_length=32, choices=Kind.choices)
+    # Where it acts (operations/environments.py), and as whom AWS saw it: the role assumed
+    # and the session name CloudTrail records. Filled from the acting context on creation.
+    environment = models.CharField(max_length=32, default=environments.current_name, db_index=True)
+    role_arn = models.CharField(max_length=2048, blank=True, default=environments.current_role_arn)
+    session_name = models.CharField(
+        max_length=64, blank=True, default=environments.current_session_name
+    )
     # What it acts on: a queue URL or ARN, an archive ARN, a bus ARN.
     target = models.CharField(max_length=512)
     # A short human name for the target ("billing-dlq").
@@ -104,7 +113,7 @@ class Operation(models.Model):
         ]
         constraints = [
             models.UniqueConstraint(
-                fields=["target"],
+                fields=["environment", "target"],
                 condition=Q(state__in=["pending", "running"]),
                 name="one_active_operation_per_target",
                 violation_error_message="Another operation is already active on this target.",

@@ -24,7 +24,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from operations import dlq
+from operations import dlq, environments
 from operations.aws import sqs
 from operations.aws.errors import AwsError
 from operations.models import Operation, TouchedCorrelation
@@ -552,7 +552,9 @@ def start(request: StartRequest) -> Operation:
 
 def active_operation(target: str) -> Operation | None:
     """The pending or running operation on ``target``, if any (for "already running" links)."""
-    return Operation.objects.filter(target=target, state__in=Operation.ACTIVE_STATES).first()
+    return Operation.objects.filter(
+        environment=environments.current_name(), target=target, state__in=Operation.ACTIVE_STATES
+    ).first()
 
 
 def run_inline(op: Operation, *, sleep: Callable[[float], None] = time.sleep) -> Operation:

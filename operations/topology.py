@@ -47,7 +47,12 @@ ALARM_STATE_RANK = {"ALARM": 0, "INSUFFICIENT_DATA": 1, "OK": 2}
 
 
 def resource_prefix() -> str:
-    return str(getattr(settings, "EVENTOPS_RESOURCE_PREFIX", "") or "")
+    """The current environment's ``resource_prefix``, else ``EVENTOPS_RESOURCE_PREFIX``."""
+    from operations import environments
+
+    return environments.current().resource_prefix or str(
+        getattr(settings, "EVENTOPS_RESOURCE_PREFIX", "") or ""
+    )
 
 
 def structure_ttl() -> int:

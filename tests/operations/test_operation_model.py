@@ -127,3 +127,31 @@ def test_touched_correlations_are_recorded_once_each_across_insert_chunks():
     assert sorted(rows.values_list("correlation_id", flat=True)) == sorted(
         f"c-{i}" for i in range(700)
     )
+
+
+def _env(name: str, role_arn: str = ""):
+    from operations.environments import Environment
+
+    return Environment(name=name, region="eu-west-1", label=name, role_arn=role_arn)
+
+
+def test_an_operation_records_its_environment_role_and_session_name(db) -> None:
+    from operations import environments
+
+    role = "arn:aws:iam::111111111111:role/eventops-dashboard"
+    with environments.activate(_env("prod", role), "alice"):
+        op = Operation.objects.create(kind="redrive", target="q", reason="r")
+    assert (op.environment, op.role_arn, op.session_name) == ("prod", role, "eventops-alice")
+
+
+def test_one_active_operation_per_target_is_per_environment(db) -> None:
+    from django.db import IntegrityError, transaction
+
+    from operations import environments
+
+    for name in ("prod", "staging"):
+        with environments.activate(_env(name)):
+            Operation.objects.create(kind="redrive", target="same-url", reason="r")
+    with environments.activate(_env("prod")), pytest.raises(IntegrityError), transaction.atomic():
+        Operation.objects.create(kind="redrive", target="same-url", reason="again")
+    assert Operation.objects.filter(target="same-url").count() == 2
