@@ -384,3 +384,28 @@ def test_trace_id_resolves_to_the_correlation_annotation(monkeypatch):
     lookup = correlation.parse_lookup("5f84c7a11234567890abcdef12345678")
     assert correlation.resolve(lookup, SIX_HOURS) == CID
     assert asked == [["1-5f84c7a1-1234567890abcdef12345678"]]
+
+
+@pytest.mark.django_db
+def test_trace_command_looks_in_the_environment_it_is_given(monkeypatch, tmp_path, settings):
+    path = tmp_path / "environments.toml"
+    path.write_text(
+        '[environments.prod]\nregion = "eu-west-1"\n[environments.staging]\nregion = "us-west-2"\n'
+    )
+    settings.EVENTOPS_ENVIRONMENTS_FILE = str(path)
+    fake_panels(monkeypatch)
+    seen = []
+    real_timeline = correlation.timeline
+
+    def timeline(*args, **kwargs):
+        from operations import environments
+
+        seen.append(environments.current().name)
+        return real_timeline(*args, **kwargs)
+
+    monkeypatch.setattr(correlation, "timeline", timeline)
+    call_command("trace", CID, stdout=StringIO())
+    call_command("trace", CID, "--env", "staging", stdout=StringIO())
+    assert seen == ["prod", "staging"]
+    with pytest.raises(CommandError, match="No environment 'dev'; configured: prod, staging"):
+        call_command("trace", CID, "--env", "dev")

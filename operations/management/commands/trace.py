@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from operations import correlation
 from operations.correlation import InvalidLookup
+from operations.management import environment
 
 
 class Command(BaseCommand):
@@ -25,8 +26,13 @@ class Command(BaseCommand):
             help="how far back to look: 30m, 6h, 3d... (default 6h, at most 30d)",
         )
         parser.add_argument("--json", action="store_true", help="print JSON")
+        environment.add_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        with environment.activated(options):
+            self._handle(options)
+
+    def _handle(self, options: dict[str, Any]) -> None:
         try:
             lookup = correlation.parse_lookup(options["id"])
             since = correlation.parse_since(options["since"])

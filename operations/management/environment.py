@@ -1,0 +1,52 @@
+"""``--env NAME`` and ``--as NAME`` for the commands that talk to AWS (redrive, replay, trace).
+
+A command acts in one environment (default: the first of the environments file) as one
+person: the operating-system user, or ``--as``. Where the environment has a role, AWS's own
+audit (CloudTrail) names that person, as it does for the pages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from django.core.management.base import CommandError, CommandParser
+
+from operations import environments
+from operations.environments import Environment
+
+
+def add_arguments(parser: CommandParser) -> None:
+    names = environments.names()
+    parser.add_argument(
+        "--env",
+        dest="env",
+        default="",
+        help=f"the environment to act in: {', '.join(names)} (default: {names[0]})",
+    )
+    parser.add_argument(
+        "--as",
+        dest="acting_as",
+        default="",
+        help="who acts, for the audit trail and AWS's (default: the operating-system user)",
+    )
+
+
+def resolve(options: dict[str, Any]) -> tuple[Environment, str]:
+    """The environment and identity the options name; ``CommandError`` for an unknown one."""
+    name = str(options.get("env") or "")
+    environment = environments.get(name) if name else environments.default()
+    if environment is None:
+        raise CommandError(
+            f"No environment {name!r}; configured: {', '.join(environments.names())}."
+        )
+    return environment, environments.cli_identity(str(options.get("acting_as") or ""))
+
+
+@contextlib.contextmanager
+def activated(options: dict[str, Any]) -> Iterator[tuple[Environment, str]]:
+    """Run the block in the options' environment, as the options' person."""
+    environment, identity = resolve(options)
+    with environments.activate(environment, identity):
+        yield environment, identity
