@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -30,6 +32,23 @@ def _in_memory_broker() -> Iterator[None]:
     app.conf.broker_url = "memory://"
     yield
     app.conf.broker_url = previous
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _clock_ahead() -> Iterator[None]:
+    """With EVENTOPS_TEST_CLOCK_AHEAD_DAYS=N the whole session runs with the clock N days
+    ahead (``make test-clock-ahead``, run by CI with 60): a test that only works near the
+    day it was written fails there. time-machine moves Python's wall clock (time.time,
+    datetime.now, in every thread, moto's included) but not the monotonic clock that
+    timeouts and lock waits use, which is what an LD_PRELOAD faketime breaks."""
+    days = os.environ.get("EVENTOPS_TEST_CLOCK_AHEAD_DAYS", "").strip()
+    if not days:
+        yield
+        return
+    import time_machine
+
+    with time_machine.travel(datetime.now(UTC) + timedelta(days=int(days)), tick=True):
+        yield
 
 
 @pytest.fixture(autouse=True)
