@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from infra.devstack.emulator import alarms, hooks, metrics, schemas, xray
+from infra.devstack.emulator import alarms, hooks, metrics, replays, schemas, xray
 from infra.devstack.emulator._patches import Patcher
 
 log = logging.getLogger(__name__)
@@ -186,6 +186,7 @@ class Emulator:
             p.setattr(CloudWatchResponse, "describe_alarm_history", alarms.describe_alarm_history)
             p.setattr(CloudWatchResponse, "put_composite_alarm", alarms.put_composite_alarm)
             schemas.register(p)
+            self.replays = replays.register(p)
         except Exception:
             p.undo_all()
             raise
