@@ -43,7 +43,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from infra.devstack.emulator import alarms, hooks, metrics, replays, schemas, xray
+from infra.devstack.emulator import (
+    alarms,
+    hooks,
+    metric_queries,
+    metrics,
+    replays,
+    schemas,
+    xray,
+)
 from infra.devstack.emulator._patches import Patcher
 
 log = logging.getLogger(__name__)
@@ -187,6 +195,11 @@ class Emulator:
             p.setattr(CloudWatchResponse, "put_composite_alarm", alarms.put_composite_alarm)
             schemas.register(p)
             self.replays = replays.register(p)
+            p.setattr(
+                CloudWatchBackend,
+                "get_metric_data",
+                metric_queries.wrap_get_metric_data(CloudWatchBackend.get_metric_data),
+            )
         except Exception:
             p.undo_all()
             raise
