@@ -46,6 +46,7 @@ from typing import Any
 from infra.devstack.emulator import (
     alarms,
     hooks,
+    math_alarms,
     metric_queries,
     metrics,
     replays,
@@ -199,6 +200,11 @@ class Emulator:
                 CloudWatchBackend,
                 "get_metric_data",
                 metric_queries.wrap_get_metric_data(CloudWatchBackend.get_metric_data),
+            )
+            p.setattr(
+                CloudWatchBackend,
+                "put_metric_alarm",
+                math_alarms.wrap_put_metric_alarm(CloudWatchBackend.put_metric_alarm),
             )
         except Exception:
             p.undo_all()
