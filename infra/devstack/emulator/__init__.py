@@ -45,6 +45,7 @@ from typing import Any
 
 from infra.devstack.emulator import (
     alarms,
+    api_checks,
     hooks,
     math_alarms,
     metric_queries,
@@ -206,6 +207,7 @@ class Emulator:
                 "put_metric_alarm",
                 math_alarms.wrap_put_metric_alarm(CloudWatchBackend.put_metric_alarm),
             )
+            api_checks.register(p)
         except Exception:
             p.undo_all()
             raise
