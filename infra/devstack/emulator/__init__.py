@@ -11,13 +11,22 @@ AWS/SQS metrics       gauges and counters per queue, written to moto's CloudWatc
 AWS/Lambda metrics    from :meth:`Emulator.record_lambda_invocation`
 AWS/Events metrics    MatchedEvents/Invocations/FailedInvocations per rule
 CloudWatch alarms     evaluation on each tick, composite alarms, ``DescribeAlarmHistory``,
-                      SNS notifications, AWS's ``DescribeAlarms`` filters (:mod:`.alarms`)
+                      SNS notifications, AWS's ``DescribeAlarms`` filters (:mod:`.alarms`);
+                      metric-math alarms, and ``PutMetricAlarm`` refusing a bad ``Metrics``
+                      list (:mod:`.math_alarms`)
 CloudWatch reads      ``GetMetricData`` periods aligned like AWS, exact dimension sets, and
-                      with ``ListMetrics`` fast over hours of samples (:mod:`.metrics`)
+                      with ``ListMetrics`` fast over hours of samples (:mod:`.metrics`); metric
+                      math and AWS's request checks (:mod:`.metric_queries`,
+                      :mod:`.metric_math`)
 EventSchemas          the ``schemas`` service (:mod:`.schemas`)
 SQS                   ``DeadLetterQueueSourceArn`` on dead-lettered messages; ``AWSTraceHeader``
                       carried from ``PutEvents`` entries to the messages of SQS targets
-EventBridge           DISABLED rules deliver nothing (moto ignores the state)
+EventBridge           DISABLED rules deliver nothing (moto ignores the state); replays in the
+                      background, in their window, to their ``FilterArns`` rules, with
+                      progress and cancel (:mod:`.replays`)
+API checks            ``DescribeAlarms`` ``StateValue``, ``BatchGetTraces`` at most 5 IDs,
+                      ``ListDeadLetterSourceQueues`` paging, SQS ``ReceiveMessage`` errors
+                      worded once (:mod:`.api_checks`)
 ====================  ========================================================================
 
 Usage (the devstack)::
@@ -29,7 +38,7 @@ Usage (the devstack)::
     runner_observer = lambda inv: emulator.record_lambda_invocation(
         inv.function_name, (inv.end - inv.start) * 1000, error=inv.fault)
     ...
-    emulator.uninstall()              # stops the loop and restores stock moto
+    emulator.uninstall()              # stops the loop and replays, restores stock moto
 
 Tests call :meth:`Emulator.tick` instead of starting the loop. Everything is reversible:
 ``uninstall()`` restores every patched moto attribute.
