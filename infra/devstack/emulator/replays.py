@@ -70,14 +70,15 @@ class LimitExceededException(JsonRESTError):
 
 
 class _Progress:
-    """What moto's Replay does not keep: progress, reason, the cancel flag and the end."""
+    """What moto's Replay does not keep: the rules, progress, reason and the cancel flag."""
 
     def __init__(self, rules: list[Any]) -> None:
         self.rules = rules
         self.last_replayed: float | None = None
         self.reason = ""
         self.cancel = threading.Event()
-        self.done = threading.Event()
+        # CancelReplay (a request thread) and the replay thread both move the state.
+        self.lock = threading.Lock()
 
 
 def _progress(replay: Replay) -> _Progress | None:
@@ -236,12 +237,17 @@ class ReplayRunner:
     def cancel_replay(backend: EventsBackend, name: str) -> dict[str, str]:
         replay = backend._get_replay(name)
         progress = _progress(replay)
-        if replay.state not in (ReplayState.STARTING, ReplayState.RUNNING) or progress is None:
+        if progress is None:
             raise IllegalStatusException(
                 f"Replay {name} is not in a valid state for this operation."
             )
-        replay.state = ReplayState.CANCELLING
-        progress.cancel.set()
+        with progress.lock:
+            if replay.state not in (ReplayState.STARTING, ReplayState.RUNNING):
+                raise IllegalStatusException(
+                    f"Replay {name} is not in a valid state for this operation."
+                )
+            replay.state = ReplayState.CANCELLING
+            progress.cancel.set()
         return {"ReplayArn": replay.arn, "State": ReplayState.CANCELLING.value}
 
     # --- the background work ------------------------------------------------------------------
@@ -254,8 +260,9 @@ class ReplayRunner:
         events: list[dict[str, Any]],
     ) -> None:
         try:
-            if not progress.cancel.is_set():
-                replay.state = ReplayState.RUNNING
+            with progress.lock:
+                if not progress.cancel.is_set():
+                    replay.state = ReplayState.RUNNING
             for event in events:
                 if progress.cancel.is_set() or self.stopped.is_set():
                     break
@@ -263,20 +270,21 @@ class ReplayRunner:
                 progress.last_replayed = event_time(event)
                 if self.on_event is not None:
                     self.on_event(replay.name, event)
-            if progress.cancel.is_set():
-                replay.state = ReplayState.CANCELLED
-            elif self.stopped.is_set():
-                replay.state = ReplayState.FAILED
-                progress.reason = "The emulator stopped before the replay finished."
-            else:
-                replay.state = ReplayState.COMPLETED
+            with progress.lock:
+                if progress.cancel.is_set():
+                    replay.state = ReplayState.CANCELLED
+                elif self.stopped.is_set():
+                    replay.state = ReplayState.FAILED
+                    progress.reason = "The emulator stopped before the replay finished."
+                else:
+                    replay.state = ReplayState.COMPLETED
         except Exception as exc:
             log.exception("replay %s failed", replay.name)
-            replay.state = ReplayState.FAILED
-            progress.reason = f"Replay failed: {exc}"[:512]
+            with progress.lock:
+                replay.state = ReplayState.FAILED
+                progress.reason = f"Replay failed: {exc}"[:512]
         finally:
             replay.end_time = unix_time()
-            progress.done.set()
 
     @staticmethod
     def _deliver(
