@@ -27,7 +27,13 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct, IConstruct
 
-from infra.topology import Consumer, Topology
+from infra.topology import (
+    DLQ_ALARM_EXPRESSION,
+    DLQ_ALARM_EXPRESSION_ID,
+    DLQ_ALARM_METRICS,
+    Consumer,
+    Topology,
+)
 
 RUNTIME = lambda_.Runtime.PYTHON_3_11
 ARCHITECTURE = lambda_.Architecture.X86_64
@@ -171,24 +177,43 @@ def queue_depth_alarm(
     topic: sns.ITopic,
     description: str,
 ) -> cloudwatch.Alarm:
-    """Alarm when ``queue`` holds any visible message; ALARM and OK both notify ``topic``.
+    """Alarm when ``queue`` holds any message, visible or in flight; ALARM and OK notify ``topic``.
 
-    ``ApproximateNumberOfMessagesVisible``, not ``NumberOfMessagesSent``: automatic
-    moves into a DLQ do not count as sent.
+    Metric math over ``ApproximateNumberOfMessagesVisible`` + ``...NotVisible``: someone
+    peeking at the queue hides its messages without fixing anything, and must not resolve the
+    alarm. Not ``NumberOfMessagesSent``: automatic moves into a DLQ do not count as sent.
     """
+    period = Duration.seconds(period_s)
+    by_name = {
+        "ApproximateNumberOfMessagesVisible": queue.metric_approximate_number_of_messages_visible,
+        "ApproximateNumberOfMessagesNotVisible": (
+            queue.metric_approximate_number_of_messages_not_visible
+        ),
+    }
+    messages = cloudwatch.MathExpression(
+        expression=DLQ_ALARM_EXPRESSION,
+        using_metrics={
+            query_id: by_name[metric](period=period, statistic=cloudwatch.Stats.MAXIMUM)
+            for query_id, metric in DLQ_ALARM_METRICS
+        },
+        label="Messages visible or in flight",
+        period=period,
+    )
     alarm = cloudwatch.Alarm(
         scope,
         construct_id,
         alarm_name=alarm_name,
         alarm_description=description,
-        metric=queue.metric_approximate_number_of_messages_visible(
-            period=Duration.seconds(period_s), statistic=cloudwatch.Stats.MAXIMUM
-        ),
+        metric=messages,
         threshold=0,
         comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluation_periods=1,
         treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
     )
+    resource = alarm.node.default_child
+    if isinstance(resource, CfnResource):
+        # CDK names the expression "expr_1"; the devstack provisioner uses the topology's Id.
+        resource.add_property_override("Metrics.0.Id", DLQ_ALARM_EXPRESSION_ID)
     alarm.add_alarm_action(cw_actions.SnsAction(topic))
     alarm.add_ok_action(cw_actions.SnsAction(topic))
     return alarm

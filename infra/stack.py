@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_eventschemas as eventschemas
@@ -312,6 +313,19 @@ class EventOpsStack(cdk.Stack):
                 orders_table=self.orders_table,
                 function_defaults=defaults,
             )
+
+        # Any consumer's DLQ not empty: one alarm over the per-consumer ones, so the
+        # dashboard's alarm tree shows them together. No actions: the children notify.
+        self.dlqs_alarm = cloudwatch.CompositeAlarm(
+            self,
+            "ConsumerDlqsNotEmpty",
+            composite_alarm_name=t.dlqs_composite_alarm_name,
+            alarm_description="Some consumer's DLQ holds messages (see its child alarms)",
+            alarm_rule=cloudwatch.AlarmRule.from_string(t.dlqs_composite_alarm_rule),
+        )
+        for pipeline in self.consumers.values():
+            # The rule names its children by name, so CloudFormation needs the order.
+            self.dlqs_alarm.node.add_dependency(pipeline.dlq_alarm)
 
         # --- outbox publisher: orders stream -> PutEvents ----------------------------
         self.outbox_failures = sqs.Queue(
@@ -620,6 +634,47 @@ def _name_of(resources: dict[str, Any], reference: Any) -> str:
     raise ValueError(f"cannot resolve {reference!r} to a name")
 
 
+# The settings of a metric alarm that the inventory compares (and the drift test with it).
+ALARM_FIELDS = (
+    "Namespace",
+    "MetricName",
+    "Statistic",
+    "Period",
+    "EvaluationPeriods",
+    "Threshold",
+    "ComparisonOperator",
+    "TreatMissingData",
+)
+
+
+def metric_queries(
+    queries: list[dict[str, Any]] | None, name_of: Any = str
+) -> list[dict[str, Any]] | None:
+    """An alarm's ``Metrics`` in one comparable shape (dimensions as a dict, values resolved by
+    ``name_of``), as the template declares them or ``DescribeAlarms`` returns them."""
+    if queries is None:
+        return None
+    shaped = []
+    for query in queries:
+        one: dict[str, Any] = {
+            "Id": query["Id"],
+            "Expression": query.get("Expression"),
+            "ReturnData": query.get("ReturnData", True),
+        }
+        stat = query.get("MetricStat")
+        if stat:
+            metric = stat["Metric"]
+            one["MetricStat"] = {
+                "Namespace": metric["Namespace"],
+                "MetricName": metric["MetricName"],
+                "Dimensions": {d["Name"]: name_of(d["Value"]) for d in metric["Dimensions"]},
+                "Period": stat["Period"],
+                "Stat": stat["Stat"],
+            }
+        shaped.append(one)
+    return shaped
+
+
 def template_inventory(template: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
     """Queues, rules, alarms, archives, log groups, tables and functions keyed by name.
 
@@ -653,24 +708,27 @@ def template_inventory(template: dict[str, Any] | None = None) -> dict[str, dict
         }
         for props in of_type("AWS::Events::Rule")
     }
-    alarm_fields = (
-        "Namespace",
-        "MetricName",
-        "Statistic",
-        "Period",
-        "EvaluationPeriods",
-        "Threshold",
-        "ComparisonOperator",
-        "TreatMissingData",
-    )
+
+    def name_of(reference: Any) -> str:
+        return _name_of(resources, reference)
+
     alarms = {
         props["AlarmName"]: {
-            **{key: props.get(key) for key in alarm_fields},
-            "Dimensions": {d["Name"]: _name_of(resources, d["Value"]) for d in props["Dimensions"]},
-            "AlarmActions": [_name_of(resources, a) for a in props.get("AlarmActions", [])],
-            "OKActions": [_name_of(resources, a) for a in props.get("OKActions", [])],
+            **{key: props.get(key) for key in ALARM_FIELDS},
+            "Dimensions": {d["Name"]: name_of(d["Value"]) for d in props.get("Dimensions", [])},
+            "Metrics": metric_queries(props.get("Metrics"), name_of),
+            "AlarmActions": [name_of(a) for a in props.get("AlarmActions", [])],
+            "OKActions": [name_of(a) for a in props.get("OKActions", [])],
         }
         for props in of_type("AWS::CloudWatch::Alarm")
+    }
+    composite_alarms = {
+        props["AlarmName"]: {
+            "AlarmRule": props["AlarmRule"],
+            "AlarmActions": [name_of(a) for a in props.get("AlarmActions", [])],
+            "OKActions": [name_of(a) for a in props.get("OKActions", [])],
+        }
+        for props in of_type("AWS::CloudWatch::CompositeAlarm")
     }
     archives = {
         props["ArchiveName"]: {
@@ -708,6 +766,7 @@ def template_inventory(template: dict[str, Any] | None = None) -> dict[str, dict
         "queues": queues,
         "rules": rules,
         "alarms": alarms,
+        "composite_alarms": composite_alarms,
         "archives": archives,
         "log_groups": log_groups,
         "tables": tables,

@@ -22,6 +22,17 @@ ORDERS_SOURCE = "eventops.orders"
 PAYMENT_EVENTS = ("OrderPaid", "OrderCancelled")
 ORDER_EVENTS = ("OrderCreated", "OrderPaid", "OrderShipped", "OrderCancelled")
 
+# The DLQ alarms watch visible plus in-flight messages (metric math). Looking at a DLQ
+# (ReceiveMessage) hides its messages for the visibility timeout: an alarm on visible
+# messages alone would go OK meanwhile, and a pager would auto-resolve. Query Ids must
+# start with a lowercase letter.
+DLQ_ALARM_METRICS: tuple[tuple[str, str], ...] = (
+    ("visible", "ApproximateNumberOfMessagesVisible"),
+    ("inflight", "ApproximateNumberOfMessagesNotVisible"),
+)
+DLQ_ALARM_EXPRESSION_ID = "messages"
+DLQ_ALARM_EXPRESSION = "visible + inflight"
+
 
 @dataclass(frozen=True)
 class Consumer:
@@ -152,6 +163,16 @@ class Topology:
 
     def dlq_age_alarm_name(self, consumer: Consumer) -> str:
         return self.name(consumer.name, "dlq-oldest-message-age")
+
+    @property
+    def dlqs_composite_alarm_name(self) -> str:
+        """The composite alarm that is in ALARM while any consumer's DLQ holds messages."""
+        return self.name("consumer-dlqs-not-empty")
+
+    @property
+    def dlqs_composite_alarm_rule(self) -> str:
+        """``ALARM("<dlq alarm>") OR ...`` over every consumer's DLQ-not-empty alarm."""
+        return " OR ".join(f'ALARM("{self.dlq_alarm_name(c)}")' for c in self.consumers)
 
     def consumer(self, name: str) -> Consumer:
         for consumer in self.consumers:

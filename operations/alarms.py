@@ -407,16 +407,20 @@ def draw_graphs(
         return [Graph(change=w.change, start=w.start, end=w.end) for w in windows]
     drawn: dict[int, Graph] = {}
     for group in _fetch_ranges([w for w in windows if w.end > w.start]):
-        query = MetricQuery(
-            id="m0",
-            namespace=metric.namespace,
-            metric_name=metric.metric_name,
-            dimensions=metric.dimensions,
-            stat=detail.statistic,
-            period=group[0].period,
-        )
         start, end = group[0].start, max(w.end for w in group)
-        series = cloudwatch.get_metric_data([query], start, end)["m0"]
+        if detail.queries:
+            # A metric-math alarm: draw what it compares with its threshold, not one input.
+            series = cloudwatch.get_metric_math(detail.queries, start, end, group[0].period)
+        else:
+            query = MetricQuery(
+                id="m0",
+                namespace=metric.namespace,
+                metric_name=metric.metric_name,
+                dimensions=metric.dimensions,
+                stat=detail.statistic,
+                period=group[0].period,
+            )
+            series = cloudwatch.get_metric_data([query], start, end)["m0"]
         pairs = list(zip(series.timestamps, series.values, strict=False))
         for window in group:
             inside = [(t, v) for t, v in pairs if window.start <= t <= window.end]
@@ -444,7 +448,9 @@ def graphs(detail: AlarmDetail, changes: list[HistoryEntry]) -> tuple[list[Graph
         anchor = at.isoformat() if at else "now"
         moments = [(None, at or timezone.now())]
     metric = detail.alarm.metrics[0] if detail.alarm.metrics else None
-    identity = repr((metric, detail.statistic, detail.period, detail.threshold, anchor))
+    identity = repr(
+        (metric, detail.queries, detail.statistic, detail.period, detail.threshold, anchor)
+    )
     digest = hashlib.sha1(identity.encode(), usedforsecurity=False).hexdigest()[:16]
     found = cached(
         f"alarm-graphs:{detail.alarm.name}:{digest}", lambda: draw_graphs(detail, moments)

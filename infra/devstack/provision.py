@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 
 from infra import schemas
 from infra.devstack.clients import Clients
+from infra.devstack.provision_alarms import AlarmProvisioner
 from infra.topology import TOPOLOGY, Consumer, Topology
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,7 @@ class Provisioner:
         self.visibility_timeout_override = visibility_timeout_s
         self.account = clients.account_id()
         self.region = clients.region
+        self.alarms = AlarmProvisioner(clients("cloudwatch"), topology)
 
     # --- helpers ---------------------------------------------------------------------
     def arn(self, service: str, resource: str) -> str:
@@ -133,13 +135,11 @@ class Provisioner:
             t.outbox_failures_queue,
             {"MessageRetentionPeriod": str(t.dlq_retention_days * 86400)},
         )
-        self.queue_alarm(
+        self.alarms.queue_depth_alarm(
             t.outbox_failures_alarm_name,
             "Outbox stream records were not published after every retry",
             t.outbox_failures_queue,
-            "ApproximateNumberOfMessagesVisible",
             t.dlq_alarm_period_s,
-            0,
             topic_arn,
         )
         publisher_arn = self.function(
@@ -184,6 +184,7 @@ class Provisioner:
         )
         for consumer in t.consumers:
             result.consumers[consumer.name] = self.consumer(consumer, role_arn, topic_arn)
+        self.alarms.dlqs_composite_alarm()
         log.info("provisioned %s: %d consumers", t.prefix, len(result.consumers))
         return result
 
@@ -510,7 +511,7 @@ class Provisioner:
             QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)}
         )
         alarm_name = t.dlq_alarm_name(consumer)
-        self.dlq_alarms(consumer, topic_arn)
+        self.alarms.dlq_alarms(consumer, topic_arn)
         function_name = t.function_name(consumer)
         function_arn = self.function(
             function_name,
@@ -532,70 +533,6 @@ class Provisioner:
             alarm_name=alarm_name,
             max_receive_count=consumer.max_receive_count,
             visibility_timeout_s=visibility,
-        )
-
-    def queue_alarm(
-        self,
-        name: str,
-        description: str,
-        queue_name: str,
-        metric: str,
-        period_s: int,
-        threshold: float,
-        topic_arn: str,
-    ) -> None:
-        """An alarm on one AWS/SQS metric of one queue; ALARM and OK both notify the topic.
-
-        put_metric_alarm replaces an alarm of the same name (and moto resets its state), so
-        on a re-run the previous state is restored: the emulator's evaluator owns the state.
-        """
-        cloudwatch = self.clients("cloudwatch")
-        previous = cloudwatch.describe_alarms(AlarmNames=[name]).get("MetricAlarms", [])
-        cloudwatch.put_metric_alarm(
-            AlarmName=name,
-            AlarmDescription=description,
-            Namespace="AWS/SQS",
-            MetricName=metric,
-            Dimensions=[{"Name": "QueueName", "Value": queue_name}],
-            Statistic="Maximum",
-            Period=period_s,
-            EvaluationPeriods=1,
-            Threshold=threshold,
-            ComparisonOperator="GreaterThanThreshold",
-            TreatMissingData="notBreaching",
-            AlarmActions=[topic_arn],
-            OKActions=[topic_arn],
-            ActionsEnabled=True,
-        )
-        if previous and previous[0].get("StateValue") not in (None, "INSUFFICIENT_DATA"):
-            cloudwatch.set_alarm_state(
-                AlarmName=name,
-                StateValue=previous[0]["StateValue"],
-                StateReason=previous[0].get("StateReason") or "kept across re-provisioning",
-            )
-
-    def dlq_alarms(self, consumer: Consumer, topic_arn: str) -> None:
-        """The DLQ-not-empty alarm and the oldest-message-age alarm of one consumer."""
-        t = self.topology
-        dlq = t.dlq_name(consumer)
-        self.queue_alarm(
-            t.dlq_alarm_name(consumer),
-            f"{dlq} holds messages the {consumer.name} consumer failed "
-            f"{consumer.max_receive_count} times",
-            dlq,
-            "ApproximateNumberOfMessagesVisible",
-            t.dlq_alarm_period_s,
-            0,
-            topic_arn,
-        )
-        self.queue_alarm(
-            t.dlq_age_alarm_name(consumer),
-            f"The oldest message in {dlq} is close to its {t.dlq_retention_days}-day expiry",
-            dlq,
-            "ApproximateAgeOfOldestMessage",
-            300,
-            t.dlq_age_alarm_threshold_s,
-            topic_arn,
         )
 
 

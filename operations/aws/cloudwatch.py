@@ -236,8 +236,21 @@ class AlarmHistoryItem:
 
 
 @dataclass(frozen=True)
+class AlarmQuery:
+    """One entry of a metric-math alarm's ``Metrics``: an expression or a metric."""
+
+    id: str
+    expression: str = ""
+    return_data: bool = True
+    metric: AlarmMetric | None = None
+    stat: str = ""
+    period: int = 60
+
+
+@dataclass(frozen=True)
 class AlarmDetail:
-    """An alarm plus what a graph of it needs (metric alarms: threshold, period, statistic)."""
+    """An alarm plus what a graph of it needs (metric alarms: threshold, period, statistic;
+    metric-math alarms also their ``queries``, the graph plots the returned expression)."""
 
     alarm: Alarm
     threshold: float | None = None
@@ -245,6 +258,59 @@ class AlarmDetail:
     period: int = 60
     statistic: str = "Maximum"
     evaluation_periods: int = 1
+    queries: tuple[AlarmQuery, ...] = ()
+
+
+def _alarm_queries(raw: dict) -> tuple[AlarmQuery, ...]:
+    """A metric-math alarm's queries; () when the alarm watches one metric."""
+    if not any(q.get("Expression") for q in raw.get("Metrics", [])):
+        return ()
+    return tuple(
+        AlarmQuery(
+            id=str(q["Id"]),
+            expression=str(q.get("Expression", "")),
+            return_data=bool(q.get("ReturnData", True)),
+            metric=_metric(q["MetricStat"]["Metric"]) if q.get("MetricStat") else None,
+            stat=str(q.get("MetricStat", {}).get("Stat", "")),
+            period=int(q.get("MetricStat", {}).get("Period") or q.get("Period") or 60),
+        )
+        for q in raw["Metrics"]
+    )
+
+
+def get_metric_math(
+    queries: Sequence[AlarmQuery], start: datetime, end: datetime, period: int
+) -> MetricSeries:
+    """The series of the expression a metric-math alarm returns, its metrics at ``period``."""
+    returned = next(q for q in queries if q.return_data)
+    request: list[dict] = []
+    for q in queries:
+        if q.metric is None:
+            request.append({"Id": q.id, "Expression": q.expression, "ReturnData": q.return_data})
+            continue
+        metric = MetricQuery(
+            q.id, q.metric.namespace, q.metric.metric_name, q.metric.dimensions, q.stat, period
+        )
+        request.append({**_request(metric), "ReturnData": q.return_data})
+    result = MetricSeries(id=returned.id, label=returned.id)
+    pairs: list[tuple[datetime, float]] = []
+    # https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_GetMetricData.html
+    try:
+        for page in (
+            client("cloudwatch")
+            .get_paginator("get_metric_data")
+            .paginate(
+                MetricDataQueries=request, StartTime=start, EndTime=end, ScanBy="TimestampAscending"
+            )
+        ):
+            for found in page.get("MetricDataResults", []):
+                if found["Id"] == returned.id:
+                    pairs += zip(found.get("Timestamps", []), found.get("Values", []), strict=False)
+    except Exception as exc:
+        raise translate(exc, "GetMetricData") from exc
+    pairs.sort(key=lambda pair: pair[0])
+    result.timestamps, result.values = [t for t, _ in pairs], [float(v) for _, v in pairs]
+    return result
 
 
 def _history_item(raw: dict) -> AlarmHistoryItem:
@@ -311,13 +377,17 @@ def describe_alarm(name: str) -> AlarmDetail | None:
         raise translate(exc, "DescribeAlarms") from exc
     for raw in page.get("MetricAlarms", []):
         threshold = raw.get("Threshold")
+        queries = _alarm_queries(raw)
+        returned = [q for q in queries if q.return_data and q.metric is None]
+        periods = [q.period for q in queries if q.metric is not None]
         return AlarmDetail(
             alarm=_metric_alarm(raw),
             threshold=float(threshold) if threshold is not None else None,
             comparison=str(raw.get("ComparisonOperator", "")),
-            period=int(raw.get("Period") or 60),
+            period=int(raw.get("Period") or min(periods, default=60)),
             statistic=str(raw.get("Statistic") or "Maximum"),
             evaluation_periods=int(raw.get("EvaluationPeriods") or 1),
+            queries=queries if returned else (),
         )
     for raw in page.get("CompositeAlarms", []):
         return AlarmDetail(alarm=_composite_alarm(raw))

@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from operations import alarms
 from operations.aws import client as aws_client
-from operations.aws.cloudwatch import Alarm, AlarmDetail, AlarmMetric
+from operations.aws.cloudwatch import Alarm, AlarmDetail, AlarmMetric, AlarmQuery
 from operations.cache import Cached
 from operations.models import AlarmTransition
 
@@ -150,6 +150,21 @@ def test_metric_graph_is_drawn_server_side_and_handed_to_uplot(viewer_client, mo
     assert (
         'id="queue-charts-data"' in body and "OK \\u2192 ALARM at 2026-11-26 14:00:00 UTC" in body
     )
+
+
+def test_metric_math_alarm_shows_its_expression_and_the_metrics_it_uses(viewer_client, monkeypatch):
+    visible = AlarmMetric("AWS/SQS", "ApproximateNumberOfMessagesVisible", (("QueueName", "q"),))
+    queries = (
+        AlarmQuery("messages", expression="visible + inflight <b>"),
+        AlarmQuery("visible", return_data=False, metric=visible, stat="Maximum"),
+    )
+    detail = AlarmDetail(alarm=DLQ_ALARM, threshold=0.0, queries=queries)
+    monkeypatch.setattr(alarms, "drilldown", lambda name: alarms.Drilldown(detail=detail))
+    response = viewer_client.get(reverse("alarm_detail", args=[DLQ_ALARM.name]))
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "messages = visible + inflight &lt;b&gt;" in body
+    assert "visible: AWS/SQS ApproximateNumberOfMessagesVisible QueueName=q (Maximum)" in body
 
 
 def test_composite_alarm_shows_its_children_tree(viewer_client, monkeypatch):

@@ -11,13 +11,22 @@ AWS/SQS metrics       gauges and counters per queue, written to moto's CloudWatc
 AWS/Lambda metrics    from :meth:`Emulator.record_lambda_invocation`
 AWS/Events metrics    MatchedEvents/Invocations/FailedInvocations per rule
 CloudWatch alarms     evaluation on each tick, composite alarms, ``DescribeAlarmHistory``,
-                      SNS notifications, AWS's ``DescribeAlarms`` filters (:mod:`.alarms`)
+                      SNS notifications, AWS's ``DescribeAlarms`` filters (:mod:`.alarms`);
+                      metric-math alarms, and ``PutMetricAlarm`` refusing a bad ``Metrics``
+                      list (:mod:`.math_alarms`)
 CloudWatch reads      ``GetMetricData`` periods aligned like AWS, exact dimension sets, and
-                      with ``ListMetrics`` fast over hours of samples (:mod:`.metrics`)
+                      with ``ListMetrics`` fast over hours of samples (:mod:`.metrics`); metric
+                      math and AWS's request checks (:mod:`.metric_queries`,
+                      :mod:`.metric_math`)
 EventSchemas          the ``schemas`` service (:mod:`.schemas`)
 SQS                   ``DeadLetterQueueSourceArn`` on dead-lettered messages; ``AWSTraceHeader``
                       carried from ``PutEvents`` entries to the messages of SQS targets
-EventBridge           DISABLED rules deliver nothing (moto ignores the state)
+EventBridge           DISABLED rules deliver nothing (moto ignores the state); replays in the
+                      background, in their window, to their ``FilterArns`` rules, with
+                      progress and cancel (:mod:`.replays`)
+API checks            ``DescribeAlarms`` ``StateValue``, ``BatchGetTraces`` at most 5 IDs,
+                      ``ListDeadLetterSourceQueues`` paging, SQS ``ReceiveMessage`` errors
+                      worded once (:mod:`.api_checks`)
 ====================  ========================================================================
 
 Usage (the devstack)::
@@ -29,7 +38,7 @@ Usage (the devstack)::
     runner_observer = lambda inv: emulator.record_lambda_invocation(
         inv.function_name, (inv.end - inv.start) * 1000, error=inv.fault)
     ...
-    emulator.uninstall()              # stops the loop and restores stock moto
+    emulator.uninstall()              # stops the loop and replays, restores stock moto
 
 Tests call :meth:`Emulator.tick` instead of starting the loop. Everything is reversible:
 ``uninstall()`` restores every patched moto attribute.
@@ -43,7 +52,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from infra.devstack.emulator import alarms, hooks, metrics, schemas, xray
+from infra.devstack.emulator import (
+    alarms,
+    api_checks,
+    hooks,
+    math_alarms,
+    metric_queries,
+    metrics,
+    replays,
+    schemas,
+    xray,
+)
 from infra.devstack.emulator._patches import Patcher
 
 log = logging.getLogger(__name__)
@@ -186,6 +205,18 @@ class Emulator:
             p.setattr(CloudWatchResponse, "describe_alarm_history", alarms.describe_alarm_history)
             p.setattr(CloudWatchResponse, "put_composite_alarm", alarms.put_composite_alarm)
             schemas.register(p)
+            self.replays = replays.register(p)
+            p.setattr(
+                CloudWatchBackend,
+                "get_metric_data",
+                metric_queries.wrap_get_metric_data(CloudWatchBackend.get_metric_data),
+            )
+            p.setattr(
+                CloudWatchBackend,
+                "put_metric_alarm",
+                math_alarms.wrap_put_metric_alarm(CloudWatchBackend.put_metric_alarm),
+            )
+            api_checks.register(p)
         except Exception:
             p.undo_all()
             raise

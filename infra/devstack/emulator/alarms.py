@@ -238,14 +238,7 @@ def notification(backend: CloudWatchBackend, alarm: Alarm, old_state: str, when:
             for child in data.get("triggeringAlarms", [])
         ]
     else:
-        message["Trigger"] = {
-            "MetricName": alarm.metric_name,
-            "Namespace": alarm.namespace,
-            "StatisticType": "ExtendedStatistic" if alarm.extended_statistic else "Statistic",
-            "Statistic": (alarm.statistic or "").upper() if not alarm.extended_statistic else None,
-            "ExtendedStatistic": alarm.extended_statistic,
-            "Unit": alarm.unit,
-            "Dimensions": [{"value": d.value, "name": d.name} for d in alarm.dimensions],
+        evaluation = {
             "Period": _int(alarm.period),
             "EvaluationPeriods": _int(alarm.evaluation_periods),
             "DatapointsToAlarm": _int(alarm.datapoints_to_alarm or alarm.evaluation_periods),
@@ -254,6 +247,23 @@ def notification(backend: CloudWatchBackend, alarm: Alarm, old_state: str, when:
             "TreatMissingData": alarm.treat_missing_data or "missing",
             "EvaluateLowSampleCountPercentile": alarm.evaluate_low_sample_count_percentile or "",
         }
+        if alarm.metric_data_queries and any(q.expression for q in alarm.metric_data_queries):
+            # A metric-math alarm's trigger lists its queries instead of one metric.
+            metrics = [query_shape(q) for q in alarm.metric_data_queries]
+            message["Trigger"] = {**evaluation, "Metrics": metrics}
+        else:
+            message["Trigger"] = {
+                "MetricName": alarm.metric_name,
+                "Namespace": alarm.namespace,
+                "StatisticType": "ExtendedStatistic" if alarm.extended_statistic else "Statistic",
+                "Statistic": (alarm.statistic or "").upper()
+                if not alarm.extended_statistic
+                else None,
+                "ExtendedStatistic": alarm.extended_statistic,
+                "Unit": alarm.unit,
+                "Dimensions": [{"value": d.value, "name": d.name} for d in alarm.dimensions],
+                **evaluation,
+            }
     return json.dumps(message)
 
 
@@ -385,13 +395,9 @@ def evaluate_metric_alarm(
 ) -> tuple[str, str, dict[str, Any]] | None:
     """(state, reason, reason data) for a metric alarm, or None to leave it as it is."""
     target = target_of(alarm)
-    operator = OPERATORS.get(alarm.comparison_operator or "")
-    if target is None or operator is None or alarm.threshold is None or target.period <= 0:
+    if target is None or target.period <= 0:
         return None
-    compare, words = operator
-    threshold = float(alarm.threshold)
     periods = max(1, int(alarm.evaluation_periods or 1))
-    needed = max(1, int(alarm.datapoints_to_alarm or periods))
     datums = series.get((target.namespace, target.metric_name, target.dimensions), [])
     if target.unit:
         datums = [d for d in datums if d.unit == target.unit]
@@ -401,11 +407,31 @@ def evaluate_metric_alarm(
     if not any(newest <= d.timestamp < newest + period for d in datums):
         newest -= period
     windows = [newest - i * period for i in range(periods)]
-    points: list[tuple[datetime, tuple[float, float] | None]] = []
+    points: list[tuple[datetime, tuple[float, float | None] | None]] = []
     for start in windows:
         in_window = [d for d in datums if start <= d.timestamp < start + period]
         points.append((start, statistic(in_window, target.stat)))
+    stat_key = "statistic" if not alarm.extended_statistic else "extendedStatistic"
+    return judge(alarm, target.period, points, now, {stat_key: target.stat})
 
+
+def judge(
+    alarm: Alarm,
+    period_s: int,
+    points: list[tuple[datetime, tuple[float, float | None] | None]],
+    now: datetime,
+    extra: dict[str, Any] | None = None,
+) -> tuple[str, str, dict[str, Any]] | None:
+    """The alarm's state from its evaluated periods, newest first: (window start, (value,
+    sample count or None) or None when missing). Metric and metric-math alarms share this."""
+    operator = OPERATORS.get(alarm.comparison_operator or "")
+    if operator is None or alarm.threshold is None or not points:
+        return None
+    compare, words = operator
+    threshold = float(alarm.threshold)
+    periods = len(points)
+    needed = max(1, int(alarm.datapoints_to_alarm or periods))
+    windows = [start for start, _ in points]
     present = [(start, value) for start, value in points if value is not None]
     missing = periods - len(present)
     treat = alarm.treat_missing_data or "missing"
@@ -413,12 +439,14 @@ def evaluate_metric_alarm(
         "version": "1.0",
         "queryDate": iso(now),
         "startDate": iso(windows[-1]),
-        "statistic" if not alarm.extended_statistic else "extendedStatistic": target.stat,
-        "period": target.period,
+        **(extra or {}),
+        "period": period_s,
         "recentDatapoints": [round(v[0], 6) for _, v in present],
         "threshold": threshold,
         "evaluatedDatapoints": [
             {"timestamp": iso(start), "sampleCount": v[1], "value": round(v[0], 6)}
+            if v[1] is not None
+            else {"timestamp": iso(start), "value": round(v[0], 6)}
             for start, v in present
         ],
     }
@@ -640,10 +668,15 @@ def evaluate_backend(backend: CloudWatchBackend, now: datetime) -> int:
         utc_naive(now) - timedelta(seconds=longest),
     )
     changes = 0
+    from infra.devstack.emulator import math_alarms
+
     for alarm in alarms:
         if alarm.rule is not None:
             continue
-        outcome = evaluate_metric_alarm(alarm, series, now)
+        if math_alarms.is_math(alarm):
+            outcome = math_alarms.evaluate(backend, alarm, now)
+        else:
+            outcome = evaluate_metric_alarm(alarm, series, now)
         if outcome and transition(backend, alarm, *outcome, when=now):
             changes += 1
     # Composite alarms may watch composite alarms: repeat until nothing moves (bounded).
@@ -711,11 +744,11 @@ def metric_alarm_shape(alarm: Alarm) -> dict[str, Any]:
         "ThresholdMetricId": alarm.threshold_metric_id,
     }
     if alarm.metric_data_queries:
-        shape["Metrics"] = [_query_shape(q) for q in alarm.metric_data_queries]
+        shape["Metrics"] = [query_shape(q) for q in alarm.metric_data_queries]
     return {k: v for k, v in shape.items() if v is not None and v != ""}
 
 
-def _query_shape(query: Any) -> dict[str, Any]:
+def query_shape(query: Any) -> dict[str, Any]:
     shape: dict[str, Any] = {"Id": query.id}
     if query.label:
         shape["Label"] = query.label

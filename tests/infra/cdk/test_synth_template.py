@@ -35,10 +35,9 @@ def test_inventory_resolves_references_to_physical_names(template):
 def test_inventory_names_alarm_queues_topics_and_the_event_log(template):
     inventory = template_inventory(template.to_json())
     alarm = inventory["alarms"][TOPOLOGY.dlq_alarm_name(TOPOLOGY.consumer("shipping"))]
-    assert (alarm["Dimensions"], alarm["AlarmActions"]) == (
-        {"QueueName": TOPOLOGY.dlq_name(TOPOLOGY.consumer("shipping"))},
-        [TOPOLOGY.alerts_topic],
-    )
+    watched = [q["MetricStat"]["Dimensions"] for q in alarm["Metrics"] if "MetricStat" in q]
+    assert watched == [{"QueueName": TOPOLOGY.dlq_name(TOPOLOGY.consumer("shipping"))}] * 2
+    assert alarm["AlarmActions"] == [TOPOLOGY.alerts_topic]
     assert inventory["rules"][TOPOLOGY.event_log_rule_name]["Targets"] == {
         "event-log": TOPOLOGY.event_log_group
     }

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
+from infra.devstack import emulator
 from infra.devstack.clients import Clients
 from infra.devstack.provision import provision
 from infra.topology import TOPOLOGY
@@ -40,9 +41,14 @@ def moto() -> Iterator[dict[str, dict[str, Any]]]:
             env.setenv(name, "testing")
         env.delenv("AWS_ENDPOINT_URL", raising=False)
         with mock_aws():
-            clients = Clients(endpoint_url=None, region="us-east-1")
-            provision(clients)
-            yield read_back(clients)
+            # As the devstack runs: with the emulator (stock moto has no composite alarms).
+            emulator.install()
+            try:
+                clients = Clients(endpoint_url=None, region="us-east-1")
+                provision(clients)
+                yield read_back(clients)
+            finally:
+                emulator.uninstall()
 
 
 def _name(arn: str) -> str:
@@ -53,6 +59,9 @@ def _name(arn: str) -> str:
 
 
 def read_back(clients: Clients) -> dict[str, dict[str, Any]]:
+    # CDK: imported only where needed, as in template().
+    from infra.stack import ALARM_FIELDS, metric_queries
+
     sqs, events, cloudwatch = clients("sqs"), clients("events"), clients("cloudwatch")
     queues = {}
     for url in sqs.list_queues(QueueNamePrefix=TOPOLOGY.prefix)["QueueUrls"]:
@@ -78,21 +87,26 @@ def read_back(clients: Clients) -> dict[str, dict[str, Any]]:
             "EventPattern": json.loads(rule["EventPattern"]),
             "Targets": {t["Id"]: _name(t["Arn"]) for t in targets["Targets"]},
         }
+    described = cloudwatch.describe_alarms(
+        AlarmNamePrefix=TOPOLOGY.prefix, AlarmTypes=["MetricAlarm", "CompositeAlarm"]
+    )
     alarms = {
         a["AlarmName"]: {
-            "Namespace": a["Namespace"],
-            "MetricName": a["MetricName"],
-            "Statistic": a["Statistic"],
-            "Period": a["Period"],
-            "EvaluationPeriods": a["EvaluationPeriods"],
-            "Threshold": a["Threshold"],
-            "ComparisonOperator": a["ComparisonOperator"],
-            "TreatMissingData": a.get("TreatMissingData"),
-            "Dimensions": {d["Name"]: d["Value"] for d in a["Dimensions"]},
+            **{key: a.get(key) for key in ALARM_FIELDS},
+            "Dimensions": {d["Name"]: d["Value"] for d in a.get("Dimensions", [])},
+            "Metrics": metric_queries(a.get("Metrics")),
             "AlarmActions": [_name(arn) for arn in a["AlarmActions"]],
             "OKActions": [_name(arn) for arn in a["OKActions"]],
         }
-        for a in cloudwatch.describe_alarms(AlarmNamePrefix=TOPOLOGY.prefix)["MetricAlarms"]
+        for a in described["MetricAlarms"]
+    }
+    composite_alarms = {
+        a["AlarmName"]: {
+            "AlarmRule": a["AlarmRule"],
+            "AlarmActions": [_name(arn) for arn in a["AlarmActions"]],
+            "OKActions": [_name(arn) for arn in a["OKActions"]],
+        }
+        for a in described["CompositeAlarms"]
     }
     archives = {}
     for summary in events.list_archives()["Archives"]:
@@ -131,6 +145,7 @@ def read_back(clients: Clients) -> dict[str, dict[str, Any]]:
         "queues": queues,
         "rules": rules,
         "alarms": alarms,
+        "composite_alarms": composite_alarms,
         "archives": archives,
         "log_groups": log_groups,
         "tables": tables,
@@ -158,7 +173,17 @@ def provisioned_like(
 
 
 @pytest.mark.parametrize(
-    "section", ["queues", "rules", "alarms", "archives", "log_groups", "tables", "functions"]
+    "section",
+    [
+        "queues",
+        "rules",
+        "alarms",
+        "composite_alarms",
+        "archives",
+        "log_groups",
+        "tables",
+        "functions",
+    ],
 )
 def test_devstack_builds_the_same_resources_as_the_template(
     template: dict[str, dict[str, Any]], moto: dict[str, dict[str, Any]], section: str

@@ -9,99 +9,48 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-
-def _arn(client: Any, url: str) -> str:
-    attrs = client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
-    return str(attrs["Attributes"]["QueueArn"])
-
-
-def _dlq_pair(client: Any, name: str) -> tuple[str, str]:
-    """A source queue whose messages go to its DLQ after one receive."""
-    sqs = client("sqs")
-    dlq = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
-    policy = json.dumps({"deadLetterTargetArn": _arn(client, dlq), "maxReceiveCount": 1})
-    source = sqs.create_queue(QueueName=name, Attributes={"RedrivePolicy": policy})["QueueUrl"]
-    return source, dlq
-
-
-def _dead_letter(client: Any, source: str, count: int) -> None:
-    sqs = client("sqs")
-    for n in range(count):
-        sqs.send_message(QueueUrl=source, MessageBody=f"poison {n}")
-    for _ in range(count):
-        sqs.receive_message(QueueUrl=source, MaxNumberOfMessages=10, VisibilityTimeout=0)
-    sqs.receive_message(QueueUrl=source, MaxNumberOfMessages=10)  # moves them to the DLQ
-
-
-def _inbox(client: Any, name: str) -> tuple[str, str]:
-    """An SNS topic with an SQS queue subscribed, to read the notifications."""
-    topic = client("sns").create_topic(Name=f"{name}-alerts")["TopicArn"]
-    inbox = client("sqs").create_queue(QueueName=f"{name}-inbox")["QueueUrl"]
-    client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=_arn(client, inbox))
-    return topic, inbox
-
-
-def _dlq_alarm(client: Any, name: str, topic: str | None = None, **overrides: Any) -> str:
-    alarm = f"{name}-dlq-not-empty"
-    params: dict[str, Any] = {
-        "AlarmName": alarm,
-        "Namespace": "AWS/SQS",
-        "MetricName": "ApproximateNumberOfMessagesVisible",
-        "Dimensions": [{"Name": "QueueName", "Value": f"{name}-dlq"}],
-        "Statistic": "Maximum",
-        "Period": 60,
-        "EvaluationPeriods": 1,
-        "Threshold": 0,
-        "ComparisonOperator": "GreaterThanThreshold",
-        "TreatMissingData": "notBreaching",
-    }
-    if topic:
-        params.update(AlarmActions=[topic], OKActions=[topic])
-    params.update(overrides)
-    client("cloudwatch").put_metric_alarm(**params)
-    return alarm
-
-
-def _alarm(client: Any, alarm: str, kind: str = "MetricAlarms") -> dict[str, Any]:
-    types = ["CompositeAlarm"] if kind == "CompositeAlarms" else ["MetricAlarm"]
-    found = client("cloudwatch").describe_alarms(AlarmNames=[alarm], AlarmTypes=types)[kind]
-    return dict(found[0])
+from tests.infra.devstack.test_emulator.sqs_alarms import (
+    dead_letter,
+    describe_alarm,
+    dlq_alarm,
+    dlq_pair,
+    drain,
+    sns_inbox,
+)
 
 
 def test_new_alarm_starts_in_insufficient_data(client, name):
-    alarm = _dlq_alarm(client, name)
-    described = _alarm(client, alarm)
+    alarm = dlq_alarm(client, name)
+    described = describe_alarm(client, alarm)
     assert described["StateValue"] == "INSUFFICIENT_DATA"
     assert described["StateReason"] == "Unchecked: Initial alarm creation"
 
 
 def test_dlq_alarm_goes_to_alarm_when_messages_arrive(client, stack, name):
-    source, _dlq = _dlq_pair(client, name)
-    alarm = _dlq_alarm(client, name)
-    _dead_letter(client, source, 2)
+    source, _dlq = dlq_pair(client, name)
+    alarm = dlq_alarm(client, name)
+    dead_letter(client, source, 2)
     stack.emulator.tick()
-    described = _alarm(client, alarm)
+    described = describe_alarm(client, alarm)
     assert described["StateValue"] == "ALARM"
     assert "was greater than the threshold (0.0)" in described["StateReason"]
     assert json.loads(described["StateReasonData"])["recentDatapoints"] == [2.0]
 
 
 def test_dlq_alarm_returns_to_ok_when_the_dlq_is_drained(client, stack, name):
-    source, dlq = _dlq_pair(client, name)
-    alarm = _dlq_alarm(client, name)
-    _dead_letter(client, source, 1)
+    source, dlq = dlq_pair(client, name)
+    alarm = dlq_alarm(client, name)
+    dead_letter(client, source, 1)
     stack.emulator.tick()
-    sqs = client("sqs")
-    for message in sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10)["Messages"]:
-        sqs.delete_message(QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"])
+    drain(client, dlq)
     stack.emulator.tick()
-    assert _alarm(client, alarm)["StateValue"] == "OK"
+    assert describe_alarm(client, alarm)["StateValue"] == "OK"
 
 
 def test_history_records_each_transition_with_old_and_new_state(client, stack, name):
-    source, _dlq = _dlq_pair(client, name)
-    alarm = _dlq_alarm(client, name)
-    _dead_letter(client, source, 1)
+    source, _dlq = dlq_pair(client, name)
+    alarm = dlq_alarm(client, name)
+    dead_letter(client, source, 1)
     stack.emulator.tick()
     items = client("cloudwatch").describe_alarm_history(
         AlarmName=alarm, HistoryItemType="StateUpdate"
@@ -116,7 +65,7 @@ def test_history_records_each_transition_with_old_and_new_state(client, stack, n
 
 def test_history_pages_filters_and_scans_oldest_first(client, name):
     cloudwatch = client("cloudwatch")
-    alarm = _dlq_alarm(client, name)
+    alarm = dlq_alarm(client, name)
     for state in ("ALARM", "OK", "ALARM"):
         cloudwatch.set_alarm_state(AlarmName=alarm, StateValue=state, StateReason=f"test {state}")
     pages = cloudwatch.get_paginator("describe_alarm_history").paginate(
@@ -137,8 +86,8 @@ def test_history_pages_filters_and_scans_oldest_first(client, name):
 
 
 def test_set_alarm_state_is_recorded_and_notifies(client, name):
-    topic, inbox = _inbox(client, name)
-    alarm = _dlq_alarm(client, name, topic)
+    topic, inbox = sns_inbox(client, name)
+    alarm = dlq_alarm(client, name, topic)
     client("cloudwatch").set_alarm_state(
         AlarmName=alarm, StateValue="ALARM", StateReason="testing the pager"
     )
@@ -148,10 +97,10 @@ def test_set_alarm_state_is_recorded_and_notifies(client, name):
 
 
 def test_transition_publishes_cloudwatch_message_to_sns(client, stack, name):
-    topic, inbox = _inbox(client, name)
-    source, _dlq = _dlq_pair(client, name)
-    alarm = _dlq_alarm(client, name, topic)
-    _dead_letter(client, source, 1)
+    topic, inbox = sns_inbox(client, name)
+    source, _dlq = dlq_pair(client, name)
+    alarm = dlq_alarm(client, name, topic)
+    dead_letter(client, source, 1)
     stack.emulator.tick()
     envelope = json.loads(client("sqs").receive_message(QueueUrl=inbox)["Messages"][0]["Body"])
     message = json.loads(envelope["Message"])
@@ -166,21 +115,22 @@ def test_transition_publishes_cloudwatch_message_to_sns(client, stack, name):
 
 def test_composite_alarm_follows_its_children(client, stack, name):
     cloudwatch = client("cloudwatch")
-    source, dlq = _dlq_pair(client, name)
-    child = _dlq_alarm(client, name)
-    quiet = _dlq_alarm(client, f"{name}-q")
+    source, dlq = dlq_pair(client, name)
+    child = dlq_alarm(client, name)
+    quiet = dlq_alarm(client, f"{name}-q")
     composite = f"{name}-any-dlq"
     cloudwatch.put_composite_alarm(
         AlarmName=composite, AlarmRule=f'ALARM("{child}") OR (ALARM({quiet}) AND NOT OK({quiet}))'
     )
-    _dead_letter(client, source, 1)
+    dead_letter(client, source, 1)
     stack.emulator.tick()
-    raised = _alarm(client, composite, "CompositeAlarms")
-    sqs = client("sqs")
-    for message in sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10)["Messages"]:
-        sqs.delete_message(QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"])
+    raised = describe_alarm(client, composite, "CompositeAlarms")
+    drain(client, dlq)
     stack.emulator.tick()
-    assert (raised["StateValue"], _alarm(client, composite, "CompositeAlarms")["StateValue"]) == (
+    assert (
+        raised["StateValue"],
+        describe_alarm(client, composite, "CompositeAlarms")["StateValue"],
+    ) == (
         "ALARM",
         "OK",
     )
@@ -189,7 +139,7 @@ def test_composite_alarm_follows_its_children(client, stack, name):
 
 def test_describe_alarms_lists_composites_only_when_asked(client, name):
     cloudwatch = client("cloudwatch")
-    child = _dlq_alarm(client, name)
+    child = dlq_alarm(client, name)
     cloudwatch.put_composite_alarm(AlarmName=f"{name}-c", AlarmRule=f"ALARM({child})")
     default = cloudwatch.describe_alarms(AlarmNamePrefix=name)
     parents = cloudwatch.describe_alarms(ParentsOfAlarmName=child, AlarmTypes=["CompositeAlarm"])
@@ -206,10 +156,10 @@ def test_invalid_composite_rule_is_a_validation_error(client, name):
 
 
 def test_updating_an_alarm_keeps_its_state(client, name):
-    alarm = _dlq_alarm(client, name)
+    alarm = dlq_alarm(client, name)
     client("cloudwatch").set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="x")
-    _dlq_alarm(client, name, AlarmDescription="now with a description")
-    described = _alarm(client, alarm)
+    dlq_alarm(client, name, AlarmDescription="now with a description")
+    described = describe_alarm(client, alarm)
     assert (described["StateValue"], described["AlarmDescription"]) == (
         "ALARM",
         "now with a description",
@@ -247,7 +197,7 @@ def test_m_out_of_n_datapoints_raise_the_alarm(client, stack, name):
             ComparisonOperator="GreaterThanOrEqualToThreshold",
         )
     stack.emulator.tick()
-    two, three = _alarm(client, f"{name}-two"), _alarm(client, f"{name}-three")
+    two, three = describe_alarm(client, f"{name}-two"), describe_alarm(client, f"{name}-three")
     assert (two["StateValue"], three["StateValue"]) == ("ALARM", "OK")
     assert "2 out of the last 3 datapoints" in two["StateReason"]
 
@@ -268,7 +218,7 @@ def test_missing_data_follows_treat_missing_data(client, stack, name):
         )
     stack.emulator.tick()
     states = [
-        _alarm(client, f"{name}-{t}")["StateValue"]
+        describe_alarm(client, f"{name}-{t}")["StateValue"]
         for t in ("missing", "breaching", "notBreaching")
     ]
     assert states == ["INSUFFICIENT_DATA", "ALARM", "OK"]
