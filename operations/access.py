@@ -159,6 +159,24 @@ def who_can(action: Action, environment: str) -> str:
     return f"Only members of {', '.join(groups)} can {verb} here."
 
 
+def may_see(user: Any, environment: str) -> bool:
+    """Whether ``user`` may look at ``environment`` at all: any role there, or no group
+    scoped to some environment (a plain logged-in user sees every environment read-only,
+    as before environments existed; ``viewer@prod`` alone sees only prod)."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return False
+    if actions_for(user, environment) or getattr(user, "is_superuser", False):
+        return True
+    return not any(split_group(name)[1] for name in user.groups.values_list("name", flat=True))
+
+
+def visible_environments(user: Any) -> list[Any]:
+    """The environments ``user`` may look at, in the file's order."""
+    from operations import environments
+
+    return [env for env in environments.all_environments() if may_see(user, env.name)]
+
+
 def require(request: HttpRequest, action: Action, environment: str) -> None:
     """Raise 403 (saying who may) unless the request's user may take ``action``."""
     if not allows(request.user, action, environment):
