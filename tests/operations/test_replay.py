@@ -210,6 +210,24 @@ def test_command_with_wait_runs_inline_and_prints_the_final_state(world, capsys)
     assert Operation.objects.get().requested_by_name.startswith("cli:")
 
 
+def test_command_exits_1_when_the_replay_failed(world, monkeypatch, capsys):
+    failed = events.ReplayInfo("n", "", "", "FAILED", "broken", None, None, None, None, None, ())
+    monkeypatch.setattr(events, "replay_exists", lambda name: False)
+    monkeypatch.setattr(events, "describe_replay", lambda name: failed)
+    with pytest.raises(CommandError, match="ended failed") as ended:
+        call_command("replay", ARCHIVE, *_window_args(), "--yes", "--wait")
+    assert ended.value.returncode == 1 and "1 replay failed: broken" in capsys.readouterr().out
+
+
+def test_command_without_wait_hands_over_and_exits_5(world, monkeypatch):
+    from operations.replay_tasks import replay as replay_task
+
+    monkeypatch.setattr(replay_task, "apply_async", lambda *args, **kwargs: None)
+    with pytest.raises(CommandError, match="handed to a Celery worker") as queued:
+        call_command("replay", ARCHIVE, *_window_args(), "--yes")
+    assert queued.value.returncode == 5 and Operation.objects.get().state == "pending"
+
+
 def test_command_without_yes_previews_and_starts_nothing(world, capsys):
     world.put("OrderPaid", detail("c-1"))
     with pytest.raises(CommandError, match="--yes") as refused:

@@ -92,7 +92,7 @@ def test_progress_shows_messages_back_in_the_dlq_only_when_there_are_some(viewer
 
 
 def cancel(client, op: Operation):
-    return client.post(reverse("operations:cancel", args=[op.pk]))
+    return client.post(reverse("operations:cancel", args=[op.pk]), {"reason": "wrong queue"})
 
 
 def test_operator_cancels_a_running_operation(operator_client) -> None:
@@ -100,6 +100,22 @@ def test_operator_cancels_a_running_operation(operator_client) -> None:
     assert cancel(operator_client, op).status_code == 302
     op.refresh_from_db()
     assert op.cancel_requested and op.state == "running"
+    assert (op.cancel_requested_by, op.cancel_reason) == ("oncall", "wrong queue")
+
+
+def test_a_requested_cancel_shows_who_when_and_why_until_it_stops(operator_client) -> None:
+    op = make(state="running")
+    cancel(operator_client, op)
+    html = operator_client.get(reverse("operations:progress", args=[op.pk])).content.decode()
+    assert "Cancel requested by oncall at " in html and ": wrong queue." in html
+
+
+def test_cancel_without_a_reason_is_a_clear_400_and_changes_nothing(operator_client) -> None:
+    op = make(state="running")
+    response = operator_client.post(reverse("operations:cancel", args=[op.pk]), {"reason": ""})
+    op.refresh_from_db()
+    assert response.status_code == 400 and "Say why it must stop" in response.content.decode()
+    assert not op.cancel_requested
 
 
 def test_operator_cancel_of_a_native_redrive_cancels_its_move_task(
@@ -110,7 +126,9 @@ def test_operator_cancel_of_a_native_redrive_cancels_its_move_task(
     sqs_stub.add_response(
         "cancel_message_move_task", {"ApproximateNumberOfMessagesMoved": 2}, {"TaskHandle": "h-1"}
     )
-    response = operator_client.post(reverse("operations:cancel", args=[op.pk]), follow=True)
+    response = operator_client.post(
+        reverse("operations:cancel", args=[op.pk]), {"reason": "wrong queue"}, follow=True
+    )
     assert "SQS is cancelling the move task" in response.content.decode()
     op.refresh_from_db()
     assert op.cancel_requested
