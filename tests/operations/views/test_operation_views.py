@@ -319,3 +319,23 @@ def test_republish_on_a_bus_with_a_slash_is_not_a_500(viewer_client) -> None:
     links = related(viewer_client, op)
     assert reverse("archive_detail", args=["partner-archive"]) in links
     assert "/messages/" not in links
+
+
+def test_progress_says_aws_errors_are_being_retried_and_lists_grouped_reasons(
+    viewer_client,
+) -> None:
+    running = make(
+        state="running",
+        kind="replay",
+        progress={"aws_error": "DescribeReplay: ThrottlingException: slow", "aws_error_retries": 3},
+    )
+    ended = make(
+        target="b",
+        kind="republish",
+        state="partial",
+        outcome={"reasons": {"refused by PutEvents: ThrottlingException": 3}},
+    )
+    html = viewer_client.get(reverse("operations:progress", args=[running.pk])).content.decode()
+    assert 'id="aws-retrying"' in html and "retrying (3 so far)" in html
+    html = viewer_client.get(reverse("operations:progress", args=[ended.pk])).content.decode()
+    assert "3</span> refused by PutEvents: ThrottlingException" in html
