@@ -14,7 +14,7 @@ help:
 	@echo "make test       install dev dependencies, lint, type-check, check and run every test"
 	@echo "make test-fast  the same without the slow end-to-end and browser tests"
 	@echo "make test-clock-ahead  the unit tests with the clock 60 days ahead"
-	@echo "make serve      web server + Celery worker against the AWS your environment points at"
+	@echo "make serve      web server + Celery worker and beat against the AWS your environment points at"
 	@echo "make synth      synthesize the CDK app into infra/cdk.out/ and cfn-lint it"
 	@echo "make bench      run the benchmarks under bench/"
 	@echo "make lock       regenerate requirements/*.txt from pyproject.toml (UPGRADE=pkg to upgrade one)"

@@ -175,6 +175,18 @@ EVENTOPS_REDRIVE_LEASE_SECONDS = env_int("EVENTOPS_REDRIVE_LEASE_SECONDS", 60, m
 EVENTOPS_NATIVE_REDRIVE = env_bool("EVENTOPS_NATIVE_REDRIVE", False)
 EVENTOPS_NATIVE_POLL_SECONDS = env_int("EVENTOPS_NATIVE_POLL_SECONDS", 5, minimum=1)
 EVENTOPS_REPLAY_POLL_SECONDS = env_int("EVENTOPS_REPLAY_POLL_SECONDS", 10, minimum=1)
+# Celery beat runs the sweeper this often: it re-enqueues operations pending for over a
+# minute and resumes running ones whose worker died (``manage.py operations sweep`` once).
+EVENTOPS_SWEEP_SECONDS = env_int("EVENTOPS_SWEEP_SECONDS", 60, minimum=10)
+CELERY_BEAT_SCHEDULE = {
+    "operations-sweep": {
+        "task": "operations.sweep",
+        "schedule": float(EVENTOPS_SWEEP_SECONDS),
+        # A sweep that waited a whole interval behind a long task is superseded.
+        "options": {"expires": EVENTOPS_SWEEP_SECONDS},
+    }
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # --- auth ------------------------------------------------------------------------------
 LOGIN_URL = "login"

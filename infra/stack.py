@@ -371,21 +371,28 @@ class EventOpsStack(cdk.Stack):
         # It marks outbox items PUBLISHED once PutEvents accepted them.
         self.orders_table.grant_read_write_data(self.outbox_publisher)
 
-        # --- DLQ reprocessor: moves failed events back to their source queues ---------
+        # --- DLQ reprocessor: starts SQS's own move task of a DLQ (one API call) ---------
         self.dlq_reprocessor = traced_function(
             self,
             "DlqReprocessor",
             defaults=defaults,
             function_name=t.dlq_reprocessor_function,
             handler=DLQ_REPROCESSOR_HANDLER,
-            description="Moves a DLQ's messages back to their source queue with one call",
-            timeout_s=300,
+            description="Redrives a DLQ with one call: SQS StartMessageMoveTask",
+            timeout_s=30,
             environment={"POWERTOOLS_SERVICE_NAME": "dlq-reprocessor"},
         )
         for pipeline in self.consumers.values():
-            pipeline.dlq.grant_consume_messages(self.dlq_reprocessor)
-            pipeline.dlq.grant(self.dlq_reprocessor, "sqs:ListDeadLetterSourceQueues")
-            pipeline.queue.grant_send_messages(self.dlq_reprocessor)
+            # StartMessageMoveTask needs these on the source (the DLQ): SQS moves the
+            # messages as the caller. The destination (the DLQ's source queue) needs SendMessage.
+            pipeline.dlq.grant(
+                self.dlq_reprocessor,
+                "sqs:StartMessageMoveTask",
+                "sqs:ReceiveMessage",
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+            )
+            pipeline.queue.grant(self.dlq_reprocessor, "sqs:SendMessage")
 
         # --- the dashboard's role ------------------------------------------------------
         self.dashboard_policy = self._dashboard_policy()

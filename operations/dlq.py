@@ -10,6 +10,7 @@ preview and the find-one helpers release what they received at once.
 
 from __future__ import annotations
 
+import base64
 import difflib
 import functools
 import hashlib
@@ -23,7 +24,6 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
 
 from operations.aws import sqs
 from operations.aws.errors import AwsError
@@ -74,6 +74,21 @@ def printable(text: str) -> str:
     except UnicodeEncodeError:
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text
+
+
+def export_attribute(attribute: dict[str, object]) -> dict[str, str]:
+    """A message attribute for the JSON export, in SQS's own shape (DataType plus
+    StringValue or BinaryValue), the bytes of a binary one as base64 (``BinaryEncoding``
+    says so): what SendMessage takes back once decoded."""
+    exported = {"DataType": str(attribute.get("DataType", ""))}
+    if "StringValue" in attribute:
+        exported["StringValue"] = str(attribute["StringValue"])
+    elif "BinaryValue" in attribute:
+        value = attribute["BinaryValue"]
+        raw = value if isinstance(value, bytes | bytearray) else str(value).encode()
+        exported["BinaryValue"] = base64.b64encode(raw).decode("ascii")
+        exported["BinaryEncoding"] = "base64"
+    return exported
 
 
 def _attribute_text(attribute: dict[str, object]) -> str:
@@ -164,7 +179,7 @@ class DlqMessage:
             "MessageId": self.raw.message_id,
             "Body": self.raw.body,
             "Attributes": self.raw.attributes,
-            "MessageAttributes": {k: _attribute_text(v) for k, v in self.attributes_raw.items()},
+            "MessageAttributes": {k: export_attribute(v) for k, v in self.attributes_raw.items()},
             "EventType": self.event_type,
             "CorrelationId": self.correlation_id,
             "Error": self.error,
@@ -493,93 +508,7 @@ def fetch_message(url: str, message_id: str) -> DlqMessage | None:
     return describe(found[message_id]) if message_id in found else None
 
 
-# --- operator actions on single messages (audited as Operation rows) ----------------
-
-# How many messages one delete may name (the page offers one peek's worth).
-MAX_DELETE = 100
-# What the audit keeps of each deleted body.
-AUDIT_BODY_CHARS = 4096
-
-
-@dataclass
-class Actor:
-    """Who asks, and why (every operation records it)."""
-
-    reason: str
-    user: Any = None
-    user_name: str = ""
-
-
-def _create(kind: str, dlq_url: str, actor: Actor, parameters: dict[str, Any]) -> Operation:
-    """Write the audit row (IntegrityError if another operation is active on this DLQ)."""
-    with transaction.atomic():
-        return Operation.objects.create(
-            kind=kind,
-            target=dlq_url,
-            target_label=sqs.queue_name_from_url(dlq_url),
-            parameters=parameters,
-            reason=actor.reason,
-            requested_by=actor.user,
-            requested_by_name=actor.user_name,
-        )
-
-
-def delete_messages(dlq_url: str, message_ids: set[str], actor: Actor) -> Operation:
-    """Delete the named messages from the DLQ (they are re-received to get fresh receipt
-    handles, within a bounded pass). Runs inline; the Operation row is the audit."""
-    op = _create(
-        Operation.Kind.DELETE_MESSAGES, dlq_url, actor, {"message_ids": sorted(message_ids)}
-    )
-    token = op.claim()
-    found: dict[str, sqs.SqsMessage] = {}
-    try:
-        found = find_messages(dlq_url, message_ids)
-        deleted = _delete_found(dlq_url, found)
-    except AwsError as exc:
-        release(dlq_url, found.values())
-        op.finish(token, Operation.State.FAILED, error=str(exc))
-        return op
-    gone = [describe(found[m]) for m in deleted]
-    _touch(op, gone)
-    op.finish(
-        token,
-        Operation.State.SUCCEEDED if deleted else Operation.State.FAILED,
-        error="" if deleted else "None of the selected messages was found in the queue.",
-        total=len(message_ids),
-        moved=len(deleted),
-        failed=len(message_ids) - len(deleted),
-        outcome={
-            "deleted": [
-                {
-                    "MessageId": m.message_id,
-                    "CorrelationId": m.correlation_id,
-                    "EventType": m.event_type,
-                    "Body": m.raw.body[:AUDIT_BODY_CHARS],
-                }
-                for m in gone
-            ],
-            "not_found": sorted(message_ids - set(deleted)),
-        },
-    )
-    return op
-
-
-def _delete_found(url: str, found: dict[str, sqs.SqsMessage]) -> list[str]:
-    deleted: list[str] = []
-    items = list(found.items())
-    for start in range(0, len(items), sqs.MAX_BATCH_ENTRIES):
-        chunk = dict(items[start : start + sqs.MAX_BATCH_ENTRIES])
-        result = sqs.delete_message_batch(url, {k: m.receipt_handle for k, m in chunk.items()})
-        deleted.extend(result.succeeded)
-        release(url, (chunk[f.entry_id] for f in result.failed if f.entry_id in chunk))
-    return deleted
-
-
-def _touch(op: Operation, messages: Iterable[DlqMessage]) -> None:
-    ids = {m.correlation_id[:256] for m in messages if m.correlation_id}
-    TouchedCorrelation.objects.bulk_create(
-        [TouchedCorrelation(operation=op, correlation_id=c) for c in ids], ignore_conflicts=True
-    )
+# --- editing a message (the actions themselves: operations/dlq_actions.py) ---------------
 
 
 def normalise_json(text: str) -> tuple[Any, str]:
@@ -599,70 +528,3 @@ def body_diff(original: DlqMessage, edited_pretty: str) -> str:
             lineterm="",
         )
     )
-
-
-def edit_resend(
-    dlq_url: str, message_id: str, new_body: str, actor: Actor, *, fallback_arn: str = ""
-) -> Operation:
-    """Send an edited copy of one DLQ message to its source queue, then delete the
-    original, only once the send succeeded. Runs inline; audited as ``edit_resend``."""
-    value, pretty = normalise_json(new_body)
-    compact = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    op = _create(
-        Operation.Kind.EDIT_RESEND,
-        dlq_url,
-        actor,
-        {"message_id": message_id, "destination_arn": fallback_arn, "body": compact[:10_000]},
-    )
-    token = op.claim()
-    try:
-        found = find_messages(dlq_url, {message_id})
-    except AwsError as exc:
-        op.finish(token, Operation.State.FAILED, error=str(exc))
-        return op
-    original = found.get(message_id)
-    if original is None:
-        op.finish(token, Operation.State.FAILED, error="The message was not found in the queue.")
-        return op
-    message = describe(original)
-    try:
-        destination = sqs.queue_url_for_arn(message.source_arn or fallback_arn)
-        new_id = sqs.send_message(destination, _edited_entry(original, compact, op.pk))
-    except AwsError as exc:
-        release(dlq_url, [original])
-        op.finish(token, Operation.State.FAILED, error=f"Not sent, original kept: {exc}")
-        return op
-    outcome = {
-        "sent_message_id": new_id,
-        "destination": destination,
-        "diff": body_diff(message, pretty)[:20_000],
-    }
-    try:
-        sqs.delete_message_batch(dlq_url, {"original": original.receipt_handle})
-    except AwsError as exc:
-        op.finish(
-            token,
-            Operation.State.FAILED,
-            error=f"Sent, but the original stays: {exc}",
-            moved=1,
-            outcome=outcome,
-        )
-        return op
-    _touch(op, [message])
-    op.finish(token, Operation.State.SUCCEEDED, total=1, moved=1, outcome=outcome)
-    return op
-
-
-def _edited_entry(original: sqs.SqsMessage, body: str, operation_id: int) -> dict[str, Any]:
-    entry: dict[str, Any] = {"MessageBody": body}
-    attributes = {
-        name: {k: v for k, v in value.items() if k in ("DataType", "StringValue", "BinaryValue")}
-        for name, value in original.message_attributes.items()
-    }
-    if attributes:
-        entry["MessageAttributes"] = attributes
-    if original.attributes.get("MessageGroupId"):
-        entry["MessageGroupId"] = original.attributes["MessageGroupId"]
-        # A new body is a new message: a fresh deduplication ID, or FIFO would drop it.
-        entry["MessageDeduplicationId"] = f"edit-{operation_id}-{original.message_id}"[:128]
-    return entry

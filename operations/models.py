@@ -234,32 +234,75 @@ class Operation(models.Model):
         self.refresh_from_db()
         return bool(updated)
 
-    def request_cancel(self) -> bool:
-        """Ask the running task to stop between batches; a pending row is cancelled at once,
-        and so is a running one whose worker stopped reporting (its lease expired): nothing
-        would ever act on the flag, and the row would block its target for good."""
+    @property
+    def is_abandoned(self) -> bool:
+        """Running, but its worker stopped reporting: the lease expired."""
+        return (
+            self.state == self.State.RUNNING
+            and self.lease_expires_at is not None
+            and self.lease_expires_at < timezone.now()
+        )
+
+    @property
+    def cancel_note(self) -> str:
+        """ "cancel requested by X at T: why", while a requested cancel is not confirmed."""
+        if not self.cancel_requested:
+            return ""
+        who = self.cancel_requested_by or "someone"
+        when = (
+            f" at {self.cancel_requested_at:%Y-%m-%d %H:%M:%S} UTC"
+            if self.cancel_requested_at
+            else ""
+        )
+        why = f": {self.cancel_reason}" if self.cancel_reason else ""
+        return f"Cancel requested by {who}{when}{why}"
+
+    def request_cancel(self, *, by: str = "", reason: str = "", end_abandoned: bool = True) -> bool:
+        """Ask the running task to stop between batches, recording who asked, when and why
+        (the first request's; a repeat changes nothing). False if it had already finished.
+
+        A pending row is cancelled at once: no worker has claimed it, so nothing ran. So is
+        a running one whose worker stopped reporting (its lease expired), unless
+        ``end_abandoned`` is False: a replay or a move task may still run in AWS, and its
+        caller ends the row only once AWS's cancel call succeeded (``end_if_abandoned``)."""
         now = timezone.now()
-        if Operation.objects.filter(pk=self.pk, state=self.State.PENDING).update(
-            state=self.State.CANCELLED, cancel_requested=True, finished_at=now, updated_at=now
+        who = {
+            "cancel_requested": True,
+            "cancel_requested_by": by[:150],
+            "cancel_requested_at": now,
+            "cancel_reason": reason,
+        }
+        rows = Operation.objects.filter(pk=self.pk)
+        if rows.filter(state=self.State.PENDING).update(
+            state=self.State.CANCELLED, finished_at=now, updated_at=now, **who
         ):
             self.refresh_from_db()
             return True
-        abandoned = Operation.objects.filter(
-            pk=self.pk, state=self.State.RUNNING, lease_expires_at__lt=now
-        )
-        if abandoned.update(
-            state=self.State.CANCELLED,
-            cancel_requested=True,
+        if end_abandoned and self.end_if_abandoned(
+            self.State.CANCELLED,
             error="Cancelled after its worker stopped reporting progress.",
+            **who,
+        ):
+            return True
+        running = rows.filter(state=self.State.RUNNING)
+        updated = running.filter(cancel_requested=False).update(updated_at=now, **who)
+        self.refresh_from_db()
+        return bool(updated) or self.state == self.State.RUNNING
+
+    def end_if_abandoned(self, state: str, *, error: str = "", **fields: Any) -> bool:
+        """Finish the row if it runs but its worker stopped reporting (lease expired);
+        False if a worker holds it again (it then acts on the cancel flag) or it ended."""
+        now = timezone.now()
+        updated = Operation.objects.filter(
+            pk=self.pk, state=self.State.RUNNING, lease_expires_at__lt=now
+        ).update(
+            state=state,
+            error=error[:10_000],
             finished_at=now,
             updated_at=now,
             lease_token=None,
             lease_expires_at=None,
-        ):
-            self.refresh_from_db()
-            return True
-        updated = Operation.objects.filter(pk=self.pk, state=self.State.RUNNING).update(
-            cancel_requested=True, updated_at=now
+            **fields,
         )
         self.refresh_from_db()
         return bool(updated)

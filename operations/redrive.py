@@ -543,10 +543,10 @@ def start(request: StartRequest) -> Operation:
     """Write the Operation row and enqueue its task once the row is committed.
 
     Raises ``IntegrityError`` when another operation is active on this DLQ."""
-    from operations.tasks import redrive as redrive_task
+    from operations.enqueue import enqueue
 
     op = create(request)
-    redrive_task.delay_on_commit(op.pk)  # type: ignore[attr-defined]  # celery-types predates it
+    enqueue(op)  # QueueUnavailable (the row failed) when the broker cannot take it
     return op
 
 

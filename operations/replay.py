@@ -26,6 +26,7 @@ from operations.archive import ArchiveView, EventFilters, LoggedEvent
 from operations.aws import dynamodb, events
 from operations.aws.context import ContextThreadPoolExecutor
 from operations.aws.errors import AwsError
+from operations.enqueue import enqueue as enqueue_task
 from operations.models import Operation
 
 logger = logging.getLogger(__name__)
@@ -122,9 +123,8 @@ def start_replay_operation(
     limit, when another operation is active on the archive, or when the
     generated replay name already exists. Nothing is written when it refuses.
     ``enqueue=False`` leaves running it to the caller (``manage.py replay --wait``).
+    ``QueueUnavailable`` when the broker cannot take the task (the row is then failed).
     """
-    from operations.replay_tasks import replay as replay_task
-
     reason = reason.strip()
     if not reason:
         raise ReplayRequestError("A reason is required: it goes into the audit trail.")
@@ -160,42 +160,14 @@ def start_replay_operation(
                 raise ReplayRequestError(f"A replay named {name} already exists in AWS.")
             operation.parameters["replay_name"] = name
             operation.save(update_fields=["parameters"])
-            if enqueue:
-                # celery-types does not know delay_on_commit (Celery 5.4+).
-                replay_task.delay_on_commit(operation.pk)  # type: ignore[attr-defined]
     except IntegrityError:
         raise ReplayRequestError(
             f"Another operation is already active on archive {archive.name}."
         ) from None
+    if enqueue:
+        enqueue_task(operation)
     logger.info("Replay operation %s created for %s", operation.pk, archive.name)
     return operation
-
-
-def cancel_replay_operation(operation: Operation) -> bool:
-    """Ask the replay to stop: flag the row, and call CancelReplay at once if it runs.
-
-    The task also calls CancelReplay when it sees the flag; calling it here too
-    means a cancel works even when no worker is polling right now (between two
-    polling tasks, or with every worker down). Whether the replay had started is
-    read before the flag is set: a row whose worker stopped reporting is cancelled
-    at once by ``request_cancel``, and its replay must still be stopped in AWS.
-    A CancelReplay for a replay that has not started yet, or has already
-    finished, fails harmlessly: the task then cancels before starting, or
-    DescribeReplay tells the final state.
-    """
-    if operation.kind != Operation.Kind.REPLAY:
-        return False
-    operation.refresh_from_db()
-    was_running = operation.state == Operation.State.RUNNING
-    if not operation.request_cancel():
-        return False
-    name = operation.parameters.get("replay_name", "")
-    if was_running and name:
-        try:
-            events.cancel_replay(name)
-        except AwsError as exc:
-            logger.info("CancelReplay %s: %s", name, exc)
-    return True
 
 
 # --- preview ------------------------------------------------------------------------------

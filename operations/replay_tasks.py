@@ -12,19 +12,20 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.utils import timezone
 
+from operations import outcomes
 from operations import republish as republish_engine
 from operations.aws import events
 from operations.aws.errors import AwsError
+from operations.following import Follower, LeaseLost, OutOfTime, keeps_following
 from operations.models import Operation
+from operations.tasks import claim_or_retry
 
 logger = logging.getLogger(__name__)
 
@@ -50,16 +51,6 @@ def poll_budget_seconds() -> float:
     return POLL_BUDGET_SHARE * soft_limit
 
 
-def _claim_or_retry(task: Task, op: Operation) -> Any:
-    token = op.claim(LEASE_SECONDS)
-    if token is None:
-        op.refresh_from_db()
-        if op.is_active and op.lease_expires_at is not None:
-            wait = (op.lease_expires_at - timezone.now()).total_seconds()
-            raise task.retry(countdown=max(1, int(wait) + 1))
-    return token
-
-
 @shared_task(
     bind=True,
     name="operations.replay",
@@ -73,7 +64,7 @@ def replay(self: Task, operation_id: int) -> None:
     op = Operation.objects.filter(pk=operation_id, kind=Operation.Kind.REPLAY).first()
     if op is None or op.is_finished:
         return
-    token = _claim_or_retry(self, op)
+    token = claim_or_retry(self, op, LEASE_SECONDS)
     if token is None:
         return
     try:
@@ -140,9 +131,12 @@ def run_replay(
     Polls until ``budget_seconds`` (default ``poll_budget_seconds()``) have passed,
     measured with ``clock`` and counting the calls themselves, or ``max_polls`` polls
     were made. Returns False when the replay is still running then (the row stays
-    running; the caller polls again later), True once the row is final.
-    ``SoftTimeLimitExceeded`` propagates and leaves the row running: the replay goes
-    on in AWS, so failing the row would release the archive while it still runs.
+    running; the caller polls again later), True once the row is final or another
+    worker holds it. Transient errors and AccessDenied are retried with backoff while
+    the lease is kept (``operations.following``): only EventBridge's final state or a
+    person ends the row. ``SoftTimeLimitExceeded`` propagates and leaves the row
+    running: the replay goes on in AWS, so failing the row would release the archive
+    while it still runs.
     """
     params = op.parameters
     name = str(params["replay_name"])
@@ -150,26 +144,44 @@ def run_replay(
     end = datetime.fromisoformat(params["end"]).astimezone(UTC)
     interval = poll_seconds() if interval is None else interval
     budget = poll_budget_seconds() if budget_seconds is None else budget_seconds
-    deadline = clock() + budget
+    follower = Follower(
+        op, token, LEASE_SECONDS, interval, sleep=sleep, clock=clock, deadline=clock() + budget
+    )
     try:
         if not op.progress.get("started"):
-            if op.cancel_requested:
+            if not follower.call(lambda: _start_unless_cancelled(op, name, start, end)):
                 op.finish(token, Operation.State.CANCELLED, error="Cancelled before it started.")
                 return True
-            _start(op, name, start, end)
             op.report(token, LEASE_SECONDS, progress={"replay_name": name, "started": True})
-        return _poll(
-            op, token, name, start, end, _Pacing(sleep, interval, max_polls, deadline, clock)
-        )
+        return _poll(op, token, name, start, end, follower, max_polls)
+    except OutOfTime:
+        return False
+    except LeaseLost:
+        logger.warning("Replay operation %s lost its lease", op.pk)
+        return True
     except SoftTimeLimitExceeded:
         raise
     except AwsError as exc:
+        # Refused for good: StartReplay (so nothing runs in AWS), or EventBridge no longer
+        # knows the replay.
         logger.warning("Replay operation %s failed: %s", op.pk, exc)
-        op.finish(token, Operation.State.FAILED, error=str(exc))
+        outcome = {"replay_name": name, "reasons": {str(exc)[:300]: 1}}
+        op.finish(token, Operation.State.FAILED, error=str(exc), outcome=outcome)
         return True
     except Exception as exc:
         op.finish(token, Operation.State.FAILED, error=f"{type(exc).__name__}: {exc}")
         raise
+
+
+def _start_unless_cancelled(op: Operation, name: str, start: datetime, end: datetime) -> bool:
+    """StartReplay, unless a cancel came first; False when nothing runs in AWS.
+
+    A worker killed right after StartReplay leaves ``started`` unset, so a cancel finds
+    out from EventBridge whether the replay exists (the poll then cancels it)."""
+    if op.cancel_requested:
+        return events.replay_exists(name)
+    _start(op, name, start, end)
+    return True
 
 
 def _start(op: Operation, name: str, start: datetime, end: datetime) -> None:
@@ -186,26 +198,23 @@ def _start(op: Operation, name: str, start: datetime, end: datetime) -> None:
         )
     except AwsError as exc:
         # The name is fixed per operation: it exists only if an earlier attempt of
-        # this same operation started it (a worker killed after StartReplay).
+        # this same operation started it (a worker killed after StartReplay, or a
+        # StartReplay that timed out after EventBridge accepted it).
         if exc.code != "ResourceAlreadyExistsException":
             raise
         logger.info("Replay %s was already started; resuming", name)
 
 
-@dataclass(frozen=True)
-class _Pacing:
-    sleep: Callable[[float], None]
-    interval: float
-    max_polls: int | None
-    deadline: float
-    clock: Callable[[], float]
-
-    def another_poll(self, polls_done: int) -> bool:
-        """Whether to sleep and poll again: within the poll count and, after the sleep,
-        still before the deadline."""
-        if self.max_polls is not None and polls_done >= self.max_polls:
-            return False
-        return self.clock() + self.interval < self.deadline
+def send_cancel(name: str) -> bool:
+    """CancelReplay; True once EventBridge took it or refused it for good (a replay that
+    already finished refuses: DescribeReplay then tells how it ended), False when it
+    should be tried again (a transient error, or AccessDenied)."""
+    try:
+        events.cancel_replay(name)
+    except AwsError as exc:
+        logger.info("CancelReplay %s: %s", name, exc)
+        return not keeps_following(exc)
+    return True
 
 
 def _poll(
@@ -214,19 +223,15 @@ def _poll(
     name: str,
     start: datetime,
     end: datetime,
-    pacing: _Pacing,
+    follower: Follower,
+    max_polls: int | None,
 ) -> bool:
     cancel_sent = bool(op.progress.get("cancel_sent"))
     polls = 0
     while True:
         if op.cancel_requested and not cancel_sent:
-            try:
-                events.cancel_replay(name)
-            except AwsError as exc:
-                # IllegalStatusException: it already finished; DescribeReplay says how.
-                logger.info("CancelReplay %s: %s", name, exc)
-            cancel_sent = True
-        info = events.describe_replay(name)
+            cancel_sent = send_cancel(name)
+        info = follower.call(lambda: events.describe_replay(name))
         polls += 1
         progress = replay_progress(info, start, end) | {"cancel_sent": cancel_sent}
         if info.state in FINAL_STATES:
@@ -235,12 +240,25 @@ def _poll(
                 FINAL_STATES[info.state],
                 error=info.state_reason if info.state == "FAILED" else "",
                 progress=progress,
-                outcome={"replay_name": name, "state": info.state},
+                outcome=replay_outcome(op, info),
             )
             return True
         if not op.report(token, LEASE_SECONDS, progress=progress):
-            logger.warning("Replay operation %s lost its lease", op.pk)
-            return True
-        if not pacing.another_poll(polls):
+            raise LeaseLost
+        if max_polls is not None and polls >= max_polls:
             return False
-        pacing.sleep(pacing.interval)
+        follower.wait(follower.interval)
+
+
+def replay_outcome(op: Operation, info: events.ReplayInfo) -> dict[str, Any]:
+    """What the row keeps of the replay's end: EventBridge's state and, if it did not
+    complete, why (grouped like every operation's reasons)."""
+    outcome: dict[str, Any] = {"replay_name": info.name or op.parameters.get("replay_name")}
+    outcome["state"] = info.state
+    if info.state == "FAILED":
+        outcome["reasons"] = {f"replay failed: {info.state_reason or 'no reason given'}": 1}
+    elif info.state == "CANCELLED":
+        outcome["reasons"] = outcomes.cancelled_by(op)
+    elif op.cancel_requested:
+        outcome["note"] = "A cancel was requested, but the replay completed first."
+    return outcome

@@ -19,9 +19,11 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from operations import archive as archive_reads
+from operations import outcomes
 from operations.archive import ArchiveView, EventFilters, LoggedEvent
 from operations.aws import events
 from operations.aws.errors import AwsError
+from operations.enqueue import enqueue
 from operations.models import Operation, TouchedCorrelation
 
 logger = logging.getLogger(__name__)
@@ -78,9 +80,9 @@ def start_republish_operation(
     user: Any = None,
     requested_by_name: str = "",
 ) -> Operation:
-    """Write the Operation (with the exact events to send) and enqueue it on commit."""
-    from operations.replay_tasks import republish as republish_task
+    """Write the Operation (with the exact events to send) and enqueue it on commit.
 
+    ``QueueUnavailable`` when the broker cannot take the task (the row is then failed)."""
     reason = reason.strip()
     if not reason:
         raise RepublishError("A reason is required: it goes into the audit trail.")
@@ -105,12 +107,11 @@ def start_republish_operation(
                     "events": [_entry(e) for e in chosen],
                 },
             )
-            # celery-types does not know delay_on_commit (Celery 5.4+).
-            republish_task.delay_on_commit(operation.pk)  # type: ignore[attr-defined]
     except IntegrityError:
         raise RepublishError(
             f"Another operation is already active on bus {view.bus_name}."
         ) from None
+    enqueue(operation)
     return operation
 
 
@@ -133,62 +134,125 @@ def _json(value: Any) -> str:
 def run(op: Operation, token: Any) -> None:
     """Send the operation's events, 10 per PutEvents call, checking every entry.
 
-    Every progress report saves the events sent so far (``progress["sent"]``), so even
-    a worker that dies mid-way leaves the audit of what went out. Any error finishes the
-    row FAILED (an unexpected one is raised again afterwards): the task is not retried,
-    as PutEvents is not idempotent, and a row left running would block its bus.
+    Before each call the row records which events are on their way, and after it which
+    went out, so even a worker that dies mid-way leaves the audit of what went out. A
+    resumed run (the sweeper, after a worker died) sends only the events never tried:
+    those on their way when the worker died may have gone out, and a second copy would
+    get a new event ID that consumers' idempotency does not catch, so they are reported
+    as unknown, not sent again. The row ends ``succeeded`` when every event was
+    accepted, ``partial`` when some were, else ``failed``, with the reasons grouped.
     """
     params = op.parameters
     stored: list[dict[str, Any]] = params.get("events", [])
-    sent: list[dict[str, str]] = []
-    failures: list[dict[str, str]] = []
-
-    def record() -> dict[str, Any]:
-        return {"sent": sent, "failures": failures}
-
+    done = Progress.of(op)
+    todo = [e for e in stored if e["id"] not in done.settled]
     try:
-        for start in range(0, len(stored), events.PUT_EVENTS_BATCH):
+        for start in range(0, len(todo), events.PUT_EVENTS_BATCH):
             if op.cancel_requested:
-                op.finish(token, Operation.State.CANCELLED, outcome=record())
+                _finish(op, token, done, len(stored), cancelled=True)
                 return
-            batch = stored[start : start + events.PUT_EVENTS_BATCH]
-            results = events.put_events([put_entry(e, params["bus_name"], op.pk) for e in batch])
+            batch = todo[start : start + events.PUT_EVENTS_BATCH]
+            op.report(token, LEASE_SECONDS, progress=done.record([e["id"] for e in batch]))
+            try:
+                results = events.put_events(
+                    [put_entry(e, params["bus_name"], op.pk) for e in batch]
+                )
+            except AwsError as exc:
+                done.refuse(batch, exc.code or "error", exc.message)
+                logger.warning("Re-publish operation %s: PutEvents failed: %s", op.pk, exc)
+                break
             for entry, result in zip(batch, results, strict=True):
                 if result.ok:
-                    sent.append({"original": entry["id"], "new": result.event_id})
+                    done.sent.append({"original": entry["id"], "new": result.event_id})
                 else:
-                    failures.append(
-                        {
-                            "original": entry["id"],
-                            "code": result.error_code,
-                            "message": result.error_message,
-                        }
-                    )
+                    done.refuse([entry], result.error_code, result.error_message)
             # The audit first: what this batch sent is saved before anything else can fail.
-            op.report(
-                token, LEASE_SECONDS, moved=len(sent), failed=len(failures), progress=record()
-            )
-            _touch(op, batch, sent)
-    except AwsError as exc:
-        _finish_failed(op, token, str(exc), sent, failures)
-        return
+            op.report(token, LEASE_SECONDS, progress=done.record(), **done.counters())
+            _touch(op, batch, done.sent)
     except Exception as exc:
         logger.exception("Re-publish operation %s failed", op.pk)
-        _finish_failed(op, token, f"{type(exc).__name__}: {exc}", sent, failures)
+        _finish(op, token, done, len(stored), error=f"{type(exc).__name__}: {exc}")
         raise
-    state = Operation.State.FAILED if failures else Operation.State.SUCCEEDED
-    error = (
-        f"{len(failures)} of {len(stored)} events were refused by PutEvents." if failures else ""
-    )
-    op.finish(
-        token,
-        state,
-        error=error,
-        moved=len(sent),
-        failed=len(failures),
-        outcome=record(),
-    )
-    logger.info("Re-publish operation %s: %s sent, %s failed", op.pk, len(sent), len(failures))
+    _finish(op, token, done, len(stored))
+    logger.info("Re-publish operation %s: %s", op.pk, done.counters())
+
+
+class Progress:
+    """What a re-publish did with each event: sent, refused, or unknown (on its way when
+    a worker died)."""
+
+    def __init__(self, progress: dict[str, Any]) -> None:
+        self.sent: list[dict[str, str]] = list(progress.get("sent") or [])
+        self.failures: list[dict[str, str]] = list(progress.get("failures") or [])
+        self.unknown: list[str] = list(progress.get("unknown") or [])
+        answered = {s["original"] for s in self.sent} | {f["original"] for f in self.failures}
+        for event_id in progress.get("in_flight") or []:
+            if event_id not in answered and event_id not in self.unknown:
+                self.unknown.append(event_id)
+
+    @classmethod
+    def of(cls, op: Operation) -> Progress:
+        return cls(op.progress if isinstance(op.progress, dict) else {})
+
+    @property
+    def settled(self) -> set[str]:
+        return (
+            {s["original"] for s in self.sent}
+            | {f["original"] for f in self.failures}
+            | set(self.unknown)
+        )
+
+    def refuse(self, batch: list[dict[str, Any]], code: str, message: str) -> None:
+        for entry in batch:
+            self.failures.append({"original": entry["id"], "code": code, "message": message})
+
+    def record(self, in_flight: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+        return {
+            "sent": self.sent,
+            "failures": self.failures,
+            "unknown": self.unknown,
+            "in_flight": list(in_flight),
+        }
+
+    def counters(self) -> dict[str, int]:
+        return {"moved": len(self.sent), "failed": len(self.failures) + len(self.unknown)}
+
+    def reasons(self, total: int, *, error: str = "") -> dict[str, int]:
+        reasons = [f"refused by PutEvents: {f['code']}" for f in self.failures]
+        reasons += ["unknown: the worker stopped while PutEvents ran"] * len(self.unknown)
+        untried = total - len(self.sent) - len(self.failures) - len(self.unknown)
+        why = f"not sent: {error}" if error else "not sent: the operation stopped first"
+        reasons += [why] * max(0, untried)
+        return outcomes.group_reasons(reasons)
+
+
+def _finish(
+    op: Operation,
+    token: Any,
+    done: Progress,
+    total: int,
+    *,
+    cancelled: bool = False,
+    error: str = "",
+) -> None:
+    state: str
+    if cancelled:
+        state = Operation.State.CANCELLED
+    else:
+        state = outcomes.final_state(len(done.sent), total)
+        if error and state == Operation.State.SUCCEEDED:
+            state = Operation.State.PARTIAL  # all went out, but the run broke afterwards
+    reasons = done.reasons(total, error=error)
+    if not error and reasons and state != Operation.State.CANCELLED:
+        error = "; ".join(outcomes.reason_lines({"reasons": reasons}))
+    outcome = {**done.record(), "reasons": reasons}
+    outcome.pop("in_flight")
+    try:
+        op.finish(token, state, error=error, outcome=outcome, **done.counters())
+    except Exception:
+        # The database itself may be what failed: the last progress report keeps the
+        # events sent until then.
+        logger.exception("Could not finish re-publish operation %s", op.pk)
 
 
 def _touch(op: Operation, batch: list[dict[str, Any]], sent: list[dict[str, str]]) -> None:
@@ -198,26 +262,3 @@ def _touch(op: Operation, batch: list[dict[str, Any]], sent: list[dict[str, str]
         ""
     }:
         TouchedCorrelation.objects.get_or_create(operation=op, correlation_id=correlation_id)
-
-
-def _finish_failed(
-    op: Operation,
-    token: Any,
-    error: str,
-    sent: list[dict[str, str]],
-    failures: list[dict[str, str]],
-) -> None:
-    outcome = {"sent": sent, "failures": failures}
-    try:
-        op.finish(
-            token,
-            Operation.State.FAILED,
-            error=error,
-            moved=len(sent),
-            failed=len(failures),
-            outcome=outcome,
-        )
-    except Exception:
-        # The database itself may be what failed: the last progress report keeps the
-        # events sent until then.
-        logger.exception("Could not finish re-publish operation %s", op.pk)

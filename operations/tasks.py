@@ -1,13 +1,20 @@
-"""Celery tasks for operator actions (redrive). Each claims its Operation row first."""
+"""Celery tasks for DLQ operations (redrive, delete, edit-and-resend) and the sweeper.
+
+Each operation task claims its Operation row first (compare-and-set), so a redelivered
+or re-enqueued task does nothing twice.
+"""
 
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Callable
 
 from celery import Task, shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from django.utils import timezone
 
-from operations import native_redrive
+from operations import dlq_actions, native_redrive, sweep
 from operations import redrive as engine
 from operations.models import Operation
 
@@ -42,20 +49,87 @@ def redrive(self: Task, operation_id: int) -> None:
     if op is None or op.is_finished:
         return
     lease = engine.lease_seconds()
-    token = op.claim(lease)
+    token = claim_or_retry(self, op, lease)
     if token is None:
-        op.refresh_from_db()
-        if op.is_active and op.lease_expires_at is not None:
-            wait = (op.lease_expires_at - timezone.now()).total_seconds()
-            raise self.retry(countdown=max(1, int(wait) + 1))
         return
     try:
         if op.kind == Operation.Kind.NATIVE_REDRIVE:
             native_redrive.run(op, token, lease_seconds=lease)
         else:
             engine.Redrive(op, token).run()
+    except SoftTimeLimitExceeded:
+        if op.kind != Operation.Kind.NATIVE_REDRIVE:
+            raise
+        # The move task goes on in SQS (it may run 36 hours): a fresh task follows it
+        # once this one's lease expires; failing the row would unlock a moving DLQ.
+        raise self.retry(countdown=lease + 1) from None
     except Exception as exc:
         # Not an AWS error (those end the operation as failed inside): record it, re-raise.
         op.finish(token, Operation.State.FAILED, error=f"{type(exc).__name__}: {exc}")
         raise
     logger.info("operation %s finished: %s", op.pk, op.state)
+
+
+def claim_or_retry(task: Task, op: Operation, lease: int) -> uuid.UUID | None:
+    """Claim ``op`` for ``task``. When a live worker holds it, retry once that lease could
+    have expired (how a killed run resumes); None when it has finished."""
+    token = op.claim(lease)
+    if token is None:
+        op.refresh_from_db()
+        if op.is_active and op.lease_expires_at is not None:
+            wait = (op.lease_expires_at - timezone.now()).total_seconds()
+            raise task.retry(countdown=max(1, int(wait) + 1))
+    return token
+
+
+@shared_task(
+    bind=True,
+    name="operations.delete_messages",
+    ignore_result=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=None,
+)
+def delete_messages(self: Task, operation_id: int) -> None:
+    """Run (or resume) the delete operation ``operation_id``: a resumed run deletes only
+    what an earlier one did not record as deleted."""
+    _run_action(self, operation_id, Operation.Kind.DELETE_MESSAGES, dlq_actions.run_delete)
+
+
+@shared_task(
+    bind=True,
+    name="operations.edit_resend",
+    ignore_result=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=None,
+)
+def edit_resend(self: Task, operation_id: int) -> None:
+    """Run (or resume) the edit-and-resend operation ``operation_id``: a resumed run that
+    finds the copy sent only deletes the original."""
+    _run_action(self, operation_id, Operation.Kind.EDIT_RESEND, dlq_actions.run_edit_resend)
+
+
+def _run_action(
+    task: Task, operation_id: int, kind: str, run: Callable[[Operation, uuid.UUID], str]
+) -> None:
+    op = Operation.objects.filter(pk=operation_id, kind=kind).first()
+    if op is None or op.is_finished:
+        return
+    token = claim_or_retry(task, op, dlq_actions.LEASE_SECONDS)
+    if token is None:
+        return
+    try:
+        state = run(op, token)
+    except Exception as exc:
+        # Not an AWS error (those end the operation inside): record it, re-raise.
+        op.finish(token, Operation.State.FAILED, error=f"{type(exc).__name__}: {exc}")
+        raise
+    logger.info("operation %s finished: %s", op.pk, state)
+
+
+@shared_task(name="operations.sweep", ignore_result=True)
+def sweep_operations() -> None:
+    """Re-enqueue pending operations nobody took, resume running ones whose worker died
+    (Celery beat runs it every ``EVENTOPS_SWEEP_SECONDS``)."""
+    sweep.run()

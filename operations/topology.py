@@ -400,7 +400,9 @@ class Overview:
 
     @property
     def dlq_messages(self) -> int:
-        return sum(c.dlq_depth for c in self.consumers)
+        """Messages in all DLQs, each DLQ counted once however many sources share it."""
+        depths = {c.dlq.arn: c.dlq_depth for c in self.consumers if c.dlq is not None}
+        return sum(depths.values())
 
 
 def age_queries(dlq_names: Iterable[str]) -> list[MetricQuery]:

@@ -42,6 +42,10 @@ logins=$("$PY" manage.py createdemousers)
 
 "$PY" -m celery -A dashboard worker --pool=solo --loglevel=INFO &
 pids+=($!)
+# Beat runs the sweeper (re-enqueues stuck operations, resumes abandoned ones); its
+# schedule file lives under var/ (CELERY_BEAT_SCHEDULE_FILENAME).
+"$PY" -m celery -A dashboard beat --loglevel=INFO &
+pids+=($!)
 "$PY" manage.py runserver "127.0.0.1:${PORT}" --noreload &
 pids+=($!)
 

@@ -28,13 +28,16 @@ from dashboard.views.archive import (
     with_archive,
 )
 from operations import archive as reads
-from operations import replay, republish
+from operations import cancel, replay, republish
 from operations.access import is_operator, require_operator
 from operations.archive import ArchiveView, QueryTimedOut
 from operations.aws import events
 from operations.aws.errors import AwsError
 from operations.cache import cached, describe_error
 from operations.models import Operation
+from operations.views.common import queue_errors
+from operations.views.forms import CancelForm
+from operations.views.operations import report_cancel
 
 
 def replayable_rules(view: ArchiveView) -> list[tuple[str, str]]:
@@ -117,6 +120,7 @@ def replay_new(request: HtmxHttpRequest, view: ArchiveView) -> HttpResponse:
 
 @require_POST
 @operator_only
+@queue_errors
 @with_archive
 def replay_start(request: HtmxHttpRequest, view: ArchiveView) -> HttpResponse:
     """Start a replay (operator, reason required); redirect to its operation page."""
@@ -154,7 +158,7 @@ def replay_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
     Used when the operations app's own detail page does not exist."""
     op = _archive_op(pk)
-    context = {"op": op, "can_operate": is_operator(request.user)}
+    context = {"op": op, "can_operate": is_operator(request.user), "cancel_form": CancelForm()}
     if request.htmx:
         if op.is_finished:
             response: HttpResponse = HttpResponseStopPolling()
@@ -169,17 +173,16 @@ def replay_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 def replay_cancel(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    """Cancel a replay (CancelReplay once started); harmless when already finished."""
+    """Cancel a replay or re-publish, saying why (CancelReplay once started); harmless
+    when already finished."""
     require_operator(request)
     op = _archive_op(pk)
-    if op.kind == Operation.Kind.REPLAY:
-        cancelled = replay.cancel_replay_operation(op)
-    else:
-        cancelled = op.request_cancel()
-    if cancelled:
-        messages.info(request, f"Cancel requested for replay operation #{op.pk}.")
-    else:
-        messages.warning(request, f"Replay operation #{op.pk} has already finished.")
+    form = CancelForm(request.POST)
+    if not form.is_valid():
+        context = {"op": op, "can_operate": True, "cancel_form": form}
+        return render(request, "archive/replay_detail.html", context, status=400)
+    result = cancel.cancel(op, by=request.user.get_username(), reason=form.cleaned_data["reason"])
+    report_cancel(request, result)
     return redirect(operation_url(op))
 
 
@@ -211,6 +214,7 @@ def _chosen_events(request: HtmxHttpRequest, view: ArchiveView) -> tuple[list, d
 
 @require_POST
 @operator_only
+@queue_errors
 @with_archive
 def republish_events(request: HtmxHttpRequest, view: ArchiveView) -> HttpResponse:
     """Re-publish one event or one correlation ID's events; redirect to the operation."""

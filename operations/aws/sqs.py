@@ -10,6 +10,7 @@ import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from operations.aws.client import client
 from operations.aws.context import ContextThreadPoolExecutor
@@ -327,6 +328,8 @@ class MoveTask:
     moved: int
     to_move: int | None
     failure_reason: str
+    # StartedTimestamp: when SQS started it (tells a restarted operation's own task).
+    started_at: datetime | None = None
 
 
 def start_message_move_task(
@@ -369,9 +372,17 @@ def list_message_move_tasks(source_arn: str, max_results: int = 10) -> list[Move
                 else None
             ),
             failure_reason=str(item.get("FailureReason", "")),
+            started_at=_epoch_ms(item.get("StartedTimestamp")),
         )
         for item in response.get("Results", [])
     ]
+
+
+def _epoch_ms(value: object) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(int(str(value)) / 1000, tz=UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
 
 
 def cancel_message_move_task(task_handle: str) -> int:

@@ -1,4 +1,5 @@
-"""Operator actions on single DLQ messages: delete selected, edit and re-send."""
+"""Operator actions on single DLQ messages: delete selected, edit and re-send (run by the
+worker as operations: operations/dlq_actions.py)."""
 
 from __future__ import annotations
 
@@ -9,35 +10,44 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from dashboard.http import HtmxHttpRequest
-from operations import dlq
+from operations import dlq, dlq_actions
 from operations.access import require_operator
 from operations.aws.errors import AwsError
-from operations.views.common import aws_errors, resolve_dlq, source_choices, user_name
+from operations.views.common import (
+    aws_errors,
+    queue_errors,
+    resolve_dlq,
+    source_choices,
+    user_name,
+)
 from operations.views.forms import DeleteForm, EditForm
 from operations.views.redrive import already_running
 
 
 @require_POST
 @aws_errors
+@queue_errors
 def dlq_delete(request: HtmxHttpRequest, name: str) -> HttpResponse:
-    """Step 1 (no ``confirm``): show what will be deleted. Step 2: delete, audited."""
+    """Step 1 (no ``confirm``): show what will be deleted. Step 2: a worker deletes them,
+    audited; the operation's page follows it."""
     require_operator(request)
     queue = resolve_dlq(name)
     form = DeleteForm(request.POST)
     if not form.is_valid() or not form.cleaned_data["confirm"]:
         status = 400 if form.errors else 200
         return render(request, "dlq/delete.html", {"queue": queue, "form": form}, status=status)
-    actor = dlq.Actor(form.cleaned_data["reason"], request.user, user_name(request))
+    actor = dlq_actions.Actor(form.cleaned_data["reason"], request.user, user_name(request))
     try:
-        op = dlq.delete_messages(queue.url, set(form.cleaned_data["message_ids"]), actor)
+        op = dlq_actions.start_delete(queue.url, set(form.cleaned_data["message_ids"]), actor)
     except IntegrityError:
         return already_running(request, queue.url, name)
-    messages.success(request, f"Deleted {op.moved} of {op.total or 0} messages (#{op.pk}).")
+    messages.success(request, f"Deleting {op.total or 0} messages (#{op.pk}).")
     return redirect("operations:detail", pk=op.pk)
 
 
 @require_http_methods(["GET", "POST"])
 @aws_errors
+@queue_errors
 def dlq_edit(request: HtmxHttpRequest, name: str, message_id: str) -> HttpResponse:
     """GET: the body to edit. POST: the server-side diff; with ``confirm``: send, audited."""
     if request.method == "POST":
@@ -60,13 +70,13 @@ def dlq_edit(request: HtmxHttpRequest, name: str, message_id: str) -> HttpRespon
     context["diff"] = dlq.body_diff(original, dlq.normalise_json(form.cleaned_data["body"])[1])
     if not form.cleaned_data["confirm"]:
         return render(request, "dlq/edit.html", context)
-    actor = dlq.Actor(form.cleaned_data["reason"], request.user, user_name(request))
+    actor = dlq_actions.Actor(form.cleaned_data["reason"], request.user, user_name(request))
     fallback = sources[0][0] if len(sources) == 1 else ""
     try:
-        op = dlq.edit_resend(
+        op = dlq_actions.start_edit_resend(
             queue.url, original.message_id, form.cleaned_data["body"], actor, fallback_arn=fallback
         )
     except IntegrityError:
         return already_running(request, queue.url, name)
-    messages.success(request, f"Edit and re-send #{op.pk}: {op.get_state_display()}.")
+    messages.success(request, f"Edit and re-send #{op.pk} queued: a worker sends it.")
     return redirect("operations:detail", pk=op.pk)

@@ -17,6 +17,7 @@ from django.urls import NoReverseMatch, reverse
 from operations import dlq, topology
 from operations.aws import sqs
 from operations.aws.errors import AwsError
+from operations.enqueue import QueueUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,22 @@ def aws_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
         except AwsError as exc:
             logger.warning("%s: %s", request.path, exc)
             return render(request, "dlq/aws_error.html", {"error": exc}, status=502)
+
+    return wrapper
+
+
+def queue_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Answer a start whose task the broker could not take with a clear 503, never a
+    500: its row was marked failed (``operations.enqueue``), so nothing stays locked."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except QueueUnavailable as exc:
+            logger.error("%s: %s", request.path, exc)
+            context = {"error": exc, "operation_id": exc.operation_id}
+            return render(request, "operations/queue_unavailable.html", context, status=503)
 
     return wrapper
 

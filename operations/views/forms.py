@@ -6,7 +6,7 @@ from typing import Any
 
 from django import forms
 
-from operations import dlq
+from operations import dlq, dlq_actions
 
 REASON_HELP = "Why: it is recorded with the operation."
 FILTER_FIELDS = (
@@ -115,7 +115,7 @@ class DeleteForm(forms.Form):
         field = self.fields["message_ids"]
         assert isinstance(field, forms.MultipleChoiceField)
         # Any id is acceptable: it is only compared with ids received from the queue.
-        field.choices = [(i, i) for i in ids[: dlq.MAX_DELETE]]
+        field.choices = [(i, i) for i in ids[: dlq_actions.MAX_DELETE]]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -160,3 +160,14 @@ class EditForm(forms.Form):
         if data.get("confirm") and not (data.get("reason") or "").strip():
             self.add_error("reason", "Say why this message is edited and re-sent.")
         return data
+
+
+class CancelForm(forms.Form):
+    """Why an operation is cancelled: recorded with who asked and when."""
+
+    reason = forms.CharField(
+        max_length=2000,
+        widget=forms.TextInput(attrs={"placeholder": "why it must stop"}),
+        help_text="Why: it is recorded with the cancel.",
+        error_messages={"required": "Say why it must stop: the reason is recorded."},
+    )

@@ -81,6 +81,8 @@ def export_text(queue: Dlq, peeked: dlq.Peek, *, source: str, note: str = "") ->
         "source": source,
         "peeked_at": datetime.now(UTC).isoformat(),
         "visibility_seconds": peeked.visibility_seconds,
+        # Binary message attributes carry their bytes as base64 (BinaryEncoding says so).
+        "binary_encoding": "base64",
         "messages": [m.export() for m in peeked.messages],
     }
     if note:

@@ -17,10 +17,11 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 
 from dashboard.http import HtmxHttpRequest
-from operations import native_redrive, replay
+from operations import cancel
 from operations.access import is_operator, require_operator
 from operations.models import Operation
-from operations.views.common import seen_loops
+from operations.views.common import seen_loops, user_name
+from operations.views.forms import CancelForm
 
 FILTERS = ("kind", "state", "user", "target")
 # Kinds whose target is a DLQ, so that its messages page is the place to look next.
@@ -63,16 +64,22 @@ def operation_list(request: HtmxHttpRequest) -> HttpResponse:
 def operation_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """One operation: who, why, parameters, outcome, live progress, loops seen since."""
     op = get_object_or_404(Operation, pk=pk)
-    context = {
+    return render(request, "operations/detail.html", detail_context(request, op))
+
+
+def detail_context(
+    request: HtmxHttpRequest, op: Operation, cancel_form: CancelForm | None = None
+) -> dict[str, object]:
+    return {
         "op": op,
         "is_operator": is_operator(request.user),
+        "cancel_form": cancel_form or CancelForm(),
         "loops": seen_loops(op.pk),
         "parameters_json": json.dumps(op.parameters, indent=2, sort_keys=True),
         "outcome_json": json.dumps(op.outcome, indent=2, sort_keys=True) if op.outcome else "",
         "links": related_links(op),
         **progress_context(op),
     }
-    return render(request, "operations/detail.html", context)
 
 
 @require_GET
@@ -88,29 +95,30 @@ def operation_progress(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 def operation_cancel(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    """Ask the operation to stop; a replay is cancelled in AWS at once (CancelReplay).
+    """Ask the operation to stop, saying why; who, when and why are recorded.
 
-    Other kinds stop between batches; a pending operation is cancelled at once.
-    """
+    A replay or a native redrive is cancelled in AWS at once (CancelReplay,
+    CancelMessageMoveTask) and stays running until AWS confirms; other kinds stop
+    between batches; a pending operation is cancelled at once."""
     require_operator(request)
     op = get_object_or_404(Operation, pk=pk)
-    if op.kind == Operation.Kind.REPLAY:
-        if replay.cancel_replay_operation(op):
-            messages.success(
-                request, "Cancellation requested: EventBridge is cancelling the replay."
-            )
-        else:
-            messages.info(request, "This replay has already finished.")
-    elif op.kind == Operation.Kind.NATIVE_REDRIVE:
-        if native_redrive.cancel_operation(op):
-            messages.success(request, "Cancellation requested: SQS is cancelling the move task.")
-        else:
-            messages.info(request, "This operation has already finished.")
-    elif op.request_cancel():
-        messages.success(request, "Cancellation requested: it stops after the current batch.")
-    else:
-        messages.info(request, "This operation has already finished.")
+    form = CancelForm(request.POST)
+    if not form.is_valid():
+        context = detail_context(request, op, cancel_form=form)
+        return render(request, "operations/detail.html", context, status=400)
+    result = cancel.cancel(op, by=user_name(request), reason=form.cleaned_data["reason"])
+    report_cancel(request, result)
     return redirect("operations:detail", pk=op.pk)
+
+
+def report_cancel(request: HtmxHttpRequest, result: cancel.CancelResult) -> None:
+    """Tell the person what became of their cancel."""
+    if result.status == cancel.REFUSED:
+        messages.error(request, result.message)
+    elif result.status == cancel.FINISHED:
+        messages.info(request, result.message)
+    else:
+        messages.success(request, result.message)
 
 
 def _url(name: str, *args: object) -> str:

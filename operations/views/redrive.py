@@ -15,7 +15,14 @@ from operations import dlq
 from operations import redrive as engine
 from operations.access import is_operator, require_operator
 from operations.aws.errors import AwsError
-from operations.views.common import aws_errors, message_rows, resolve_dlq, source_choices, user_name
+from operations.views.common import (
+    aws_errors,
+    message_rows,
+    queue_errors,
+    resolve_dlq,
+    source_choices,
+    user_name,
+)
 from operations.views.forms import FILTER_FIELDS, FilterForm, StartForm
 
 
@@ -49,6 +56,7 @@ def redrive_preview(request: HtmxHttpRequest, name: str) -> HttpResponse:
 
 @require_POST
 @aws_errors
+@queue_errors
 def redrive_start(request: HtmxHttpRequest, name: str) -> HttpResponse:
     """Write the Operation (one active per DLQ, enforced by the database) and enqueue it."""
     require_operator(request)

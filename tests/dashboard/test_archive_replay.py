@@ -127,27 +127,40 @@ def _running_replay(world) -> Operation:
     )
 
 
+CANCEL_WHY = {"reason": "wrong window"}
+
+
 def test_operator_cancels_a_pending_replay(world, operator_client):
     op = _running_replay(world)
-    response = operator_client.post(reverse("replay_cancel", args=[op.pk]))
+    response = operator_client.post(reverse("replay_cancel", args=[op.pk]), CANCEL_WHY)
     op.refresh_from_db()
     assert response.status_code == 302
-    assert op.state == Operation.State.CANCELLED and op.cancel_requested
+    assert op.state == Operation.State.CANCELLED and op.cancel_reason == "wrong window"
+    assert op.cancel_requested_by == "olga"
 
 
 def test_cancel_twice_is_harmless(world, operator_client):
     op = _running_replay(world)
-    operator_client.post(reverse("replay_cancel", args=[op.pk]))
-    again = operator_client.post(reverse("replay_cancel", args=[op.pk]), follow=True)
+    operator_client.post(reverse("replay_cancel", args=[op.pk]), CANCEL_WHY)
+    again = operator_client.post(reverse("replay_cancel", args=[op.pk]), CANCEL_WHY, follow=True)
     op.refresh_from_db()
     assert again.status_code == 200 and "already finished" in again.text
     assert op.state == Operation.State.CANCELLED
 
 
+def test_cancel_without_a_reason_is_a_clear_400_and_changes_nothing(world, operator_client):
+    op = _running_replay(world)
+    response = operator_client.post(reverse("replay_cancel", args=[op.pk]), {"reason": " "})
+    op.refresh_from_db()
+    assert response.status_code == 400 and "Say why it must stop" in response.text
+    assert op.state == Operation.State.PENDING and not op.cancel_requested
+
+
 def test_viewer_cannot_cancel_and_get_is_405(world, viewer_client, operator_client):
     op = _running_replay(world)
-    assert viewer_client.post(reverse("replay_cancel", args=[op.pk])).status_code == 403
-    assert operator_client.get(reverse("replay_cancel", args=[op.pk])).status_code == 405
+    url = reverse("replay_cancel", args=[op.pk])
+    assert viewer_client.post(url, CANCEL_WHY).status_code == 403
+    assert operator_client.get(url).status_code == 405
     op.refresh_from_db()
     assert op.state == Operation.State.PENDING
 

@@ -211,3 +211,19 @@ def test_during_an_outage_a_second_view_within_the_ttl_makes_no_aws_calls(
 
     assert sum(calls.values()) == 0
     assert b"osprey-calm-work" in again.content and b"endpoint unreachable" in again.content
+
+
+def test_a_dlq_shared_by_two_sources_counts_once_in_messages_in_dlqs(signed_in, account):
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    dlq_url = sqs.get_queue_url(QueueName="osprey-backlog-dead")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3})
+    sqs.create_queue(QueueName="osprey-backlog-second", Attributes={"RedrivePolicy": policy})
+
+    overview = signed_in.get("/").context["overview"]
+
+    rows = [c for c in overview.consumers if c.dlq and c.dlq.arn == dlq_arn]
+    assert [c.dlq_depth for c in rows] == [2, 2]
+    assert overview.dlq_messages == 3  # 2 in the shared DLQ, 1 in osprey-burning-dead

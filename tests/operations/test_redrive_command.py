@@ -61,12 +61,15 @@ def test_dry_run_previews_without_moving(dlq_url: str) -> None:
     assert not Operation.objects.exists()
 
 
-def test_without_wait_it_queues_the_task(dlq_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_wait_it_queues_the_task(
+    dlq_url: str, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks
+) -> None:
     from operations import tasks
 
     queued: list[int] = []
-    monkeypatch.setattr(tasks.redrive, "delay_on_commit", queued.append)
-    output = redrive("orders-dlq", "--yes")
+    monkeypatch.setattr(tasks.redrive, "apply_async", lambda args, **kw: queued.append(args[0]))
+    with django_capture_on_commit_callbacks(execute=True):
+        output = redrive("orders-dlq", "--yes")
     assert queued == [Operation.objects.get().pk] and "queued" in output
 
 

@@ -8,7 +8,7 @@ import boto3
 import pytest
 from django.core.management import CommandError, call_command
 
-from operations import archive, replay
+from operations import archive, cancel, replay
 from operations.aws import events
 from operations.models import Operation
 from operations.replay import ReplayRequestError
@@ -75,7 +75,7 @@ def test_cancel_calls_cancel_replay_and_ends_cancelled(world):
         end=datetime.fromisoformat(params["end"]),
     )
     op.report(token, progress={"replay_name": params["replay_name"], "started": True})
-    assert replay.cancel_replay_operation(op)
+    assert cancel.cancel(op, by="oncall", reason="wrong window").status == cancel.REQUESTED
     run_replay(op, token, sleep=lambda s: None, interval=0, max_polls=3)
     op.refresh_from_db()
     assert op.state == Operation.State.CANCELLED
@@ -210,17 +210,36 @@ def test_command_with_wait_runs_inline_and_prints_the_final_state(world, capsys)
     assert Operation.objects.get().requested_by_name.startswith("cli:")
 
 
+def test_command_exits_1_when_the_replay_failed(world, monkeypatch, capsys):
+    failed = events.ReplayInfo("n", "", "", "FAILED", "broken", None, None, None, None, None, ())
+    monkeypatch.setattr(events, "replay_exists", lambda name: False)
+    monkeypatch.setattr(events, "describe_replay", lambda name: failed)
+    with pytest.raises(CommandError, match="ended failed") as ended:
+        call_command("replay", ARCHIVE, *_window_args(), "--yes", "--wait")
+    assert ended.value.returncode == 1 and "1 replay failed: broken" in capsys.readouterr().out
+
+
+def test_command_without_wait_hands_over_and_exits_5(world, monkeypatch):
+    from operations.replay_tasks import replay as replay_task
+
+    monkeypatch.setattr(replay_task, "apply_async", lambda *args, **kwargs: None)
+    with pytest.raises(CommandError, match="handed to a Celery worker") as queued:
+        call_command("replay", ARCHIVE, *_window_args(), "--yes")
+    assert queued.value.returncode == 5 and Operation.objects.get().state == "pending"
+
+
 def test_command_without_yes_previews_and_starts_nothing(world, capsys):
     world.put("OrderPaid", detail("c-1"))
-    with pytest.raises(CommandError, match="--yes"):
+    with pytest.raises(CommandError, match="--yes") as refused:
         call_command("replay", ARCHIVE, *_window_args())
-    assert "1 events in the window" in capsys.readouterr().out
+    assert "1 events in the window" in capsys.readouterr().out and refused.value.returncode == 2
     assert Operation.objects.count() == 0
 
 
 def test_command_refuses_an_unknown_archive(world):
-    with pytest.raises(CommandError, match="No archive named"):
+    with pytest.raises(CommandError, match="No archive named") as refused:
         call_command("replay", "nope", *_window_args(), "--yes")
+    assert refused.value.returncode == 2
 
 
 def test_running_replay_reports_last_replayed_time_across_the_window(world, monkeypatch):
@@ -326,37 +345,39 @@ def test_command_interrupted_hands_the_replay_to_a_worker(world, monkeypatch, ca
     from operations.replay_tasks import replay as replay_task
 
     enqueued: list[int] = []
-    monkeypatch.setattr(replay_task, "delay", enqueued.append)
+    monkeypatch.setattr(replay_task, "apply_async", lambda args, **kw: enqueued.append(args[0]))
 
     def interrupted(op, token, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(command, "run_replay", interrupted)
-    _call_interrupted()
+    with pytest.raises(CommandError) as running:
+        _call_interrupted()
     op = Operation.objects.get()
     assert enqueued == [op.pk] and op.state == Operation.State.RUNNING
     assert "handed to a Celery worker" in capsys.readouterr().out
+    assert running.value.returncode == 5
 
 
 def test_command_interrupted_without_a_broker_cancels_the_replay(world, monkeypatch, capsys):
     from operations.management.commands import replay as command
     from operations.replay_tasks import replay as replay_task
 
-    def broker_down(operation_id):
+    def broker_down(args, **kwargs):
         raise ConnectionError("broker down")
 
     def interrupted(op, token, **kwargs):
         raise KeyboardInterrupt
 
     cancelled: list[str] = []
-    monkeypatch.setattr(replay_task, "delay", broker_down)
+    monkeypatch.setattr(replay_task, "apply_async", broker_down)
     monkeypatch.setattr(command, "run_replay", interrupted)
     monkeypatch.setattr(events, "cancel_replay", cancelled.append)
-    with pytest.raises(CommandError, match="cancelled"):
+    with pytest.raises(CommandError, match="cancelled") as stopped:
         _call_interrupted()
     op = Operation.objects.get()
     assert op.state == Operation.State.CANCELLED and cancelled == [op.parameters["replay_name"]]
-    assert "the replay was cancelled" in capsys.readouterr().out
+    assert "the replay was cancelled" in capsys.readouterr().out and stopped.value.returncode == 4
 
 
 def _call_interrupted() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.utils import timezone
 
 from operations import archive, republish
 from operations.aws import events
@@ -75,8 +76,41 @@ def test_refused_entries_are_counted_and_fail_the_operation(world, monkeypatch):
     ]
     monkeypatch.setattr(events, "put_events", lambda entries: refused[: len(entries)])
     op = _republish("c-1")
-    assert (op.state, op.moved, op.failed) == ("failed", 1, 1)
-    assert op.outcome["failures"][0]["code"] == "ThrottlingException"
+    assert (op.state, op.moved, op.failed) == ("partial", 1, 1)
+    assert op.outcome["reasons"] == {"refused by PutEvents: ThrottlingException": 1}
+
+
+def test_every_event_refused_fails_the_operation(world, monkeypatch):
+    world.put("OrderPaid", detail("c-1"))
+    refused = events.PutResult("", "AccessDeniedException", "no")
+    monkeypatch.setattr(events, "put_events", lambda entries: [refused] * len(entries))
+    op = _republish("c-1")
+    assert (op.state, op.moved, op.failed) == ("failed", 0, 1)
+    assert "1 refused by PutEvents: AccessDeniedException" in op.error
+
+
+def test_a_resumed_republish_sends_only_what_was_never_tried(world, monkeypatch):
+    """The worker died during PutEvents: the events on their way may have gone out, and a
+    second copy would carry a new event ID, so they are reported unknown, not re-sent."""
+    for i in range(3):
+        world.put("OrderPaid", detail("c-1", order=f"o-{i}"))
+    op = _start("c-1")
+    ids = [e["id"] for e in op.parameters["events"]]
+    token = op.claim()
+    op.report(token, progress={"sent": [{"original": ids[0], "new": "n-0"}], "in_flight": [ids[1]]})
+    Operation.objects.filter(pk=op.pk).update(lease_expires_at=timezone.now())
+    sent: list[str] = []
+    original = events.put_events
+    monkeypatch.setattr(
+        events,
+        "put_events",
+        lambda entries: sent.extend(e["Detail"] for e in entries) or original(entries),
+    )
+    republish_task.run(op.pk)
+    op.refresh_from_db()
+    assert len(sent) == 1 and op.outcome["unknown"] == [ids[1]]
+    assert (op.state, op.moved) == ("partial", 2)
+    assert op.outcome["reasons"] == {"unknown: the worker stopped while PutEvents ran": 1}
 
 
 def test_put_events_batches_of_ten_check_every_entry(aws):
@@ -133,7 +167,8 @@ def test_database_error_finishes_the_row_failed_and_keeps_the_audit(world, monke
     with pytest.raises(DatabaseError):
         republish_task.run(op.pk)
     op.refresh_from_db()
-    assert (op.state, op.moved) == ("failed", 1) and "disk full" in op.error
+    # Every event went out, but the run broke afterwards: not a clean success.
+    assert (op.state, op.moved) == ("partial", 1) and "disk full" in op.error
     assert [s["original"] for s in op.outcome["sent"]] == [op.parameters["events"][0]["id"]]
 
 

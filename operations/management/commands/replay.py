@@ -8,26 +8,28 @@ runs the replay inline (no worker needed) and ends printing the final state.
 Interrupted (Ctrl-C) while waiting, it hands the replay over to a Celery worker,
 which keeps polling it; when the task cannot be enqueued it cancels the replay
 instead. Either way it says which, and the row never stays running unwatched.
+
+Exit codes (``operations.outcomes``, README "Command line"): 0 succeeded, 1 failed,
+2 refused or bad usage, 4 cancelled, 5 still running or handed to a worker (also
+without ``--wait``).
 """
 
 from __future__ import annotations
 
 import getpass
-import logging
 from datetime import UTC, datetime
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 
 from operations import archive as reads
-from operations import replay
+from operations import enqueue, outcomes, replay
 from operations.archive import QueryTimedOut
+from operations.aws import events
 from operations.aws.errors import AwsError
 from operations.models import Operation
-from operations.replay_tasks import replay as replay_task
 from operations.replay_tasks import run_replay
-
-logger = logging.getLogger(__name__)
 
 
 def _time(value: str) -> datetime:
@@ -65,7 +67,7 @@ class Command(BaseCommand):
                 self.stderr.write(f"warning: {warning}")
             if not options["yes"]:
                 self._print_preview(replay.preview(plan))
-                raise CommandError("Nothing started: add --yes to start the replay.")
+                raise _refused("Nothing started: add --yes to start the replay.")
             op = replay.start_replay_operation(
                 plan,
                 reason=options["reason"] or f"Replay from the command line by {user}",
@@ -73,12 +75,19 @@ class Command(BaseCommand):
                 enqueue=not options["wait"],
             )
         except reads.ArchiveNotFound:
-            raise CommandError(f"No archive named {options['archive']!r}.") from None
-        except (replay.ReplayRequestError, QueryTimedOut, AwsError) as exc:
-            raise CommandError(str(exc)) from None
+            raise _refused(f"No archive named {options['archive']!r}.") from None
+        except (replay.ReplayRequestError, QueryTimedOut) as exc:
+            raise _refused(str(exc)) from None
+        except (AwsError, enqueue.QueueUnavailable) as exc:
+            raise CommandError(str(exc), returncode=outcomes.EXIT_FAILED) from None
         self.stdout.write(f"operation #{op.pk}: replay {op.parameters['replay_name']}")
-        if options["wait"]:
-            self._run_inline(op)
+        if not options["wait"]:
+            raise CommandError(
+                f"Replay operation #{op.pk} was handed to a Celery worker; follow it on its "
+                "page or with `manage.py operations list`.",
+                returncode=outcomes.EXIT_RUNNING,
+            )
+        self._run_inline(op)
 
     def _print_preview(self, preview: replay.Preview) -> None:
         more = "at least " if preview.truncated else ""
@@ -93,7 +102,9 @@ class Command(BaseCommand):
     def _run_inline(self, op: Operation) -> None:
         token = op.claim()
         if token is None:
-            raise CommandError(f"Operation #{op.pk} is held by a worker.")
+            raise CommandError(
+                f"Operation #{op.pk} is held by a worker.", returncode=outcomes.EXIT_RUNNING
+            )
         try:
             while not run_replay(op, token):
                 op.refresh_from_db()
@@ -107,30 +118,56 @@ class Command(BaseCommand):
         self.stdout.write(f"final state: {op.state} (replay {state or 'not started'})")
         if op.error:
             self.stdout.write(f"error: {op.error}")
-        if op.state != Operation.State.SUCCEEDED:
-            raise CommandError(f"Replay operation #{op.pk} ended {op.state}.")
+        for line in outcomes.reason_lines(op.outcome):
+            self.stdout.write(f"  {line}")
+        code = outcomes.exit_code(op.state)
+        if code:
+            raise CommandError(f"Replay operation #{op.pk} ended {op.state}.", returncode=code)
 
     def _hand_over(self, op: Operation, token: Any) -> None:
-        """Interrupted: a worker keeps polling the replay, or else the replay is cancelled."""
-        try:
-            # The worker's task claims the row once this command's lease expires.
-            replay_task.delay(op.pk)
-        except Exception as exc:
-            logger.warning("Could not enqueue replay operation %s: %s", op.pk, exc)
-            replay.cancel_replay_operation(op)
-            op.finish(
-                token,
-                Operation.State.CANCELLED,
-                error=f"Cancelled: the command was interrupted and no worker could take over "
-                f"({type(exc).__name__}: {exc}).",
-            )
+        """Interrupted: a worker keeps polling the replay, or else the replay is cancelled
+        (or, when even that fails, left to the sweeper once the broker is back)."""
+        # The worker's task claims the row once this command's lease expires.
+        if enqueue.send(op):
             self.stdout.write(
-                f"interrupted: could not hand operation #{op.pk} to a worker ({exc}); "
-                "the replay was cancelled."
+                f"interrupted: operation #{op.pk} was handed to a Celery worker, which keeps "
+                "polling the replay (it resumes within two minutes). Cancel it from the "
+                f"operation's page or with `manage.py operations cancel {op.pk}`."
             )
-            raise CommandError(f"Replay operation #{op.pk} was cancelled.") from None
-        self.stdout.write(
-            f"interrupted: operation #{op.pk} was handed to a Celery worker, which keeps "
-            "polling the replay (it resumes within two minutes). Cancel it from the "
-            f"operation's page or with CancelReplay {op.parameters['replay_name']}."
+            raise CommandError(
+                f"Replay operation #{op.pk} is running.", returncode=outcomes.EXIT_RUNNING
+            )
+        name = str(op.parameters["replay_name"])
+        try:
+            events.cancel_replay(name)
+        except AwsError as exc:
+            if not exc.not_found:
+                self.stdout.write(
+                    f"interrupted: could not hand operation #{op.pk} to a worker, nor cancel "
+                    f"the replay ({exc}); it stays running, and the sweeper resumes it once "
+                    "the task queue is back."
+                )
+                raise CommandError(
+                    f"Replay operation #{op.pk} is running unwatched.",
+                    returncode=outcomes.EXIT_RUNNING,
+                ) from None
+        op.finish(
+            token,
+            Operation.State.CANCELLED,
+            error="Cancelled: the command was interrupted and no worker could take over "
+            "(the task queue is unreachable).",
+            cancel_requested=True,
+            cancel_requested_by=op.requested_by_name,
+            cancel_requested_at=timezone.now(),
+            cancel_reason="the command was interrupted (Ctrl-C)",
         )
+        self.stdout.write(
+            f"interrupted: could not hand operation #{op.pk} to a worker; the replay was cancelled."
+        )
+        raise CommandError(
+            f"Replay operation #{op.pk} was cancelled.", returncode=outcomes.EXIT_CANCELLED
+        )
+
+
+def _refused(message: str) -> CommandError:
+    return CommandError(message, returncode=outcomes.EXIT_REFUSED)

@@ -105,3 +105,34 @@ def test_dashboard_role_trusts_the_parameter_principal_and_uses_the_policy(cfn):
     assert {"Ref": "DashboardPrincipalArn"} in statement["Principal"]["AWS"]["Fn::If"]
     (policy_id,) = cfn.of_type("AWS::IAM::ManagedPolicy")
     assert role["ManagedPolicyArns"] == [{"Ref": policy_id}]
+
+
+def _reprocessor_statements(cfn):
+    (function,) = [
+        f["Properties"]
+        for f in cfn.of_type("AWS::Lambda::Function").values()
+        if f["Properties"].get("FunctionName") == TOPOLOGY.dlq_reprocessor_function
+    ]
+    role_id = function["Role"]["Fn::GetAtt"][0]
+    return [
+        statement
+        for policy in cfn.of_type("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def test_reprocessor_starts_move_tasks_on_the_dlqs_only(cfn):
+    statements = _reprocessor_statements(cfn)
+    expected = _keys(cfn.arn_of(q) for q in cfn.dlq_ids())
+    # StartMessageMoveTask moves as the caller: it needs these on the DLQ too.
+    for action in ("sqs:StartMessageMoveTask", "sqs:ReceiveMessage", "sqs:DeleteMessage"):
+        assert _keys(cfn.statements_with(action, statements)) == expected, action
+
+
+def test_reprocessor_sends_only_to_source_queues_and_has_no_loop_left(cfn):
+    statements = _reprocessor_statements(cfn)
+    granted = cfn.statements_with("sqs:SendMessage", statements)
+    assert _keys(granted) == _keys(cfn.arn_of(q) for q in cfn.source_queue_ids())
+    # The hand-written move loop (and its visibility changes) is gone.
+    assert cfn.statements_with("sqs:ChangeMessageVisibility", statements) == []

@@ -77,3 +77,14 @@ def _empty_cache() -> Iterator[None]:
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture
+def worker(django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Tasks the views enqueue run in this process (Celery's eager mode) once the
+    request's transaction commits: ``with worker(): client.post(...)``."""
+    from dashboard.celery import app
+
+    monkeypatch.setattr(app.conf, "task_always_eager", True)
+    monkeypatch.setattr(app.conf, "task_eager_propagates", True)
+    return lambda: django_capture_on_commit_callbacks(execute=True)

@@ -29,13 +29,14 @@ def test_delete_first_asks_for_confirmation(operator_client, queues: Queues) -> 
 
 
 def test_operator_deletes_selected_messages_with_an_audit_record(
-    operator_client, queues: Queues
+    operator_client, queues: Queues, worker
 ) -> None:
     doomed = queues.put_event(1)
     queues.put_event(2)
-    response = operator_client.post(
-        DELETE, {"message_ids": [doomed], "reason": "poison", "confirm": "on"}
-    )
+    with worker():
+        response = operator_client.post(
+            DELETE, {"message_ids": [doomed], "reason": "poison", "confirm": "on"}
+        )
     op = Operation.objects.get()
     assert response.status_code == 302 and queues.depth(queues.dlq_url) == 1
     assert (op.kind, op.state, op.moved, op.reason) == ("delete_messages", "succeeded", 1, "poison")
@@ -54,11 +55,13 @@ def test_delete_without_selection_is_a_clear_error(operator_client, queues: Queu
     assert response.status_code == 400 and "This field is required" in response.content.decode()
 
 
-def test_deleting_again_is_harmless(operator_client, queues: Queues) -> None:
+def test_deleting_again_is_harmless(operator_client, queues: Queues, worker) -> None:
     message_id = queues.put_event(1)
     data = {"message_ids": [message_id], "reason": "poison", "confirm": "on"}
-    operator_client.post(DELETE, data)
-    assert operator_client.post(DELETE, data).status_code == 302
+    with worker():
+        operator_client.post(DELETE, data)
+    with worker():
+        assert operator_client.post(DELETE, data).status_code == 302
     assert list(Operation.objects.order_by("pk").values_list("state", flat=True)) == [
         "succeeded",
         "failed",
@@ -112,14 +115,17 @@ def test_edit_shows_a_server_side_diff_before_sending(operator_client, queues: Q
     assert queues.depth(queues.source_url) == 0
 
 
-def test_operator_edits_and_resends_to_the_source_queue(operator_client, queues: Queues) -> None:
+def test_operator_edits_and_resends_to_the_source_queue(
+    operator_client, queues: Queues, worker
+) -> None:
     message_id = queues.put_event(4, correlation_id="corr-4")
     edited = json.dumps(
         {"detail-type": "OrderPaid", "detail": {"correlationId": "corr-4", "orderId": "fixed"}}
     )
-    response = operator_client.post(
-        edit_url(message_id), {"body": edited, "reason": "typo", "confirm": "on"}
-    )
+    with worker():
+        response = operator_client.post(
+            edit_url(message_id), {"body": edited, "reason": "typo", "confirm": "on"}
+        )
     op = Operation.objects.get()
     sent = queues.client.receive_message(QueueUrl=queues.source_url, MessageAttributeNames=["All"])[
         "Messages"
@@ -132,7 +138,9 @@ def test_operator_edits_and_resends_to_the_source_queue(operator_client, queues:
     assert sent["MessageAttributes"]["correlation_id"]["StringValue"] == "corr-4"
 
 
-def test_failed_send_keeps_the_original(operator_client, queues: Queues, monkeypatch) -> None:
+def test_failed_send_keeps_the_original(
+    operator_client, queues: Queues, monkeypatch, worker
+) -> None:
     from operations.aws import sqs
     from operations.aws.errors import AwsError
 
@@ -141,7 +149,8 @@ def test_failed_send_keeps_the_original(operator_client, queues: Queues, monkeyp
 
     monkeypatch.setattr(sqs, "send_message", refuse)
     message_id = queues.put_event(4)
-    operator_client.post(edit_url(message_id), {"body": "{}", "reason": "x", "confirm": "on"})
+    with worker():
+        operator_client.post(edit_url(message_id), {"body": "{}", "reason": "x", "confirm": "on"})
     assert Operation.objects.get().state == "failed" and queues.depth(queues.dlq_url) == 1
 
 

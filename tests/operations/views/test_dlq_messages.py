@@ -347,3 +347,26 @@ def test_why_did_this_fail_from_the_dlq_page_lists_the_schema_errors(
         response = viewer_client.post(reverse("schema_check"), {"body": body})
     assert response.status_code == 200
     assert "paymentId" in response.content.decode()
+
+
+def test_export_carries_binary_attributes_as_base64_that_round_trip(
+    viewer_client, queues: Queues
+) -> None:
+    import base64
+
+    payload = bytes(range(256))
+    queues.client.send_message(
+        QueueUrl=queues.dlq_url,
+        MessageBody="{}",
+        MessageAttributes={
+            "blob": {"DataType": "Binary", "BinaryValue": payload},
+            "note": {"DataType": "String", "StringValue": "kept"},
+        },
+    )
+    exported = json.loads(
+        viewer_client.get(reverse("operations:dlq_export", args=["orders-dlq"])).content
+    )
+    attributes = exported["messages"][0]["MessageAttributes"]
+    assert base64.b64decode(attributes["blob"]["BinaryValue"]) == payload
+    assert (attributes["blob"]["BinaryEncoding"], exported["binary_encoding"]) == ("base64",) * 2
+    assert attributes["note"] == {"DataType": "String", "StringValue": "kept"}

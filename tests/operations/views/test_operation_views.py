@@ -92,7 +92,7 @@ def test_progress_shows_messages_back_in_the_dlq_only_when_there_are_some(viewer
 
 
 def cancel(client, op: Operation):
-    return client.post(reverse("operations:cancel", args=[op.pk]))
+    return client.post(reverse("operations:cancel", args=[op.pk]), {"reason": "wrong queue"})
 
 
 def test_operator_cancels_a_running_operation(operator_client) -> None:
@@ -100,6 +100,22 @@ def test_operator_cancels_a_running_operation(operator_client) -> None:
     assert cancel(operator_client, op).status_code == 302
     op.refresh_from_db()
     assert op.cancel_requested and op.state == "running"
+    assert (op.cancel_requested_by, op.cancel_reason) == ("oncall", "wrong queue")
+
+
+def test_a_requested_cancel_shows_who_when_and_why_until_it_stops(operator_client) -> None:
+    op = make(state="running")
+    cancel(operator_client, op)
+    html = operator_client.get(reverse("operations:progress", args=[op.pk])).content.decode()
+    assert "Cancel requested by oncall at " in html and ": wrong queue." in html
+
+
+def test_cancel_without_a_reason_is_a_clear_400_and_changes_nothing(operator_client) -> None:
+    op = make(state="running")
+    response = operator_client.post(reverse("operations:cancel", args=[op.pk]), {"reason": ""})
+    op.refresh_from_db()
+    assert response.status_code == 400 and "Say why it must stop" in response.content.decode()
+    assert not op.cancel_requested
 
 
 def test_operator_cancel_of_a_native_redrive_cancels_its_move_task(
@@ -110,7 +126,9 @@ def test_operator_cancel_of_a_native_redrive_cancels_its_move_task(
     sqs_stub.add_response(
         "cancel_message_move_task", {"ApproximateNumberOfMessagesMoved": 2}, {"TaskHandle": "h-1"}
     )
-    response = operator_client.post(reverse("operations:cancel", args=[op.pk]), follow=True)
+    response = operator_client.post(
+        reverse("operations:cancel", args=[op.pk]), {"reason": "wrong queue"}, follow=True
+    )
     assert "SQS is cancelling the move task" in response.content.decode()
     op.refresh_from_db()
     assert op.cancel_requested
@@ -301,3 +319,23 @@ def test_republish_on_a_bus_with_a_slash_is_not_a_500(viewer_client) -> None:
     links = related(viewer_client, op)
     assert reverse("archive_detail", args=["partner-archive"]) in links
     assert "/messages/" not in links
+
+
+def test_progress_says_aws_errors_are_being_retried_and_lists_grouped_reasons(
+    viewer_client,
+) -> None:
+    running = make(
+        state="running",
+        kind="replay",
+        progress={"aws_error": "DescribeReplay: ThrottlingException: slow", "aws_error_retries": 3},
+    )
+    ended = make(
+        target="b",
+        kind="republish",
+        state="partial",
+        outcome={"reasons": {"refused by PutEvents: ThrottlingException": 3}},
+    )
+    html = viewer_client.get(reverse("operations:progress", args=[running.pk])).content.decode()
+    assert 'id="aws-retrying"' in html and "retrying (3 so far)" in html
+    html = viewer_client.get(reverse("operations:progress", args=[ended.pk])).content.decode()
+    assert "3</span> refused by PutEvents: ThrottlingException" in html

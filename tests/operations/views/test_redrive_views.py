@@ -93,7 +93,7 @@ def test_start_enqueues_the_task_on_commit(
     from operations import tasks
 
     sent: list[int] = []
-    monkeypatch.setattr(tasks.redrive, "delay", lambda pk: sent.append(pk))
+    monkeypatch.setattr(tasks.redrive, "apply_async", lambda args, **kw: sent.append(args[0]))
     with django_capture_on_commit_callbacks(execute=True):
         operator_client.post(START, start_data(queues))
     assert sent == [Operation.objects.get().pk]

@@ -1,0 +1,84 @@
+"""``manage.py operations sweep|list|cancel``: the operations, from a shell or cron.
+
+    python manage.py operations sweep                 # once: what Celery beat does every minute
+    python manage.py operations list [--active] [--limit N]
+    python manage.py operations cancel ID --reason TEXT
+
+``cancel`` exits 0 when the cancel was taken (the operation ended, or stops as soon as
+its task or AWS confirms), 1 when AWS refused to cancel an operation whose worker had
+stopped (it stays running, and says why), 2 when there is nothing to cancel (no such
+operation, or it had already finished) or the usage is wrong.
+"""
+
+from __future__ import annotations
+
+import getpass
+from argparse import ArgumentParser
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from operations import cancel, outcomes, sweep
+from operations.models import Operation
+
+
+class Command(BaseCommand):
+    help = "Sweep, list or cancel operations (the audit rows of redrives, replays, ...)."
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        actions = parser.add_subparsers(dest="action", required=True)
+        actions.add_parser(
+            "sweep",
+            help="re-enqueue operations pending for over a minute, resume abandoned ones",
+        )
+        listing = actions.add_parser("list", help="the newest operations")
+        listing.add_argument("--active", action="store_true", help="only pending and running")
+        listing.add_argument("--limit", type=int, default=20)
+        cancelling = actions.add_parser("cancel", help="ask an operation to stop")
+        cancelling.add_argument("id", type=int)
+        cancelling.add_argument("--reason", required=True, help="why (recorded)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        action = options["action"]
+        if action == "sweep":
+            self._sweep()
+        elif action == "list":
+            self._list(options["active"], options["limit"])
+        else:
+            self._cancel(options["id"], options["reason"])
+
+    def _sweep(self) -> None:
+        report = sweep.run()
+        self.stdout.write(
+            f"re-enqueued {len(report.requeued)} pending, resumed {len(report.resumed)} "
+            f"abandoned, could not enqueue {len(report.unsent)}"
+        )
+        if report.unsent:
+            raise CommandError(
+                f"The task queue refused operations {report.unsent}.",
+                returncode=outcomes.EXIT_FAILED,
+            )
+
+    def _list(self, active: bool, limit: int) -> None:
+        rows = Operation.objects.all()
+        if active:
+            rows = rows.filter(state__in=Operation.ACTIVE_STATES)
+        for op in rows[: max(1, limit)]:
+            note = f"  [{op.cancel_note}]" if op.cancel_requested and op.is_active else ""
+            self.stdout.write(
+                f"#{op.pk}\t{op.kind}\t{op.state}\t{op.target_label or op.target}\t"
+                f"moved={op.moved} failed={op.failed}\t{op.requested_by_name}{note}"
+            )
+
+    def _cancel(self, pk: int, reason: str) -> None:
+        if not reason.strip():
+            raise CommandError("--reason must say why.", returncode=outcomes.EXIT_REFUSED)
+        op = Operation.objects.filter(pk=pk).first()
+        if op is None:
+            raise CommandError(f"No operation #{pk}.", returncode=outcomes.EXIT_REFUSED)
+        result = cancel.cancel(op, by=f"cli:{getpass.getuser()}", reason=reason.strip())
+        self.stdout.write(result.message)
+        if result.status == cancel.REFUSED:
+            raise CommandError(result.message, returncode=outcomes.EXIT_FAILED)
+        if result.status == cancel.FINISHED:
+            raise CommandError(result.message, returncode=outcomes.EXIT_REFUSED)
