@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Iterator
+from typing import Any
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -34,21 +35,35 @@ def _in_memory_broker() -> Iterator[None]:
     app.conf.broker_url = previous
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _clock_ahead() -> Iterator[None]:
-    """With EVENTOPS_TEST_CLOCK_AHEAD_DAYS=N the whole session runs with the clock N days
-    ahead (``make test-clock-ahead``, run by CI with 60): a test that only works near the
-    day it was written fails there. time-machine moves Python's wall clock (time.time,
-    datetime.now, in every thread, moto's included) but not the monotonic clock that
-    timeouts and lock waits use, which is what an LD_PRELOAD faketime breaks."""
+def pytest_configure(config: pytest.Config) -> None:
+    """With EVENTOPS_TEST_CLOCK_AHEAD_DAYS=N the whole run, collection included, has the
+    clock N days ahead (``make test-clock-ahead``, run by CI with 60): a test that only
+    works near the day it was written fails there. time-machine moves Python's wall clock
+    (time.time, datetime.now, in every thread, moto's included) but not the monotonic clock
+    that timeouts and lock waits use, which is what an LD_PRELOAD faketime breaks."""
     days = os.environ.get("EVENTOPS_TEST_CLOCK_AHEAD_DAYS", "").strip()
-    if not days:
-        yield
-        return
-    import time_machine
+    if days:
+        import time_machine
 
-    with time_machine.travel(datetime.now(UTC) + timedelta(days=int(days)), tick=True):
-        yield
+        ahead = datetime.now(UTC) + timedelta(days=int(days))
+        traveller = time_machine.travel(ahead, tick=True)
+        traveller.start()
+        config.stash[_CLOCK_AHEAD] = traveller
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    traveller = config.stash.get(_CLOCK_AHEAD, None)
+    if traveller is not None:
+        traveller.stop()
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    if _CLOCK_AHEAD in config.stash:
+        return f"clock ahead: tests run at {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    return None
+
+
+_CLOCK_AHEAD = pytest.StashKey[Any]()
 
 
 @pytest.fixture(autouse=True)
