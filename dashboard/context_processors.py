@@ -1,17 +1,17 @@
-"""Template context shared by every page."""
+"""Template context shared by every page: the environment, its switcher, the navigation."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from django.conf import settings
 from django.http import HttpRequest
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch, resolve
+from django.urls.exceptions import Resolver404
 
-from operations.aws import client as aws_client
+from dashboard.environment import env_reverse, environment_of
+from operations import access
+from operations.environments import Environment
 
-# (label, URL name). An item is shown only once its page exists, so the
-# navigation never links to a placeholder.
+# (label, URL name), every one inside the environment.
 NAV_ITEMS = (
     ("Overview", "overview"),
     ("Queues", "queues"),
@@ -23,37 +23,66 @@ NAV_ITEMS = (
 )
 
 
-def _url(name: str) -> str | None:
+def _url(name: str, environment: str) -> str | None:
     try:
-        return reverse(name)
+        return env_reverse(name, environment=environment)
     except NoReverseMatch:
         return None
 
 
 def navigation(request: HttpRequest) -> dict[str, object]:
+    env = environment_of(request)
     items = []
     for label, name in NAV_ITEMS:
-        url = _url(name)
+        url = _url(name, env.name)
         if url is not None:
             items.append({"label": label, "url": url, "active": _is_active(request.path, url)})
+    user = getattr(request, "user", None)
+    visible = access.visible_environments(user) if user is not None else []
     return {
+        "env": env,
+        "in_environment": getattr(request, "environment", None) is not None,
+        "switcher": [
+            {"env": other, "url": _same_page(request, env, other), "current": other == env}
+            for other in visible
+        ],
         "nav_items": items,
-        "search_url": _url("correlation"),
-        "aws_endpoint": settings.AWS_ENDPOINT_URL,
-        "aws_endpoint_host": _host(settings.AWS_ENDPOINT_URL),
-        "aws_region": aws_client.region(),
+        "search_url": _url("correlation", env.name),
+        "aws_endpoint": env.endpoint_url,
+        "aws_endpoint_host": env.where if env.endpoint_url else "",
+        "aws_region": env.region or settings.AWS_REGION,
         "poll_seconds": settings.EVENTOPS_POLL_SECONDS,
+        "role_badge": _role(user, env.name),
+        "read_only": access.read_only(),
     }
 
 
-def _host(url: str) -> str:
-    """The host (and port) of an endpoint URL, or the URL itself if it has none."""
-    if not url:
-        return ""
-    return urlsplit(url).netloc or url
+def _role(user: object, environment: str) -> str:
+    """What the user is here, for the badge next to the name."""
+    actions = access.actions_for(user, environment)
+    if actions >= access.ADMIN:
+        return "admin"
+    if access.Action.REDRIVE in actions:
+        return "operator"
+    return "viewer"
+
+
+def _same_page(request: HttpRequest, current: Environment, other: Environment) -> str:
+    """The page of the same name in ``other`` when it takes no object (a list, the
+    overview), else ``other``'s overview: a queue of prod need not exist in staging."""
+    fallback = _url("overview", other.name) or "/"
+    if getattr(request, "environment", None) is None:
+        return fallback
+    try:
+        match = resolve(request.path_info)
+    except Resolver404:
+        return fallback
+    if match.args or set(match.kwargs) - {"env"}:
+        return fallback
+    return _url(match.view_name, other.name) or fallback
 
 
 def _is_active(path: str, url: str) -> bool:
-    if url == "/":
-        return path == "/"
+    if url.rstrip("/").count("/") <= 2:  # the overview, /env/<name>/
+        return path == url
     return path.startswith(url)

@@ -15,6 +15,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import NoReverseMatch, reverse
 
 from operations import access, environments
 from operations.environments import Environment
@@ -76,3 +77,22 @@ def _identity(request: HttpRequest) -> str:
 def environment_of(request: HttpRequest) -> Environment:
     """The request's environment (the default one outside ``/env/<name>/``)."""
     return getattr(request, "environment", None) or environments.default()
+
+
+def env_reverse(name: str, *args: Any, environment: str | None = None) -> str:
+    """``reverse`` of a page inside an environment (the current one unless named)."""
+    return reverse(name, args=[environment or environments.current().name, *args])
+
+
+def env_url(name: str, *args: Any, environment: str | None = None) -> str:
+    """``env_reverse``, or "" when the arguments do not fit the URL (an AWS name a
+    pattern cannot hold gets no link, never a 500)."""
+    try:
+        return env_reverse(name, *args, environment=environment)
+    except NoReverseMatch:
+        return ""
+
+
+def operation_url(operation: Any) -> str:
+    """The page of an operation, in the environment it acted in."""
+    return env_reverse("operations:detail", operation.pk, environment=operation.environment)

@@ -47,9 +47,8 @@ NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 ROLE_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 EXTERNAL_ID_PATTERN = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
-# Colours the stylesheet knows (a band across the top of every page), or a #rrggbb value.
+# Colours the stylesheet knows (a band across the top of every page, in that colour).
 COLORS = ("red", "orange", "amber", "green", "teal", "blue", "indigo", "purple", "pink", "gray")
-HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 FIELDS = {
     "region",
     "label",
@@ -95,10 +94,6 @@ class Environment:
             return urlsplit(self.endpoint_url).netloc or self.endpoint_url
         return self.region
 
-    @property
-    def css_color(self) -> str:
-        return self.color if HEX_COLOR.match(self.color) else ""
-
 
 class EnvironmentsFileError(ImproperlyConfigured):
     """The environments file cannot be used; the message names file, environment and field."""
@@ -116,7 +111,7 @@ def _text(path: Path, name: str, data: Mapping[str, Any], field: str) -> str:
 
 
 def _is_color(value: str) -> bool:
-    return not value or value in COLORS or bool(HEX_COLOR.match(value))
+    return not value or value in COLORS
 
 
 def _environment(path: Path, name: str, data: Any) -> Environment:
@@ -148,7 +143,7 @@ def _environment(path: Path, name: str, data: Any) -> Environment:
         (
             "color",
             _is_color(fields["color"]),
-            f"one of {', '.join(COLORS)} or #rrggbb",
+            f"one of {', '.join(COLORS)}",
         ),
         (
             "endpoint_url",

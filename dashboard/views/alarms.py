@@ -6,9 +6,9 @@ from urllib.parse import urlencode
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET
 
+from dashboard.environment import env_url
 from operations import alarms
 from operations.aws.errors import AwsError
 from operations.cache import describe_error
@@ -33,10 +33,7 @@ def alarm_list(request: HttpRequest) -> HttpResponse:
 
 
 def _link(name: str, *args: object) -> str:
-    try:
-        return reverse(name, args=args)
-    except NoReverseMatch:
-        return ""
+    return env_url(name, *args)
 
 
 @require_GET

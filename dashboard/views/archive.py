@@ -15,10 +15,10 @@ from urllib.parse import urlencode
 
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
-from django.urls import NoReverseMatch, reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 
+from dashboard.environment import env_reverse, operation_url
 from dashboard.http import HtmxHttpRequest
 from operations import archive as reads
 from operations.access import is_operator
@@ -105,14 +105,6 @@ def with_archive(view_func: Callable[..., HttpResponse]) -> Callable[..., HttpRe
     return wrapper
 
 
-def operation_url(operation: Operation) -> str:
-    """H6's operation page when it exists, else this app's replay page."""
-    try:
-        return reverse("operations:detail", args=[operation.pk])
-    except NoReverseMatch:
-        return reverse("replay_detail", args=[operation.pk])
-
-
 @dataclass
 class ReplayRow:
     """One replay: from ListReplays, from an Operation row, or both."""
@@ -129,7 +121,11 @@ class ReplayRow:
     @property
     def progress_url(self) -> str:
         """The replay-specific page (EventLastReplayedTime across the window)."""
-        return reverse("replay_detail", args=[self.operation.pk]) if self.operation else ""
+        if self.operation is None:
+            return ""
+        return env_reverse(
+            "replay_detail", self.operation.pk, environment=self.operation.environment
+        )
 
 
 def replay_history(archive_arn: str = "") -> tuple[list[ReplayRow], str]:

@@ -13,11 +13,11 @@ from urllib.parse import urlencode
 
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
-from django.urls import NoReverseMatch, reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 from django_htmx.http import HttpResponseStopPolling
 
+from dashboard.environment import env_url
 from dashboard.http import HtmxHttpRequest
 from operations import correlation as corr
 from operations.access import is_operator
@@ -47,10 +47,7 @@ def _context(request: HtmxHttpRequest) -> dict[str, Any]:
 
 
 def _url(name: str, *args: Any) -> str:
-    try:
-        return reverse(name, args=args)
-    except NoReverseMatch:
-        return ""
+    return env_url(name, *args)
 
 
 def panel_actions(

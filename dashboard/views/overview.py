@@ -9,13 +9,14 @@ from urllib.parse import quote
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 
+from dashboard.environment import env_reverse
 from dashboard.http import HtmxHttpRequest
 from operations import cache as read_cache
-from operations import topology
+from operations import environments, topology
 from operations.topology import Consumer
 
 ALARM_CSS = {"ALARM": "state-alarm", "OK": "state-ok"}
@@ -26,7 +27,7 @@ ROWS_FRAGMENT = "overview-rows-html"
 def reversible(name: str, *args: str) -> bool:
     """Whether a page exists yet (other features add theirs independently)."""
     try:
-        reverse(name, args=args)
+        env_reverse(name, *args)
     except NoReverseMatch:
         return False
     return True
@@ -47,7 +48,7 @@ def linker(name: str) -> Callable[[str], str] | None:
     the rest of the page. Quoting matches ``reverse``'s. None if no such page.
     """
     try:
-        sample = reverse(name, args=[_PLACEHOLDER])
+        sample = env_reverse(name, _PLACEHOLDER)
     except NoReverseMatch:
         return None
     head, tail = sample.split(_PLACEHOLDER, 1)
@@ -102,7 +103,12 @@ def rows_html() -> str:
     if html is not None:
         return html
     view = topology.overview()
-    context = {"overview": view, "rows": overview_rows(view.consumers)}
+    # The cache key is per environment (operations/cache.py), and so is this context.
+    context = {
+        "overview": view,
+        "rows": overview_rows(view.consumers),
+        "env": environments.current(),
+    }
     html = render_to_string("overview/_rows.html", context)
     read_cache.remember(ROWS_FRAGMENT, view.fresh_until, html)
     return html

@@ -19,6 +19,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
+from dashboard.forms import CancelForm
 from dashboard.http import HtmxHttpRequest
 from dashboard.views.archive import (
     BadInput,
@@ -27,6 +28,8 @@ from dashboard.views.archive import (
     parse_time,
     with_archive,
 )
+from dashboard.views.dlq_common import queue_errors
+from dashboard.views.operations import report_cancel
 from operations import archive as reads
 from operations import cancel, replay, republish
 from operations.access import is_operator, require_operator
@@ -35,9 +38,6 @@ from operations.aws import events
 from operations.aws.errors import AwsError
 from operations.cache import cached, describe_error
 from operations.models import Operation
-from operations.views.common import queue_errors
-from operations.views.forms import CancelForm
-from operations.views.operations import report_cancel
 
 
 def replayable_rules(view: ArchiveView) -> list[tuple[str, str]]:

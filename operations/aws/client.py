@@ -71,7 +71,9 @@ def default_target() -> Target:
     """Where calls go outside any ``acting`` block: the process's settings, as before
     environments existed (``AWS_REGION``, ``AWS_PROFILE``, ``AWS_ENDPOINT_URL``)."""
     return Target(
-        name="",
+        # The name of the environment a dashboard without an environments file has
+        # (operations/environments.py), so both share clients and cache entries.
+        name="default",
         region=settings.AWS_REGION or "",
         profile=settings.AWS_PROFILE or "",
         endpoint_url=settings.AWS_ENDPOINT_URL or "",

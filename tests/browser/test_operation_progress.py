@@ -31,7 +31,7 @@ def test_progress_updates_in_place_and_polling_stops_when_finished(
         started_at=timezone.now() - timedelta(seconds=10),
         total=30,
     )
-    progress_url = f"/operations/{op.pk}/progress/"
+    progress_url = f"/env/default/operations/{op.pk}/progress/"
 
     def is_poll(response) -> bool:
         return progress_url in response.url

@@ -31,7 +31,7 @@ def test_dlq_depth_rises_in_place_without_a_reload(
     live_server, page, login, viewer, dlq_url, moto_server
 ):
     login("viewer", PASSWORD)
-    page.goto(f"{live_server.url}/")
+    page.goto(f"{live_server.url}/env/default/")
     assert page.locator(DEPTH_CELL).inner_text() == "0"
     # Survives only if the document is never reloaded.
     page.evaluate("window.eventopsMarker = 'same-document'")
@@ -79,7 +79,7 @@ SHOW = "delete document.hidden; delete document.visibilityState;"
 def test_polling_pauses_while_the_tab_is_hidden(live_server, page, login, viewer, dlq_url):
     login("viewer", PASSWORD)
     page.clock.install()  # timers advance only when the test says so
-    page.goto(f"{live_server.url}/")
+    page.goto(f"{live_server.url}/env/default/")
     polls: list[str] = []
     page.on("request", lambda r: polls.append(r.url) if r.headers.get("hx-request") else None)
 

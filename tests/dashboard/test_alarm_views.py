@@ -46,25 +46,25 @@ def two_alarms(monkeypatch):
 
 
 def test_anonymous_is_sent_to_login(client, db):
-    response = client.get(reverse("alarm_detail", args=["x"]))
+    response = client.get(reverse("alarm_detail", args=["default", "x"]))
     assert response.status_code == 302 and "/login/" in response["Location"]
 
 
 def test_list_shows_alarms_worst_first_and_records_their_state(viewer_client, two_alarms):
-    response = viewer_client.get(reverse("alarms"))
+    response = viewer_client.get(reverse("alarms", args=["default"]))
     body = response.content.decode()
     assert body.index(DLQ_ALARM.name) < body.index(OK_ALARM.name)
     assert AlarmTransition.objects.filter(alarm_name=DLQ_ALARM.name, new_state="ALARM").count() == 1
 
 
 def test_list_filters_by_state(viewer_client, two_alarms):
-    response = viewer_client.get(reverse("alarms"), {"state": "OK"})
+    response = viewer_client.get(reverse("alarms", args=["default"]), {"state": "OK"})
     assert OK_ALARM.name.encode() in response.content
     assert DLQ_ALARM.name.encode() not in response.content
 
 
 def test_unknown_state_is_a_clear_400(viewer_client, two_alarms):
-    response = viewer_client.get(reverse("alarms"), {"state": "ON_FIRE"})
+    response = viewer_client.get(reverse("alarms", args=["default"]), {"state": "ON_FIRE"})
     assert response.status_code == 400 and b"Unknown state" in response.content
 
 
@@ -72,11 +72,16 @@ def test_unknown_alarm_is_a_404(viewer_client, monkeypatch):
     from operations.aws import cloudwatch
 
     monkeypatch.setattr(cloudwatch, "describe_alarm", lambda name: None)
-    assert viewer_client.get(reverse("alarm_detail", args=["no-such-alarm"])).status_code == 404
+    assert (
+        viewer_client.get(reverse("alarm_detail", args=["default", "no-such-alarm"])).status_code
+        == 404
+    )
 
 
 def test_overlong_alarm_name_is_a_404(viewer_client):
-    assert viewer_client.get(reverse("alarm_detail", args=["a" * 300])).status_code == 404
+    assert (
+        viewer_client.get(reverse("alarm_detail", args=["default", "a" * 300])).status_code == 404
+    )
 
 
 def test_aws_failure_on_detail_is_a_message_not_a_500(viewer_client, monkeypatch):
@@ -87,7 +92,7 @@ def test_aws_failure_on_detail_is_a_message_not_a_500(viewer_client, monkeypatch
         raise AwsError("slow down", code="Throttling", operation="DescribeAlarms", transient=True)
 
     monkeypatch.setattr(cloudwatch, "describe_alarm", boom)
-    response = viewer_client.get(reverse("alarm_detail", args=["x"]))
+    response = viewer_client.get(reverse("alarm_detail", args=["default", "x"]))
     assert response.status_code == 502 and b"slow down" in response.content
 
 
@@ -109,9 +114,11 @@ def test_dlq_alarm_detail_links_each_correlation_id_and_a_redrive_of_exactly_tho
     )
     drill = alarms.Drilldown(detail=AlarmDetail(alarm=DLQ_ALARM, threshold=0.0), dlq=dlq)
     monkeypatch.setattr(alarms, "drilldown", lambda name: drill)
-    body = viewer_client.get(reverse("alarm_detail", args=[DLQ_ALARM.name])).content.decode()
-    assert f'href="{reverse("correlation")}?q=corr-1"' in body
-    preview = reverse("operations:redrive", args=["eventops-demo-billing-dlq"])
+    body = viewer_client.get(
+        reverse("alarm_detail", args=["default", DLQ_ALARM.name])
+    ).content.decode()
+    assert f'href="{reverse("correlation", args=["default"])}?q=corr-1"' in body
+    preview = reverse("operations:redrive", args=["default", "eventops-demo-billing-dlq"])
     assert f'href="{preview}?message_ids=m-1+m-2+m-3"' in body
     assert f'href="{preview}?message_ids=m-1+m-2"' in body
     assert "Redrive these 3 messages" in body
@@ -127,7 +134,9 @@ def test_dlq_alarm_without_messages_in_its_window_offers_no_redrive(viewer_clien
     )
     drill = alarms.Drilldown(detail=AlarmDetail(alarm=DLQ_ALARM, threshold=0.0), dlq=dlq)
     monkeypatch.setattr(alarms, "drilldown", lambda name: drill)
-    body = viewer_client.get(reverse("alarm_detail", args=[DLQ_ALARM.name])).content.decode()
+    body = viewer_client.get(
+        reverse("alarm_detail", args=["default", DLQ_ALARM.name])
+    ).content.decode()
     assert 'id="redrive-window"' not in body
 
 
@@ -145,7 +154,9 @@ def test_metric_graph_is_drawn_server_side_and_handed_to_uplot(viewer_client, mo
     )
     drill = alarms.Drilldown(detail=AlarmDetail(alarm=OK_ALARM), history=[change], graphs=[graph])
     monkeypatch.setattr(alarms, "drilldown", lambda name: drill)
-    body = viewer_client.get(reverse("alarm_detail", args=[OK_ALARM.name])).content.decode()
+    body = viewer_client.get(
+        reverse("alarm_detail", args=["default", OK_ALARM.name])
+    ).content.decode()
     assert '<polyline points="0.0,120.0 300.0,10.0"' in body
     assert (
         'id="queue-charts-data"' in body and "OK \\u2192 ALARM at 2026-11-26 14:00:00 UTC" in body
@@ -160,7 +171,7 @@ def test_metric_math_alarm_shows_its_expression_and_the_metrics_it_uses(viewer_c
     )
     detail = AlarmDetail(alarm=DLQ_ALARM, threshold=0.0, queries=queries)
     monkeypatch.setattr(alarms, "drilldown", lambda name: alarms.Drilldown(detail=detail))
-    response = viewer_client.get(reverse("alarm_detail", args=[DLQ_ALARM.name]))
+    response = viewer_client.get(reverse("alarm_detail", args=["default", DLQ_ALARM.name]))
     body = response.content.decode()
     assert response.status_code == 200
     assert "messages = visible + inflight &lt;b&gt;" in body
@@ -181,13 +192,13 @@ def test_composite_alarm_shows_its_children_tree(viewer_client, monkeypatch):
     monkeypatch.setattr(
         alarms, "drilldown", lambda name: alarms.Drilldown(detail=AlarmDetail(alarm=top), tree=tree)
     )
-    body = viewer_client.get(reverse("alarm_detail", args=["top"])).content.decode()
-    assert f'href="{reverse("alarm_detail", args=[DLQ_ALARM.name])}"' in body
+    body = viewer_client.get(reverse("alarm_detail", args=["default", "top"])).content.decode()
+    assert f'href="{reverse("alarm_detail", args=["default", DLQ_ALARM.name])}"' in body
 
 
 def test_post_to_the_alarm_pages_is_not_allowed(viewer_client):
-    assert viewer_client.post(reverse("alarms")).status_code == 405
-    assert viewer_client.post(reverse("alarm_detail", args=["x"])).status_code == 405
+    assert viewer_client.post(reverse("alarms", args=["default"])).status_code == 405
+    assert viewer_client.post(reverse("alarm_detail", args=["default", "x"])).status_code == 405
 
 
 def test_ten_views_of_a_dlq_alarm_cost_one_peek_and_one_metric_read(viewer_client, aws, settings):
@@ -218,7 +229,7 @@ def test_ten_views_of_a_dlq_alarm_cost_one_peek_and_one_metric_read(viewer_clien
     aws_client.session().events.register(
         "before-call.*.*", lambda model, **kw: calls.update([model.name])
     )
-    url = reverse("alarm_detail", args=["heron-dlq-depth"])
+    url = reverse("alarm_detail", args=["default", "heron-dlq-depth"])
     first = viewer_client.get(url)
     receives = calls["ReceiveMessage"]
     for _ in range(9):
@@ -234,5 +245,7 @@ def test_state_changes_left_without_a_graph_are_counted_on_the_page(viewer_clien
         detail=AlarmDetail(alarm=OK_ALARM), history=[change] * 7, graphs=[graph], graphs_omitted=6
     )
     monkeypatch.setattr(alarms, "drilldown", lambda name: drill)
-    body = viewer_client.get(reverse("alarm_detail", args=[OK_ALARM.name])).content.decode()
+    body = viewer_client.get(
+        reverse("alarm_detail", args=["default", OK_ALARM.name])
+    ).content.decode()
     assert "Graphs for the 1 newest state changes; 6 older changes" in body

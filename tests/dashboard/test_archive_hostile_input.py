@@ -60,14 +60,14 @@ def _requests(value: str) -> list[tuple[str, str, dict[str, str]]]:
     """(method, URL, data) of every archive URL that takes a time or token, with ``value``."""
     start, end = _recent()
     long_start = (datetime.now(tz=UTC) - timedelta(hours=3)).isoformat()
-    events = reverse("archive_events", args=[ARCHIVE])
+    events = reverse("archive_events", args=["default", ARCHIVE])
     return [
-        ("get", reverse("archive_event", args=[ARCHIVE, "e-1"]), {"t": value}),
+        ("get", reverse("archive_event", args=["default", ARCHIVE, "e-1"]), {"t": value}),
         # A window over an hour pages with an epoch-ms token (Logs Insights).
         ("get", events, {"start": long_start, "end": end, "token": value}),
         (
             "post",
-            reverse("republish", args=[ARCHIVE]),
+            reverse("republish", args=["default", ARCHIVE]),
             {"event_id": "e-1", "t": value, "reason": "hostile"},
         ),
     ]
@@ -75,29 +75,29 @@ def _requests(value: str) -> list[tuple[str, str, dict[str, str]]]:
 
 def _iso_requests(value: str) -> list[tuple[str, str, dict[str, str]]]:
     start, end = _recent()
-    republish = reverse("republish", args=[ARCHIVE])
+    republish = reverse("republish", args=["default", ARCHIVE])
     replay_form = {"rules": "billing-rule", "reason": "hostile"}
     return [
-        ("get", reverse("archive_events", args=[ARCHIVE]), {"end": value}),
-        ("get", reverse("archive_events", args=[ARCHIVE]), {"start": value, "end": end}),
+        ("get", reverse("archive_events", args=["default", ARCHIVE]), {"end": value}),
+        ("get", reverse("archive_events", args=["default", ARCHIVE]), {"start": value, "end": end}),
         (
             "get",
-            reverse("replay_new", args=[ARCHIVE]),
+            reverse("replay_new", args=["default", ARCHIVE]),
             {"start": value, "end": end, "preview": "1"},
         ),
         (
             "get",
-            reverse("replay_new", args=[ARCHIVE]),
+            reverse("replay_new", args=["default", ARCHIVE]),
             {"start": start, "end": value, "preview": "1"},
         ),
         (
             "post",
-            reverse("replay_start", args=[ARCHIVE]),
+            reverse("replay_start", args=["default", ARCHIVE]),
             {"start": value, "end": end, **replay_form},
         ),
         (
             "post",
-            reverse("replay_start", args=[ARCHIVE]),
+            reverse("replay_start", args=["default", ARCHIVE]),
             {"start": start, "end": value, **replay_form},
         ),
         ("post", republish, {"correlation_id": "c-1", "start": value, "end": end, "reason": "x"}),
@@ -129,14 +129,15 @@ def test_hostile_iso_time_is_refused_on_every_url(world, operator_client, value)
 
 def test_hostile_time_gets_a_clear_message(world, operator_client):
     response = operator_client.post(
-        reverse("republish", args=[ARCHIVE]), {"event_id": "e-1", "t": "²", "reason": "x"}
+        reverse("republish", args=["default", ARCHIVE]),
+        {"event_id": "e-1", "t": "²", "reason": "x"},
     )
     assert response.status_code == 400 and "not a valid time in epoch milliseconds" in response.text
 
 
 def test_far_away_end_gets_a_clear_message(world, operator_client):
     response = operator_client.get(
-        reverse("archive_events", args=[ARCHIVE]), {"end": "0001-01-01T00:00"}
+        reverse("archive_events", args=["default", ARCHIVE]), {"end": "0001-01-01T00:00"}
     )
     assert response.status_code == 400 and "End must be between 1970-01-02" in response.text
 
@@ -144,7 +145,8 @@ def test_far_away_end_gets_a_clear_message(world, operator_client):
 def test_overlong_page_token_is_a_400(world, operator_client):
     start, end = _recent()
     response = operator_client.get(
-        reverse("archive_events", args=[ARCHIVE]), {"start": start, "end": end, "token": "x" * 5000}
+        reverse("archive_events", args=["default", ARCHIVE]),
+        {"start": start, "end": end, "token": "x" * 5000},
     )
     assert response.status_code == 400 and "page token" in response.text
 
@@ -153,7 +155,7 @@ def test_valid_epoch_ms_still_opens_the_event(world, operator_client):
     event_id = world.put("OrderPaid", detail("c-1"))
     found = reads.find_event(LOG_GROUP, event_id, datetime.now(tz=UTC))
     assert found is not None
-    url = reverse("archive_event", args=[ARCHIVE, event_id])
+    url = reverse("archive_event", args=["default", ARCHIVE, event_id])
     assert operator_client.get(url, {"t": str(found.timestamp_ms)}).status_code == 200
 
 
@@ -171,7 +173,7 @@ DEEP = "[" * 2000
 
 
 def test_deep_body_in_why_did_this_fail_is_a_clear_400(operator_client):
-    response = operator_client.post(reverse("schema_check"), {"body": DEEP})
+    response = operator_client.post(reverse("schema_check", args=["default"]), {"body": DEEP})
     assert response.status_code == 400 and "nested too deeply" in response.text
 
 
@@ -199,9 +201,11 @@ def test_deep_but_parseable_event_still_renders(world, operator_client):
             {"timestamp": now_ms, "message": message},
         ],
     )
-    response = operator_client.get(reverse("archive_events", args=[ARCHIVE]))
+    response = operator_client.get(reverse("archive_events", args=["default", ARCHIVE]))
     assert response.status_code == 200 and "deep-1" in response.text
-    event = operator_client.get(reverse("archive_event", args=[ARCHIVE, "deep-1"]), {"t": now_ms})
+    event = operator_client.get(
+        reverse("archive_event", args=["default", ARCHIVE, "deep-1"]), {"t": now_ms}
+    )
     assert event.status_code == 200
 
 
@@ -212,7 +216,7 @@ def _stream() -> str:
 
 
 def test_schema_version_in_another_script_is_404(operator_client):
-    url = reverse("schema_detail", args=["registry", "name"])
+    url = reverse("schema_detail", args=["default", "registry", "name"])
     assert operator_client.get(url, {"version": "٣"}).status_code == 404
 
 

@@ -29,7 +29,7 @@ def _fresh_cache():
 
 def test_archives_page_shows_counts_with_the_lag_note(world, viewer_client):
     world.put("OrderPaid", detail("c-1"))
-    response = viewer_client.get(reverse("archives"))
+    response = viewer_client.get(reverse("archives", args=["default"]))
     assert response.status_code == 200
     assert ARCHIVE in response.text and "lag by up to 24 hours" in response.text
 
@@ -43,18 +43,18 @@ def test_archives_page_merges_replay_operations_into_the_history(world, viewer_c
         requested_by_name="olga",
         parameters={"replay_name": "eventops-op1-x"},
     )
-    response = viewer_client.get(reverse("archives"))
+    response = viewer_client.get(reverse("archives", args=["default"]))
     assert "eventops-op1-x" in response.text and "olga" in response.text
 
 
 def test_unknown_archive_is_404(world, viewer_client):
-    assert viewer_client.get(reverse("archive_detail", args=["nope"])).status_code == 404
-    assert viewer_client.get(reverse("archive_events", args=["nope"])).status_code == 404
+    assert viewer_client.get(reverse("archive_detail", args=["default", "nope"])).status_code == 404
+    assert viewer_client.get(reverse("archive_events", args=["default", "nope"])).status_code == 404
 
 
 def test_archive_detail_offers_replay_only_to_operators(world, viewer_client, operator_client):
-    url = reverse("archive_detail", args=[ARCHIVE])
-    replay_url = reverse("replay_new", args=[ARCHIVE])
+    url = reverse("archive_detail", args=["default", ARCHIVE])
+    replay_url = reverse("replay_new", args=["default", ARCHIVE])
     assert replay_url not in viewer_client.get(url).text
     assert replay_url in operator_client.get(url).text
 
@@ -64,21 +64,23 @@ def test_browser_filters_by_correlation_id(world, viewer_client):
     world.put("OrderPaid", detail("corr-kept"))
     world.put("OrderPaid", detail("corr-hidden"))
     response = viewer_client.get(
-        reverse("archive_events", args=[ARCHIVE]), {"correlation_id": "corr-kept"}
+        reverse("archive_events", args=["default", ARCHIVE]), {"correlation_id": "corr-kept"}
     )
     assert response.status_code == 200
     assert "corr-kept" in response.text and "corr-hidden" not in response.text
 
 
 def test_browser_htmx_request_gets_the_fragment(world, viewer_client):
-    response = viewer_client.get(reverse("archive_events", args=[ARCHIVE]), HTTP_HX_REQUEST="true")
+    response = viewer_client.get(
+        reverse("archive_events", args=["default", ARCHIVE]), HTTP_HX_REQUEST="true"
+    )
     assert "<html" not in response.text
     assert "HX-Request" in response["Vary"]
 
 
 def test_browser_end_before_start_is_a_clear_400(world, viewer_client):
     response = viewer_client.get(
-        reverse("archive_events", args=[ARCHIVE]),
+        reverse("archive_events", args=["default", ARCHIVE]),
         {"start": "2024-05-02T00:00", "end": "2024-05-01T00:00"},
     )
     assert response.status_code == 400
@@ -90,17 +92,19 @@ def test_browser_query_timeout_is_explained(world, viewer_client, monkeypatch):
         raise QueryTimedOut("The Logs Insights query timed out after 30 s.")
 
     monkeypatch.setattr(reads, "read_events", timed_out)
-    response = viewer_client.get(reverse("archive_events", args=[ARCHIVE]))
+    response = viewer_client.get(reverse("archive_events", args=["default", ARCHIVE]))
     assert response.status_code == 504
     assert "timed out" in response.text
 
 
 def test_hostile_event_is_escaped_in_the_list_and_the_detail(world, viewer_client):
     event_id = world.put("OrderPaid", detail("c-1", note=HOSTILE))
-    listing = viewer_client.get(reverse("archive_events", args=[ARCHIVE]), {"q": "script"})
+    listing = viewer_client.get(
+        reverse("archive_events", args=["default", ARCHIVE]), {"q": "script"}
+    )
     found = reads.find_event(reads.load_archive(ARCHIVE).log_group, event_id, _now())
     page = viewer_client.get(
-        reverse("archive_event", args=[ARCHIVE, event_id]), {"t": found.timestamp_ms}
+        reverse("archive_event", args=["default", ARCHIVE, event_id]), {"t": found.timestamp_ms}
     )
     assert event_id in listing.text and page.status_code == 200
     assert HOSTILE not in listing.text + page.text
@@ -111,13 +115,16 @@ def test_event_detail_lists_the_rules_it_matches(world, viewer_client):
     event_id = world.put("OrderCreated", detail("c-1"))
     found = reads.find_event(reads.load_archive(ARCHIVE).log_group, event_id, _now())
     page = viewer_client.get(
-        reverse("archive_event", args=[ARCHIVE, event_id]), {"t": found.timestamp_ms}
+        reverse("archive_event", args=["default", ARCHIVE, event_id]), {"t": found.timestamp_ms}
     )
     assert "notify-rule" in page.text and "billing-rule" not in page.text
 
 
 def test_event_detail_without_its_time_is_404(world, viewer_client):
-    assert viewer_client.get(reverse("archive_event", args=[ARCHIVE, "abc"])).status_code == 404
+    assert (
+        viewer_client.get(reverse("archive_event", args=["default", ARCHIVE, "abc"])).status_code
+        == 404
+    )
 
 
 def _now() -> datetime:
@@ -127,9 +134,9 @@ def _now() -> datetime:
 def test_hostile_detail_type_is_escaped_in_the_list_and_the_preview(world, viewer_client):
     world.put(HOSTILE, detail("c-1"))
     start = (_now() - timedelta(hours=1)).isoformat()
-    listing = viewer_client.get(reverse("archive_events", args=[ARCHIVE]))
+    listing = viewer_client.get(reverse("archive_events", args=["default", ARCHIVE]))
     preview = viewer_client.get(
-        reverse("replay_new", args=[ARCHIVE]),
+        reverse("replay_new", args=["default", ARCHIVE]),
         {"start": start, "end": _now().isoformat(), "preview": "1"},
     )
     assert listing.text.count("&lt;script&gt;") == 1 and preview.text.count("&lt;script&gt;") == 1
@@ -138,7 +145,7 @@ def test_hostile_detail_type_is_escaped_in_the_list_and_the_preview(world, viewe
 
 def test_htmx_error_fragment_is_sent_as_200_so_htmx_swaps_it(world, viewer_client):
     response = viewer_client.get(
-        reverse("archive_events", args=[ARCHIVE]),
+        reverse("archive_events", args=["default", ARCHIVE]),
         {"start": "2024-05-02T00:00", "end": "2024-05-01T00:00"},
         HTTP_HX_REQUEST="true",
     )
@@ -158,6 +165,6 @@ def test_archive_unreadable_with_no_last_value_is_a_502_that_says_why(
         )
 
     monkeypatch.setattr(events, "describe_archive", down)
-    response = viewer_client.get(reverse("archive_events", args=[ARCHIVE]))
+    response = viewer_client.get(reverse("archive_events", args=["default", ARCHIVE]))
     assert response.status_code == 502
     assert "AWS is not answering right now" in response.text

@@ -37,7 +37,7 @@ def _form(**changes: object) -> dict[str, object]:
     return data
 
 
-START = reverse("replay_start", args=[ARCHIVE])
+START = reverse("replay_start", args=["default", ARCHIVE])
 
 
 def test_operator_starts_a_replay_and_lands_on_its_page(world, operator_client):
@@ -99,7 +99,7 @@ def test_the_eleventh_replay_is_refused(world, operator_client, monkeypatch):
 
 
 def test_unknown_archive_start_is_404(world, operator_client):
-    url = reverse("replay_start", args=["nope"])
+    url = reverse("replay_start", args=["default", "nope"])
     assert operator_client.post(url, _form()).status_code == 404
 
 
@@ -108,7 +108,7 @@ def test_preview_fragment_shows_counts(world, viewer_client):
     world.put("OrderCreated", detail("c-2"))
     end = datetime.now(tz=UTC)
     response = viewer_client.get(
-        reverse("replay_new", args=[ARCHIVE]),
+        reverse("replay_new", args=["default", ARCHIVE]),
         {"start": (end - timedelta(hours=1)).isoformat(), "end": end.isoformat(), "preview": "1"},
         HTTP_HX_REQUEST="true",
     )
@@ -132,7 +132,7 @@ CANCEL_WHY = {"reason": "wrong window"}
 
 def test_operator_cancels_a_pending_replay(world, operator_client):
     op = _running_replay(world)
-    response = operator_client.post(reverse("replay_cancel", args=[op.pk]), CANCEL_WHY)
+    response = operator_client.post(reverse("replay_cancel", args=["default", op.pk]), CANCEL_WHY)
     op.refresh_from_db()
     assert response.status_code == 302
     assert op.state == Operation.State.CANCELLED and op.cancel_reason == "wrong window"
@@ -141,8 +141,10 @@ def test_operator_cancels_a_pending_replay(world, operator_client):
 
 def test_cancel_twice_is_harmless(world, operator_client):
     op = _running_replay(world)
-    operator_client.post(reverse("replay_cancel", args=[op.pk]), CANCEL_WHY)
-    again = operator_client.post(reverse("replay_cancel", args=[op.pk]), CANCEL_WHY, follow=True)
+    operator_client.post(reverse("replay_cancel", args=["default", op.pk]), CANCEL_WHY)
+    again = operator_client.post(
+        reverse("replay_cancel", args=["default", op.pk]), CANCEL_WHY, follow=True
+    )
     op.refresh_from_db()
     assert again.status_code == 200 and "already finished" in again.text
     assert op.state == Operation.State.CANCELLED
@@ -150,7 +152,9 @@ def test_cancel_twice_is_harmless(world, operator_client):
 
 def test_cancel_without_a_reason_is_a_clear_400_and_changes_nothing(world, operator_client):
     op = _running_replay(world)
-    response = operator_client.post(reverse("replay_cancel", args=[op.pk]), {"reason": " "})
+    response = operator_client.post(
+        reverse("replay_cancel", args=["default", op.pk]), {"reason": " "}
+    )
     op.refresh_from_db()
     assert response.status_code == 400 and "Say why it must stop" in response.text
     assert op.state == Operation.State.PENDING and not op.cancel_requested
@@ -158,7 +162,7 @@ def test_cancel_without_a_reason_is_a_clear_400_and_changes_nothing(world, opera
 
 def test_viewer_cannot_cancel_and_get_is_405(world, viewer_client, operator_client):
     op = _running_replay(world)
-    url = reverse("replay_cancel", args=[op.pk])
+    url = reverse("replay_cancel", args=["default", op.pk])
     assert viewer_client.post(url, CANCEL_WHY).status_code == 403
     assert operator_client.get(url).status_code == 405
     op.refresh_from_db()
@@ -168,7 +172,9 @@ def test_viewer_cannot_cancel_and_get_is_405(world, viewer_client, operator_clie
 def test_progress_polling_stops_when_finished(world, viewer_client):
     op = _running_replay(world)
     op.request_cancel()
-    response = viewer_client.get(reverse("replay_detail", args=[op.pk]), HTTP_HX_REQUEST="true")
+    response = viewer_client.get(
+        reverse("replay_detail", args=["default", op.pk]), HTTP_HX_REQUEST="true"
+    )
     assert response.status_code == 286
     assert "<progress" in response.text
 
@@ -177,7 +183,7 @@ def test_republish_correlation_id_creates_an_operation(world, operator_client):
     world.put("OrderPaid", detail("c-1"))
     now = datetime.now(tz=UTC)
     response = operator_client.post(
-        reverse("republish", args=[ARCHIVE]),
+        reverse("republish", args=["default", ARCHIVE]),
         {
             "correlation_id": "c-1",
             "start": (now - timedelta(hours=1)).isoformat(),
@@ -196,7 +202,7 @@ def test_republish_correlation_id_creates_an_operation(world, operator_client):
 
 def test_viewer_cannot_republish(world, viewer_client):
     response = viewer_client.post(
-        reverse("republish", args=[ARCHIVE]), {"correlation_id": "c-1", "reason": "x"}
+        reverse("republish", args=["default", ARCHIVE]), {"correlation_id": "c-1", "reason": "x"}
     )
     assert response.status_code == 403
     assert Operation.objects.count() == 0
@@ -205,7 +211,7 @@ def test_viewer_cannot_republish(world, viewer_client):
 def test_republish_without_matching_events_is_a_clear_400(world, operator_client):
     now = datetime.now(tz=UTC)
     response = operator_client.post(
-        reverse("republish", args=[ARCHIVE]),
+        reverse("republish", args=["default", ARCHIVE]),
         {
             "correlation_id": "c-404",
             "start": (now - timedelta(hours=1)).isoformat(),
@@ -218,21 +224,21 @@ def test_republish_without_matching_events_is_a_clear_400(world, operator_client
 
 
 def test_replay_form_shows_the_active_replay_count_and_a_default_window(world, operator_client):
-    response = operator_client.get(reverse("replay_new", args=[ARCHIVE]))
+    response = operator_client.get(reverse("replay_new", args=["default", ARCHIVE]))
     assert response.status_code == 200
     assert "0 of 10 replays active" in response.text
     assert 'name="start" value="20' in response.text
 
 
 def test_get_on_republish_is_405(world, operator_client):
-    response = operator_client.get(reverse("republish", args=[ARCHIVE]))
+    response = operator_client.get(reverse("republish", args=["default", ARCHIVE]))
     assert response.status_code == 405
     assert Operation.objects.count() == 0
 
 
 def test_anonymous_republish_is_sent_to_login(world, client):
     response = client.post(
-        reverse("republish", args=[ARCHIVE]), {"correlation_id": "c-1", "reason": "x"}
+        reverse("republish", args=["default", ARCHIVE]), {"correlation_id": "c-1", "reason": "x"}
     )
     assert response.status_code == 302 and response["Location"].startswith("/login/")
     assert Operation.objects.count() == 0
@@ -242,7 +248,7 @@ def test_republish_without_a_reason_changes_nothing(world, operator_client):
     world.put("OrderPaid", detail("c-1"))
     now = datetime.now(tz=UTC)
     response = operator_client.post(
-        reverse("republish", args=[ARCHIVE]),
+        reverse("republish", args=["default", ARCHIVE]),
         {
             "correlation_id": "c-1",
             "start": (now - timedelta(hours=1)).isoformat(),

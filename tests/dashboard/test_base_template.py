@@ -7,7 +7,7 @@ from django.urls import reverse
 
 def _where(client) -> tuple[str, str]:
     """The (title, text) of the top bar's environment label."""
-    body = client.get(reverse("operations:list")).content.decode()
+    body = client.get(reverse("operations:list", args=["default"])).content.decode()
     start = body.index("<span title=", body.index('class="who"'))
     tag, text = body[start : body.index("</span>", start)].split(">", 1)
     return tag, text.strip()

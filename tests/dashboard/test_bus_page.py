@@ -37,15 +37,15 @@ def account(aws, settings):
 
 
 def test_bus_page_shows_rule_pattern_escaped_and_its_targets(signed_in, account):
-    response = signed_in.get("/buses/ibis-bus/")
+    response = signed_in.get("/env/default/buses/ibis-bus/")
 
     assert b"&lt;script&gt;alert(1)&lt;/script&gt;" in response.content
     assert b"<script>alert(1)" not in response.content
-    assert b'href="/queues/ibis-q/"' in response.content
+    assert b'href="/env/default/queues/ibis-q/"' in response.content
 
 
 def test_bus_page_shows_archive_and_event_log(signed_in, account):
-    response = signed_in.get("/buses/ibis-bus/")
+    response = signed_in.get("/env/default/buses/ibis-bus/")
 
     assert b"ibis-archive" in response.content
     assert b"/aws/events/ibis-bus" in response.content
@@ -66,7 +66,7 @@ def test_rule_metrics_come_from_aws_events_per_bus_and_rule(signed_in, account):
         ],
     )
 
-    response = signed_in.get("/buses/ibis-bus/")
+    response = signed_in.get("/env/default/buses/ibis-bus/")
 
     stats = {s.entry.rule.name: s for s in response.context["detail"].rules}["ibis-rule"]
     assert stats.day == {"matched": 5.0, "invocations": 0.0, "failed": 0.0}
@@ -74,7 +74,7 @@ def test_rule_metrics_come_from_aws_events_per_bus_and_rule(signed_in, account):
 
 
 def test_unknown_bus_is_a_404(signed_in, account):
-    assert signed_in.get("/buses/ibis-nowhere/").status_code == 404
+    assert signed_in.get("/env/default/buses/ibis-nowhere/").status_code == 404
 
 
 def test_rule_metrics_on_the_default_bus_are_read_by_rule_name_only(signed_in, account):
@@ -92,7 +92,7 @@ def test_rule_metrics_on_the_default_bus_are_read_by_rule_name_only(signed_in, a
         ],
     )
 
-    response = signed_in.get("/buses/default/")
+    response = signed_in.get("/env/default/buses/default/")
 
     stats = {s.entry.rule.name: s for s in response.context["detail"].rules}["ibis-default-rule"]
     assert stats.day["matched"] == 4.0

@@ -71,7 +71,7 @@ def viewer(db, client, settings, failed_in_billing):
 
 
 def panel(client, key: str, cid: str) -> str:
-    url = reverse("correlation_panel", args=[key])
+    url = reverse("correlation_panel", args=["default", key])
     response = client.get(url, {"q": cid, "since": "1h"}, HTTP_HX_REQUEST="true")
     assert response.status_code == 200
     return response.content.decode()

@@ -42,21 +42,23 @@ def fake_sources(monkeypatch):
 
 
 def test_anonymous_is_sent_to_login(client, db):
-    response = client.get(reverse("correlation"), {"q": CID})
+    response = client.get(reverse("correlation", args=["default"]), {"q": CID})
     assert response.status_code == 302 and "/login/" in response["Location"]
 
 
 def test_empty_search_shows_the_form(viewer_client):
-    response = viewer_client.get(reverse("correlation"))
+    response = viewer_client.get(reverse("correlation", args=["default"]))
     assert response.status_code == 200
     assert b'name="q"' in response.content
 
 
 def test_page_renders_one_htmx_panel_per_source_with_a_real_link(viewer_client):
-    response = viewer_client.get(reverse("correlation"), {"q": CID, "since": "24h"})
+    response = viewer_client.get(
+        reverse("correlation", args=["default"]), {"q": CID, "since": "24h"}
+    )
     body = response.content.decode()
     assert response.status_code == 200
-    panel_url = reverse("correlation_panel", args=["dlq"])
+    panel_url = reverse("correlation_panel", args=["default", "dlq"])
     assert (
         f'hx-get="{panel_url}?q={CID}&amp;since=24h"' in body
         and f'href="{panel_url}?q={CID}' in body
@@ -65,7 +67,7 @@ def test_page_renders_one_htmx_panel_per_source_with_a_real_link(viewer_client):
 
 @pytest.mark.parametrize("hostile", HOSTILE)
 def test_hostile_search_input_gets_a_clear_400(viewer_client, hostile):
-    response = viewer_client.get(reverse("correlation"), {"q": hostile})
+    response = viewer_client.get(reverse("correlation", args=["default"]), {"q": hostile})
     assert response.status_code == 400
     assert b'class="error"' in response.content and b"<script>alert" not in response.content
 
@@ -73,36 +75,44 @@ def test_hostile_search_input_gets_a_clear_400(viewer_client, hostile):
 @pytest.mark.parametrize("hostile", HOSTILE)
 def test_hostile_panel_input_gets_a_clear_400(viewer_client, hostile):
     response = viewer_client.get(
-        reverse("correlation_panel", args=["traces"]), {"q": hostile}, HTTP_HX_REQUEST="true"
+        reverse("correlation_panel", args=["default", "traces"]),
+        {"q": hostile},
+        HTTP_HX_REQUEST="true",
     )
     assert response.status_code == 400
     assert b'class="error"' in response.content
 
 
 def test_unknown_time_range_is_a_400(viewer_client):
-    response = viewer_client.get(reverse("correlation"), {"q": CID, "since": "99y"})
+    response = viewer_client.get(
+        reverse("correlation", args=["default"]), {"q": CID, "since": "99y"}
+    )
     assert response.status_code == 400
     assert b"time range" in response.content
 
 
 def test_unknown_panel_is_a_404(viewer_client):
-    response = viewer_client.get(reverse("correlation_panel", args=["nope"]), {"q": CID})
+    response = viewer_client.get(reverse("correlation_panel", args=["default", "nope"]), {"q": CID})
     assert response.status_code == 404
 
 
 def test_post_is_not_allowed(viewer_client):
-    assert viewer_client.post(reverse("correlation"), {"q": CID}).status_code == 405
+    assert (
+        viewer_client.post(reverse("correlation", args=["default"]), {"q": CID}).status_code == 405
+    )
 
 
 def test_htmx_panel_returns_the_fragment_alone(viewer_client, fake_sources):
-    url = reverse("correlation_panel", args=["events"])
+    url = reverse("correlation_panel", args=["default", "events"])
     response = viewer_client.get(url, {"q": CID}, HTTP_HX_REQUEST="true")
     assert response.status_code == 200 and b"<html" not in response.content
     assert "HX-Request" in response["Vary"]
 
 
 def test_plain_panel_link_returns_a_full_page(viewer_client, fake_sources):
-    response = viewer_client.get(reverse("correlation_panel", args=["events"]), {"q": CID})
+    response = viewer_client.get(
+        reverse("correlation_panel", args=["default", "events"]), {"q": CID}
+    )
     assert response.status_code == 200
     assert b"<html" in response.content and b"Back to the whole lookup" in response.content
 
@@ -113,19 +123,19 @@ def test_aws_failure_in_a_panel_is_shown_not_raised(viewer_client, monkeypatch):
 
     monkeypatch.setitem(correlation.PANELS, "outbox", ("Outbox", denied))
     response = viewer_client.get(
-        reverse("correlation_panel", args=["outbox"]), {"q": CID}, HTTP_HX_REQUEST="true"
+        reverse("correlation_panel", args=["default", "outbox"]), {"q": CID}, HTTP_HX_REQUEST="true"
     )
     assert response.status_code == 200
     assert b"Access denied" in response.content
 
 
 def test_timeline_polls_until_every_panel_is_loaded(viewer_client, fake_sources):
-    url = reverse("correlation_panel", args=["timeline"])
+    url = reverse("correlation_panel", args=["default", "timeline"])
     first = viewer_client.get(url, {"q": CID, "poll": "0"}, HTTP_HX_REQUEST="true")
     assert b'hx-trigger="every 2s"' in first.content
     for key in correlation.PANELS:
         viewer_client.get(
-            reverse("correlation_panel", args=[key]), {"q": CID}, HTTP_HX_REQUEST="true"
+            reverse("correlation_panel", args=["default", key]), {"q": CID}, HTTP_HX_REQUEST="true"
         )
     done = viewer_client.get(url, {"q": CID, "poll": "1"}, HTTP_HX_REQUEST="true")
     assert done.status_code == 286 and b"every 2s" not in done.content
@@ -145,15 +155,20 @@ def test_dlq_panel_offers_a_redrive_filtered_by_correlation_id(viewer_client, mo
 
     monkeypatch.setitem(correlation.PANELS, "dlq", ("DLQ", dlq_panel))
     response = viewer_client.get(
-        reverse("correlation_panel", args=["dlq"]), {"q": CID}, HTTP_HX_REQUEST="true"
+        reverse("correlation_panel", args=["default", "dlq"]), {"q": CID}, HTTP_HX_REQUEST="true"
     )
-    expected = reverse("operations:redrive", args=["billing-dlq"]) + f"?correlation_id={CID}"
+    expected = (
+        reverse("operations:redrive", args=["default", "billing-dlq"]) + f"?correlation_id={CID}"
+    )
     assert expected in response.content.decode()
 
 
 def test_navigation_search_box_submits_to_the_correlation_page(viewer_client):
-    body = viewer_client.get(reverse("correlation")).content.decode()
-    assert f'<form class="search" method="get" action="{reverse("correlation")}"' in body
+    body = viewer_client.get(reverse("correlation", args=["default"])).content.decode()
+    assert (
+        f'<form class="search" method="get" action="{reverse("correlation", args=["default"])}"'
+        in body
+    )
     assert 'name="q"' in body
 
 
@@ -189,7 +204,7 @@ def events_panel(monkeypatch):
 
 def _events_panel(client, q=CID):
     response = client.get(
-        reverse("correlation_panel", args=["events"]), {"q": q}, HTTP_HX_REQUEST="true"
+        reverse("correlation_panel", args=["default", "events"]), {"q": q}, HTTP_HX_REQUEST="true"
     )
     assert response.status_code == 200
     return response.content.decode()
@@ -197,7 +212,7 @@ def _events_panel(client, q=CID):
 
 def test_operator_gets_a_republish_form_with_the_events_window(operator_client, events_panel):
     html = _events_panel(operator_client)
-    action = reverse("republish", args=["shop-archive"])
+    action = reverse("republish", args=["default", "shop-archive"])
     assert f'<form method="post" action="{action}"' in html and "csrfmiddlewaretoken" in html
     assert f'name="correlation_id" value="{CID}"' in html
     assert 'name="start" value="2026-01-05T09:55:00"' in html
@@ -209,14 +224,14 @@ def test_operator_gets_a_prefilled_replay_link(operator_client, events_panel):
     query = urlencode(
         {"start": "2026-01-05T09:55:00+00:00", "end": "2026-01-05T10:25:00+00:00"}
     ).replace("&", "&amp;")
-    assert f"{reverse('replay_new', args=['shop-archive'])}?{query}" in html
+    assert f"{reverse('replay_new', args=['default', 'shop-archive'])}?{query}" in html
 
 
 def test_viewer_gets_neither_the_form_nor_the_replay_link(viewer_client, events_panel):
     html = _events_panel(viewer_client)
-    assert reverse("republish", args=["shop-archive"]) not in html
-    assert reverse("replay_new", args=["shop-archive"]) not in html
-    assert reverse("archive_events", args=["shop-archive"]) in html
+    assert reverse("republish", args=["default", "shop-archive"]) not in html
+    assert reverse("replay_new", args=["default", "shop-archive"]) not in html
+    assert reverse("archive_events", args=["default", "shop-archive"]) in html
 
 
 def test_republish_form_uses_the_events_correlation_id_for_an_event_id_lookup(
@@ -251,7 +266,8 @@ def test_republish_form_posts_what_the_republish_view_expects(
     monkeypatch.setattr(archive, "cached_archive", lambda name: Cached(view, fetched_at=0))
     monkeypatch.setattr(republish, "events_of_correlation", events_of_correlation)
     response = operator_client.post(
-        reverse("republish", args=["shop-archive"]), {**fields, "reason": "consumer fixed"}
+        reverse("republish", args=["default", "shop-archive"]),
+        {**fields, "reason": "consumer fixed"},
     )
     assert response.status_code == 400 and "No events" in response.content.decode()
     assert seen == {"correlation_id": CID, "window": timedelta(minutes=30)}

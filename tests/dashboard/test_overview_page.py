@@ -74,7 +74,7 @@ def test_anonymous_is_sent_to_login(client, db):
 
 
 def test_overview_lists_alarms_first_then_non_empty_dlqs(signed_in, account):
-    response = signed_in.get("/")
+    response = signed_in.get("/env/default/")
 
     order = [c.queue.name for c in response.context["overview"].consumers]
     assert order == ["osprey-burning-work", "osprey-backlog-work", "osprey-calm-work"]
@@ -82,7 +82,7 @@ def test_overview_lists_alarms_first_then_non_empty_dlqs(signed_in, account):
 
 
 def test_overview_shows_dlq_depth_per_consumer(signed_in, account):
-    response = signed_in.get("/")
+    response = signed_in.get("/env/default/")
 
     html = response.content.decode()
     row = html[html.index('data-queue="osprey-backlog-work"') :]
@@ -90,14 +90,14 @@ def test_overview_shows_dlq_depth_per_consumer(signed_in, account):
 
 
 def test_htmx_poll_gets_only_the_rows(signed_in, account):
-    response = signed_in.get("/", headers={"HX-Request": "true"})
+    response = signed_in.get("/env/default/", headers={"HX-Request": "true"})
 
     assert b"<html" not in response.content and b"osprey-calm-work" in response.content
     assert "HX-Request" in response["Vary"]
 
 
 def test_full_page_also_varies_on_hx_request(signed_in, account):
-    response = signed_in.get("/")
+    response = signed_in.get("/env/default/")
 
     assert b"<html" in response.content
     assert "HX-Request" in response["Vary"]
@@ -109,7 +109,7 @@ def test_denied_alarms_still_render_queues_and_name_the_permission(signed_in, ac
 
     monkeypatch.setattr(cloudwatch, "describe_alarms", denied)
 
-    response = signed_in.get("/")
+    response = signed_in.get("/env/default/")
 
     assert response.status_code == 200 and b"osprey-calm-work" in response.content
     assert b"cloudwatch:DescribeAlarms" in response.content
@@ -125,14 +125,14 @@ def test_aws_down_with_nothing_cached_is_not_a_500(signed_in, aws, settings, mon
 
     monkeypatch.setattr(sqs, "list_queue_urls", down)
 
-    response = signed_in.get("/")
+    response = signed_in.get("/env/default/")
 
     assert response.status_code == 200
     assert b"endpoint unreachable" in response.content
 
 
 def test_post_is_not_allowed(signed_in, account):
-    assert signed_in.post("/").status_code == 405
+    assert signed_in.post("/env/default/").status_code == 405
 
 
 def test_one_undescribable_queue_is_reported_and_the_rest_shown(signed_in, account, monkeypatch):
@@ -147,7 +147,7 @@ def test_one_undescribable_queue_is_reported_and_the_rest_shown(signed_in, accou
 
     monkeypatch.setattr(sqs, "queue_attributes", flaky)
 
-    response = signed_in.get("/")
+    response = signed_in.get("/env/default/")
 
     assert b"1 queue(s) could not be described" in response.content
     assert b"osprey-backlog-work" in response.content
@@ -156,29 +156,29 @@ def test_one_undescribable_queue_is_reported_and_the_rest_shown(signed_in, accou
 def test_polls_within_the_ttl_reuse_the_rendered_rows(signed_in, account, monkeypatch):
     from operations import topology
 
-    first = signed_in.get("/", headers={"HX-Request": "true"})
+    first = signed_in.get("/env/default/", headers={"HX-Request": "true"})
 
     def must_not_run():
         raise AssertionError("the overview was rebuilt within the TTL")
 
     monkeypatch.setattr(topology, "overview", must_not_run)
-    again = signed_in.get("/", headers={"HX-Request": "true"})
+    again = signed_in.get("/env/default/", headers={"HX-Request": "true"})
 
     assert again.status_code == 200
     assert again.content == first.content
 
 
 def test_rows_link_to_dlq_messages_and_alarm_pages(signed_in, account):
-    response = signed_in.get("/")
+    response = signed_in.get("/env/default/")
 
-    assert b'href="/queues/osprey-backlog-dead/messages/"' in response.content
-    assert b'href="/alarms/osprey-burning-dead-depth/"' in response.content
+    assert b'href="/env/default/queues/osprey-backlog-dead/messages/"' in response.content
+    assert b'href="/env/default/alarms/osprey-burning-dead-depth/"' in response.content
 
 
 def test_a_warm_full_page_embeds_the_cached_rows_unescaped(signed_in, account):
-    signed_in.get("/", headers={"HX-Request": "true"})
+    signed_in.get("/env/default/", headers={"HX-Request": "true"})
 
-    response = signed_in.get("/")
+    response = signed_in.get("/env/default/")
 
     assert b'<table class="data overview-flow">' in response.content
     assert b"&lt;table" not in response.content
@@ -200,14 +200,14 @@ def test_during_an_outage_a_second_view_within_the_ttl_makes_no_aws_calls(
         raise AwsError("endpoint unreachable", code="EndpointConnectionError", transient=True)
 
     with time_machine.travel("2026-11-26 12:00:00 +0000", tick=False) as clock:
-        signed_in.get("/")
+        signed_in.get("/env/default/")
         clock.shift(61)
         monkeypatch.setattr(sqs, "list_queue_urls", down)
-        signed_in.get("/")
+        signed_in.get("/env/default/")
         calls.clear()
         clock.shift(30)
 
-        again = signed_in.get("/")
+        again = signed_in.get("/env/default/")
 
     assert sum(calls.values()) == 0
     assert b"osprey-calm-work" in again.content and b"endpoint unreachable" in again.content
@@ -222,7 +222,7 @@ def test_a_dlq_shared_by_two_sources_counts_once_in_messages_in_dlqs(signed_in, 
     policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3})
     sqs.create_queue(QueueName="osprey-backlog-second", Attributes={"RedrivePolicy": policy})
 
-    overview = signed_in.get("/").context["overview"]
+    overview = signed_in.get("/env/default/").context["overview"]
 
     rows = [c for c in overview.consumers if c.dlq and c.dlq.arn == dlq_arn]
     assert [c.dlq_depth for c in rows] == [2, 2]

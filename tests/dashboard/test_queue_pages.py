@@ -36,7 +36,7 @@ def account(aws, settings):
 
 
 def test_queue_list_shows_every_queue_and_marks_dlqs(signed_in, account):
-    response = signed_in.get("/queues/")
+    response = signed_in.get("/env/default/queues/")
 
     rows = {r["queue"].name: r for r in response.context["rows"]}
     assert set(rows) == {"grebe-dead", "grebe-work"}
@@ -44,14 +44,14 @@ def test_queue_list_shows_every_queue_and_marks_dlqs(signed_in, account):
 
 
 def test_queue_page_links_its_dlq_and_carries_chart_data(signed_in, account):
-    response = signed_in.get("/queues/grebe-work/")
+    response = signed_in.get("/env/default/queues/grebe-work/")
 
-    assert b'href="/queues/grebe-dead/"' in response.content
+    assert b'href="/env/default/queues/grebe-dead/"' in response.content
     assert b'<script id="queue-charts-data" type="application/json">' in response.content
 
 
 def test_chart_data_has_one_point_per_period_and_a_dlq_series(signed_in, account):
-    response = signed_in.get("/queues/grebe-work/?range=24h")
+    response = signed_in.get("/env/default/queues/grebe-work/?range=24h")
 
     charts = response.context["detail"].charts
     assert len(charts[0]["data"][0]) == 1441  # 24 h at 60 s, both ends included
@@ -59,22 +59,22 @@ def test_chart_data_has_one_point_per_period_and_a_dlq_series(signed_in, account
 
 
 def test_dlq_page_lists_its_sources_from_list_dead_letter_source_queues(signed_in, account):
-    response = signed_in.get("/queues/grebe-dead/")
+    response = signed_in.get("/env/default/queues/grebe-dead/")
 
     assert response.context["detail"].sources.value == ["grebe-work"]
     assert b"Dead-letter queue grebe-dead" in response.content
 
 
 def test_unknown_queue_is_a_404(signed_in, account):
-    assert signed_in.get("/queues/grebe-nowhere/").status_code == 404
+    assert signed_in.get("/env/default/queues/grebe-nowhere/").status_code == 404
 
 
 def test_invalid_queue_name_is_a_404(signed_in, account):
-    assert signed_in.get("/queues/not%20a%20queue!/").status_code == 404
+    assert signed_in.get("/env/default/queues/not%20a%20queue!/").status_code == 404
 
 
 def test_unknown_range_is_a_400_that_does_not_echo_input(signed_in, account):
-    response = signed_in.get("/queues/grebe-work/?range=<b>x</b>")
+    response = signed_in.get("/env/default/queues/grebe-work/?range=<b>x</b>")
 
     assert response.status_code == 400
     assert b"<b>" not in response.content
@@ -88,7 +88,7 @@ def test_queue_page_when_discovery_fails_explains_instead_of_404(signed_in, aws,
 
     monkeypatch.setattr(sqs_adapter, "list_queue_urls", denied)
 
-    response = signed_in.get("/queues/grebe-work/")
+    response = signed_in.get("/env/default/queues/grebe-work/")
 
     assert response.status_code == 503
     assert b"sqs:ListQueues" in response.content
@@ -128,28 +128,28 @@ def looping(account):
 @pytest.mark.django_db
 def test_dlq_page_warns_of_the_loop_its_last_peek_found(signed_in, looping, settings):
     settings.EVENTOPS_PEEK_VISIBILITY_SECONDS = 0
-    signed_in.get("/queues/grebe-dead/messages/")
+    signed_in.get("/env/default/queues/grebe-dead/messages/")
 
-    html = signed_in.get("/queues/grebe-dead/").content.decode()
+    html = signed_in.get("/env/default/queues/grebe-dead/").content.decode()
 
     assert 'id="redrive-loop"' in html and "corr-back" in html
-    assert f'href="/operations/{looping.pk}/"' in html and 'id="last-peek-time"' in html
+    assert f'href="/env/default/operations/{looping.pk}/"' in html and 'id="last-peek-time"' in html
 
 
 @pytest.mark.django_db
 def test_source_queue_page_points_at_the_loop_in_its_dlq(signed_in, looping, settings):
     settings.EVENTOPS_PEEK_VISIBILITY_SECONDS = 0
-    signed_in.get("/queues/grebe-dead/messages/")
+    signed_in.get("/env/default/queues/grebe-dead/messages/")
 
-    html = signed_in.get("/queues/grebe-work/").content.decode()
+    html = signed_in.get("/env/default/queues/grebe-work/").content.decode()
 
     assert 'id="redrive-loop"' in html and "back in its dead-letter queue" in html
-    assert "corr-back" in html and f'href="/operations/{looping.pk}/"' in html
+    assert "corr-back" in html and f'href="/env/default/operations/{looping.pk}/"' in html
 
 
 @pytest.mark.django_db
 def test_no_loop_warning_before_any_peek(signed_in, looping):
-    html = signed_in.get("/queues/grebe-dead/").content.decode()
+    html = signed_in.get("/env/default/queues/grebe-dead/").content.decode()
 
     assert 'id="redrive-loop"' not in html and 'id="last-peek"' not in html
 
@@ -157,9 +157,9 @@ def test_no_loop_warning_before_any_peek(signed_in, looping):
 @pytest.mark.django_db
 def test_a_peek_without_loops_says_when_it_looked(signed_in, account, settings):
     settings.EVENTOPS_PEEK_VISIBILITY_SECONDS = 0
-    signed_in.get("/queues/grebe-dead/messages/")
+    signed_in.get("/env/default/queues/grebe-dead/messages/")
 
-    html = signed_in.get("/queues/grebe-work/").content.decode()
+    html = signed_in.get("/env/default/queues/grebe-work/").content.decode()
 
     assert 'id="redrive-loop"' not in html
     assert 'id="last-peek"' in html and "found no redrive loop" in html

@@ -32,10 +32,11 @@ def stub() -> Iterator[Stubber]:
 def test_schemas_page_lists_registries_and_schemas(stub, viewer_client):
     stub.add_response("list_registries", {"Registries": [{"RegistryName": REGISTRY}]})
     stub.add_response("list_schemas", {"Schemas": [{"SchemaName": PAID, "VersionCount": 2}]})
-    response = viewer_client.get(reverse("schemas"))
+    response = viewer_client.get(reverse("schemas", args=["default"]))
     assert response.status_code == 200
     assert (
-        PAID in response.text and reverse("schema_detail", args=[REGISTRY, PAID]) in response.text
+        PAID in response.text
+        and reverse("schema_detail", args=["default", REGISTRY, PAID]) in response.text
     )
 
 
@@ -53,20 +54,22 @@ def test_schema_page_shows_versions_and_content(stub, viewer_client):
         },
         {"RegistryName": REGISTRY, "SchemaName": PAID, "SchemaVersion": "1"},
     )
-    response = viewer_client.get(reverse("schema_detail", args=[REGISTRY, PAID]), {"version": "1"})
+    response = viewer_client.get(
+        reverse("schema_detail", args=["default", REGISTRY, PAID]), {"version": "1"}
+    )
     assert response.status_code == 200
     assert "paymentId" in response.text and "?version=2" in response.text
 
 
 def test_unknown_schema_is_404(stub, viewer_client):
     stub.add_client_error("list_schema_versions", "NotFoundException", http_status_code=404)
-    response = viewer_client.get(reverse("schema_detail", args=[REGISTRY, "nope"]))
+    response = viewer_client.get(reverse("schema_detail", args=["default", REGISTRY, "nope"]))
     assert response.status_code == 404
 
 
 def test_registry_outage_is_shown_not_500(stub, viewer_client):
     stub.add_client_error("list_registries", "AccessDeniedException", http_status_code=403)
-    response = viewer_client.get(reverse("schemas"))
+    response = viewer_client.get(reverse("schemas", args=["default"]))
     assert response.status_code == 200 and "Access denied" in response.text
 
 
@@ -90,17 +93,18 @@ def test_why_did_this_fail_lists_errors_escaped(stub, viewer_client):
         }
     )
     response = viewer_client.post(
-        reverse("schema_check"), {"body": body, "registry": REGISTRY, "schema": PAID}
+        reverse("schema_check", args=["default"]),
+        {"body": body, "registry": REGISTRY, "schema": PAID},
     )
     assert response.status_code == 200 and "$.currency" in response.text
     assert "<script>x</script>" not in response.text
 
 
 def test_why_did_this_fail_with_bad_json_is_a_clear_400(viewer_client):
-    response = viewer_client.post(reverse("schema_check"), {"body": "{not json"})
+    response = viewer_client.post(reverse("schema_check", args=["default"]), {"body": "{not json"})
     assert response.status_code == 400 and "not valid JSON" in response.text
 
 
 def test_schemas_need_login():
-    response = Client().get(reverse("schemas"))
+    response = Client().get(reverse("schemas", args=["default"]))
     assert response.status_code == 302 and "/login/" in response["Location"]

@@ -12,8 +12,9 @@ from urllib.parse import urlencode
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch
 
+from dashboard.environment import env_reverse
 from operations import dlq, topology
 from operations.aws import sqs
 from operations.aws.errors import AwsError
@@ -107,7 +108,7 @@ def correlation_url(correlation_id: str) -> str | None:
     if not correlation_id:
         return None
     try:
-        return reverse("correlation") + "?" + urlencode({"q": correlation_id})
+        return env_reverse("correlation") + "?" + urlencode({"q": correlation_id})
     except NoReverseMatch:
         return None
 

@@ -23,7 +23,7 @@ def make(target: str = "https://sqs/q/orders-dlq", **fields) -> Operation:
 
 
 def listed(client, **query) -> list[int]:
-    response = client.get(reverse("operations:list"), query)
+    response = client.get(reverse("operations:list", args=["default"]), query)
     return [op.pk for op in response.context["page"]]
 
 
@@ -42,19 +42,19 @@ def test_list_filters_by_user_and_target(viewer_client) -> None:
 
 def test_detail_shows_who_why_and_parameters(viewer_client) -> None:
     op = make(parameters={"max_messages": 5}, reason="billing <b>fixed</b>")
-    html = viewer_client.get(reverse("operations:detail", args=[op.pk])).content.decode()
+    html = viewer_client.get(reverse("operations:detail", args=["default", op.pk])).content.decode()
     assert "billing &lt;b&gt;fixed&lt;/b&gt;" in html and "oncall" in html
     assert "&quot;max_messages&quot;: 5" in html
 
 
 def test_detail_of_unknown_operation_is_404(viewer_client) -> None:
-    assert viewer_client.get(reverse("operations:detail", args=[999])).status_code == 404
+    assert viewer_client.get(reverse("operations:detail", args=["default", 999])).status_code == 404
 
 
 def test_progress_keeps_polling_while_running(viewer_client) -> None:
     op = make(state="running", total=100, moved=40)
     response = viewer_client.get(
-        reverse("operations:progress", args=[op.pk]), HTTP_HX_REQUEST="true"
+        reverse("operations:progress", args=["default", op.pk]), HTTP_HX_REQUEST="true"
     )
     assert response.status_code == 200 and "hx-trigger" in response.content.decode()
     assert response["Vary"] and "HX-Request" in response["Vary"]
@@ -63,7 +63,7 @@ def test_progress_keeps_polling_while_running(viewer_client) -> None:
 def test_progress_stops_polling_when_finished(viewer_client) -> None:
     op = make(state="succeeded", total=10, moved=10)
     response = viewer_client.get(
-        reverse("operations:progress", args=[op.pk]), HTTP_HX_REQUEST="true"
+        reverse("operations:progress", args=["default", op.pk]), HTTP_HX_REQUEST="true"
     )
     assert response.status_code == 286
     assert "hx-trigger" not in response.content.decode()
@@ -77,7 +77,7 @@ def test_progress_shows_rate_and_eta(viewer_client) -> None:
     op = make(
         state="running", total=100, moved=40, started_at=timezone.now() - timedelta(seconds=20)
     )
-    context = viewer_client.get(reverse("operations:progress", args=[op.pk])).context
+    context = viewer_client.get(reverse("operations:progress", args=["default", op.pk])).context
     assert context["rate"] == pytest.approx(2.0, rel=0.05)
     assert context["eta_seconds"] == pytest.approx(30, abs=2)
 
@@ -85,14 +85,20 @@ def test_progress_shows_rate_and_eta(viewer_client) -> None:
 def test_progress_shows_messages_back_in_the_dlq_only_when_there_are_some(viewer_client) -> None:
     looping = make(state="running", total=20, moved=20, progress={"returned": 7})
     quiet = make(target="https://sqs/q/other-dlq", state="running", total=20, moved=5)
-    html = viewer_client.get(reverse("operations:progress", args=[looping.pk])).content.decode()
+    html = viewer_client.get(
+        reverse("operations:progress", args=["default", looping.pk])
+    ).content.decode()
     assert 'id="count-returned">7<' in html
-    html = viewer_client.get(reverse("operations:progress", args=[quiet.pk])).content.decode()
+    html = viewer_client.get(
+        reverse("operations:progress", args=["default", quiet.pk])
+    ).content.decode()
     assert "count-returned" not in html
 
 
 def cancel(client, op: Operation):
-    return client.post(reverse("operations:cancel", args=[op.pk]), {"reason": "wrong queue"})
+    return client.post(
+        reverse("operations:cancel", args=["default", op.pk]), {"reason": "wrong queue"}
+    )
 
 
 def test_operator_cancels_a_running_operation(operator_client) -> None:
@@ -106,13 +112,17 @@ def test_operator_cancels_a_running_operation(operator_client) -> None:
 def test_a_requested_cancel_shows_who_when_and_why_until_it_stops(operator_client) -> None:
     op = make(state="running")
     cancel(operator_client, op)
-    html = operator_client.get(reverse("operations:progress", args=[op.pk])).content.decode()
+    html = operator_client.get(
+        reverse("operations:progress", args=["default", op.pk])
+    ).content.decode()
     assert "Cancel requested by oncall at " in html and ": wrong queue." in html
 
 
 def test_cancel_without_a_reason_is_a_clear_400_and_changes_nothing(operator_client) -> None:
     op = make(state="running")
-    response = operator_client.post(reverse("operations:cancel", args=[op.pk]), {"reason": ""})
+    response = operator_client.post(
+        reverse("operations:cancel", args=["default", op.pk]), {"reason": ""}
+    )
     op.refresh_from_db()
     assert response.status_code == 400 and "Say why it must stop" in response.content.decode()
     assert not op.cancel_requested
@@ -127,7 +137,9 @@ def test_operator_cancel_of_a_native_redrive_cancels_its_move_task(
         "cancel_message_move_task", {"ApproximateNumberOfMessagesMoved": 2}, {"TaskHandle": "h-1"}
     )
     response = operator_client.post(
-        reverse("operations:cancel", args=[op.pk]), {"reason": "wrong queue"}, follow=True
+        reverse("operations:cancel", args=["default", op.pk]),
+        {"reason": "wrong queue"},
+        follow=True,
     )
     assert "SQS is cancelling the move task" in response.content.decode()
     op.refresh_from_db()
@@ -143,7 +155,10 @@ def test_cancel_twice_is_harmless(operator_client) -> None:
 
 
 def test_get_on_cancel_is_405(operator_client) -> None:
-    assert operator_client.get(reverse("operations:cancel", args=[make().pk])).status_code == 405
+    assert (
+        operator_client.get(reverse("operations:cancel", args=["default", make().pk])).status_code
+        == 405
+    )
 
 
 def test_viewer_cannot_cancel(viewer_client) -> None:
@@ -168,7 +183,9 @@ def test_cancel_without_csrf_token_is_refused(operator) -> None:
 
 
 def test_cancel_of_unknown_operation_is_404(operator_client) -> None:
-    assert operator_client.post(reverse("operations:cancel", args=[404])).status_code == 404
+    assert (
+        operator_client.post(reverse("operations:cancel", args=["default", 404])).status_code == 404
+    )
 
 
 def test_admin_is_read_only(admin_user) -> None:
@@ -216,7 +233,7 @@ def test_replay_progress_shows_the_window_not_message_counters(viewer_client) ->
     op = make_replay(
         state="running", progress=progress, started_at=timezone.now() - timedelta(seconds=60)
     )
-    response = viewer_client.get(reverse("operations:progress", args=[op.pk]))
+    response = viewer_client.get(reverse("operations:progress", args=["default", op.pk]))
     html = response.content.decode()
     assert 'id="replay-percent">25% of the window' in html and "2026-01-01 12:15:00" in html
     assert 'id="count-moved"' not in html
@@ -224,7 +241,9 @@ def test_replay_progress_shows_the_window_not_message_counters(viewer_client) ->
 
 
 def test_replay_not_started_yet_says_so(viewer_client) -> None:
-    html = viewer_client.get(reverse("operations:detail", args=[make_replay().pk])).content
+    html = viewer_client.get(
+        reverse("operations:detail", args=["default", make_replay().pk])
+    ).content
     assert b"not started yet" in html and b'value="0"' in html
 
 
@@ -239,7 +258,7 @@ def test_republish_progress_counts_sent_and_refused_events(viewer_client) -> Non
         failed=1,
         outcome={"failures": [{"original": "e-9", "code": "Throttling", "message": "<slow>"}]},
     )
-    html = viewer_client.get(reverse("operations:detail", args=[op.pk])).content.decode()
+    html = viewer_client.get(reverse("operations:detail", args=["default", op.pk])).content.decode()
     assert '<th scope="row">Sent</th>' in html and "Refused by PutEvents" in html
     assert "e-9: Throttling &lt;slow&gt;" in html
 
@@ -292,7 +311,7 @@ def test_viewer_cannot_cancel_a_replay(viewer_client, monkeypatch) -> None:
 
 
 def related(client, op: Operation) -> str:
-    response = client.get(reverse("operations:detail", args=[op.pk]))
+    response = client.get(reverse("operations:detail", args=["default", op.pk]))
     assert response.status_code == 200
     html = response.content.decode()
     return html[html.index('id="related-links"') :]
@@ -300,12 +319,12 @@ def related(client, op: Operation) -> str:
 
 def test_dlq_operation_links_to_the_dlq_messages(viewer_client) -> None:
     links = related(viewer_client, make(kind="delete_messages"))
-    assert reverse("operations:dlq_messages", args=["orders-dlq"]) in links
+    assert reverse("operations:dlq_messages", args=["default", "orders-dlq"]) in links
 
 
 def test_replay_links_to_its_archive_not_to_dlq_messages(viewer_client) -> None:
     links = related(viewer_client, make_replay())
-    assert reverse("archive_detail", args=["shop-archive"]) in links
+    assert reverse("archive_detail", args=["default", "shop-archive"]) in links
     assert "/messages/" not in links
 
 
@@ -317,7 +336,7 @@ def test_republish_on_a_bus_with_a_slash_is_not_a_500(viewer_client) -> None:
         parameters={"archive_name": "partner-archive", "bus_name": "aws.partner/acme/orders"},
     )
     links = related(viewer_client, op)
-    assert reverse("archive_detail", args=["partner-archive"]) in links
+    assert reverse("archive_detail", args=["default", "partner-archive"]) in links
     assert "/messages/" not in links
 
 
@@ -335,7 +354,11 @@ def test_progress_says_aws_errors_are_being_retried_and_lists_grouped_reasons(
         state="partial",
         outcome={"reasons": {"refused by PutEvents: ThrottlingException": 3}},
     )
-    html = viewer_client.get(reverse("operations:progress", args=[running.pk])).content.decode()
+    html = viewer_client.get(
+        reverse("operations:progress", args=["default", running.pk])
+    ).content.decode()
     assert 'id="aws-retrying"' in html and "retrying (3 so far)" in html
-    html = viewer_client.get(reverse("operations:progress", args=[ended.pk])).content.decode()
+    html = viewer_client.get(
+        reverse("operations:progress", args=["default", ended.pk])
+    ).content.decode()
     assert "3</span> refused by PutEvents: ThrottlingException" in html

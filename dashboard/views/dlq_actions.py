@@ -9,19 +9,20 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from dashboard.environment import operation_url
+from dashboard.forms import DeleteForm, EditForm
 from dashboard.http import HtmxHttpRequest
-from operations import dlq, dlq_actions
-from operations.access import require_operator
-from operations.aws.errors import AwsError
-from operations.views.common import (
+from dashboard.views.dlq_common import (
     aws_errors,
     queue_errors,
     resolve_dlq,
     source_choices,
     user_name,
 )
-from operations.views.forms import DeleteForm, EditForm
-from operations.views.redrive import already_running
+from dashboard.views.redrive import already_running
+from operations import dlq, dlq_actions
+from operations.access import require_operator
+from operations.aws.errors import AwsError
 
 
 @require_POST
@@ -42,7 +43,7 @@ def dlq_delete(request: HtmxHttpRequest, name: str) -> HttpResponse:
     except IntegrityError:
         return already_running(request, queue.url, name)
     messages.success(request, f"Deleting {op.total or 0} messages (#{op.pk}).")
-    return redirect("operations:detail", pk=op.pk)
+    return redirect(operation_url(op))
 
 
 @require_http_methods(["GET", "POST"])
@@ -79,4 +80,4 @@ def dlq_edit(request: HtmxHttpRequest, name: str, message_id: str) -> HttpRespon
     except IntegrityError:
         return already_running(request, queue.url, name)
     messages.success(request, f"Edit and re-send #{op.pk} queued: a worker sends it.")
-    return redirect("operations:detail", pk=op.pk)
+    return redirect(operation_url(op))

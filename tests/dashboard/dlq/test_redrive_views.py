@@ -12,8 +12,8 @@ from .conftest import Queues
 
 pytestmark = pytest.mark.django_db
 
-START = reverse("operations:redrive_start", args=["orders-dlq"])
-PREVIEW = reverse("operations:redrive", args=["orders-dlq"])
+START = reverse("operations:redrive_start", args=["default", "orders-dlq"])
+PREVIEW = reverse("operations:redrive", args=["default", "orders-dlq"])
 
 
 def start_data(queues: Queues, **extra: str) -> dict[str, str]:
@@ -73,7 +73,7 @@ def test_operator_starts_a_redrive(operator_client, operator, queues: Queues) ->
     )
     op = Operation.objects.get()
     assert response.status_code == 302 and response["Location"] == reverse(
-        "operations:detail", args=[op.pk]
+        "operations:detail", args=["default", op.pk]
     )
     op.refresh_from_db()
     assert (op.kind, op.state, op.requested_by, op.reason) == (
@@ -142,7 +142,10 @@ def test_second_start_is_refused_with_a_link_to_the_running_one(
     response = operator_client.post(START, start_data(queues))
     first = Operation.objects.get()
     assert response.status_code == 409
-    assert f'href="{reverse("operations:detail", args=[first.pk])}"' in response.content.decode()
+    assert (
+        f'href="{reverse("operations:detail", args=["default", first.pk])}"'
+        in response.content.decode()
+    )
 
 
 def test_confirm_form_carries_the_previewed_filters(operator_client, queues: Queues) -> None:

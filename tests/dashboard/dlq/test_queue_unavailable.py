@@ -42,7 +42,9 @@ def test_a_redrive_start_with_the_broker_down_is_a_clear_503(
     operator_client, queues: Queues, broker_down
 ) -> None:
     data = {"reason": "billing fixed", "destination_arn": queues.source_arn}
-    response = operator_client.post(reverse("operations:redrive_start", args=["orders-dlq"]), data)
+    response = operator_client.post(
+        reverse("operations:redrive_start", args=["default", "orders-dlq"]), data
+    )
     assert_clear_503_and_nothing_locked(response)
 
 
@@ -51,7 +53,9 @@ def test_a_delete_with_the_broker_down_is_a_clear_503(
 ) -> None:
     message_id = queues.put_event(1)
     data = {"message_ids": [message_id], "reason": "poison", "confirm": "on"}
-    response = operator_client.post(reverse("operations:dlq_delete", args=["orders-dlq"]), data)
+    response = operator_client.post(
+        reverse("operations:dlq_delete", args=["default", "orders-dlq"]), data
+    )
     assert_clear_503_and_nothing_locked(response)
     assert queues.depth(queues.dlq_url) == 1
 
@@ -60,7 +64,7 @@ def test_once_the_broker_is_back_the_same_start_goes_through(
     operator_client, queues: Queues, broker_down, monkeypatch
 ) -> None:
     data = {"reason": "billing fixed", "destination_arn": queues.source_arn}
-    url = reverse("operations:redrive_start", args=["orders-dlq"])
+    url = reverse("operations:redrive_start", args=["default", "orders-dlq"])
     operator_client.post(url, data)
     monkeypatch.setattr(enqueue.task_for("redrive"), "apply_async", lambda *a, **k: None)
     assert operator_client.post(url, data).status_code == 302
@@ -75,5 +79,5 @@ def test_a_replay_start_with_the_broker_down_is_a_clear_503(
         "end": end.isoformat(),
         "reason": "billing outage",
     }
-    response = operator_client.post(reverse("replay_start", args=[ARCHIVE]), data)
+    response = operator_client.post(reverse("replay_start", args=["default", ARCHIVE]), data)
     assert_clear_503_and_nothing_locked(response)

@@ -10,18 +10,18 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 
+from dashboard.environment import env_url, operation_url
+from dashboard.forms import CancelForm
 from dashboard.http import HtmxHttpRequest
+from dashboard.views.dlq_common import seen_loops, user_name
 from operations import cancel
 from operations.access import is_operator, require_operator
 from operations.models import Operation
-from operations.views.common import seen_loops, user_name
-from operations.views.forms import CancelForm
 
 FILTERS = ("kind", "state", "user", "target")
 # Kinds whose target is a DLQ, so that its messages page is the place to look next.
@@ -108,7 +108,7 @@ def operation_cancel(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         return render(request, "operations/detail.html", context, status=400)
     result = cancel.cancel(op, by=user_name(request), reason=form.cleaned_data["reason"])
     report_cancel(request, result)
-    return redirect("operations:detail", pk=op.pk)
+    return redirect(operation_url(op))
 
 
 def report_cancel(request: HtmxHttpRequest, result: cancel.CancelResult) -> None:
@@ -122,11 +122,7 @@ def report_cancel(request: HtmxHttpRequest, result: cancel.CancelResult) -> None
 
 
 def _url(name: str, *args: object) -> str:
-    # Labels come from AWS names; one that a URL pattern cannot hold gets no link, not a 500.
-    try:
-        return reverse(name, args=args)
-    except NoReverseMatch:
-        return ""
+    return env_url(name, *args)
 
 
 def related_links(op: Operation) -> list[dict[str, str]]:

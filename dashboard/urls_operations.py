@@ -2,7 +2,9 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from operations.views import actions, messages, operations, redrive
+from dashboard.views import dlq_actions as actions
+from dashboard.views import dlq_messages as messages
+from dashboard.views import operations, redrive
 
 app_name = "operations"
 urlpatterns: list[URLPattern | URLResolver] = [

@@ -14,11 +14,11 @@ from .conftest import Queues
 
 pytestmark = pytest.mark.django_db
 
-DELETE = reverse("operations:dlq_delete", args=["orders-dlq"])
+DELETE = reverse("operations:dlq_delete", args=["default", "orders-dlq"])
 
 
 def edit_url(message_id: str) -> str:
-    return reverse("operations:dlq_edit", args=["orders-dlq", message_id])
+    return reverse("operations:dlq_edit", args=["default", "orders-dlq", message_id])
 
 
 def test_delete_first_asks_for_confirmation(operator_client, queues: Queues) -> None:
@@ -228,4 +228,4 @@ def test_edit_while_a_redrive_runs_is_refused_with_a_link(operator_client, queue
         edit_url(message_id), {"body": "{}", "reason": "x", "confirm": "on"}
     )
     assert response.status_code == 409
-    assert reverse("operations:detail", args=[running.pk]) in response.content.decode()
+    assert reverse("operations:detail", args=["default", running.pk]) in response.content.decode()

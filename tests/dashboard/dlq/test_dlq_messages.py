@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 
 def page(client, name: str = "orders-dlq"):
-    return client.get(reverse("operations:dlq_messages", args=[name]))
+    return client.get(reverse("operations:dlq_messages", args=["default", name]))
 
 
 def test_page_shows_the_message_with_correlation_and_event_type(
@@ -41,7 +41,7 @@ def test_peek_notice_says_how_long_messages_are_hidden(
 def test_correlation_id_links_to_the_correlation_lookup(viewer_client, queues: Queues) -> None:
     queues.put_event(3)
     html = page(viewer_client).content.decode()
-    assert f'href="{reverse("correlation")}?q=corr-3"' in html
+    assert f'href="{reverse("correlation", args=["default"])}?q=corr-3"' in html
 
 
 def test_correlation_id_from_message_attribute_wins(viewer_client, queues: Queues) -> None:
@@ -112,7 +112,7 @@ def test_bodies_nested_near_the_recursion_limit_never_fail_the_page(
 def test_hostile_body_exports_as_json(viewer_client, queues: Queues) -> None:
     body = '{"detail-type": "\\ud800", "deep": ' + "[" * 880 + "]" * 880 + "}"
     queues.put(body)
-    response = viewer_client.get(reverse("operations:dlq_export", args=["orders-dlq"]))
+    response = viewer_client.get(reverse("operations:dlq_export", args=["default", "orders-dlq"]))
     exported = json.loads(response.content)["messages"][0]
     assert response.status_code == 200
     assert (exported["Body"], exported["EventType"]) == (body, "\\ud800")
@@ -145,7 +145,7 @@ def test_anonymous_is_sent_to_login(client, queues: Queues) -> None:
 
 def test_export_is_a_json_download_of_the_peeked_messages(viewer_client, queues: Queues) -> None:
     queues.put("<script>x</script>")
-    response = viewer_client.get(reverse("operations:dlq_export", args=["orders-dlq"]))
+    response = viewer_client.get(reverse("operations:dlq_export", args=["default", "orders-dlq"]))
     assert response["Content-Type"] == "application/json"
     assert json.loads(response.content)["messages"][0]["Body"] == "<script>x</script>"
 
@@ -159,7 +159,9 @@ def test_redrive_loop_is_reported_on_the_dlq_and_operation_pages(
     TouchedCorrelation.objects.create(operation=op, correlation_id="corr-5")
     queues.put_event(5)
     assert 'id="redrive-loop"' in page(viewer_client).content.decode()
-    detail = viewer_client.get(reverse("operations:detail", args=[op.pk])).content.decode()
+    detail = viewer_client.get(
+        reverse("operations:detail", args=["default", op.pk])
+    ).content.decode()
     assert 'id="redrive-loop"' in detail and "corr-5" in detail
 
 
@@ -196,7 +198,7 @@ def test_aws_error_while_finding_the_queue_is_a_502_page(
 
 def export(client, token: str | None = None, name: str = "orders-dlq"):
     query = {"peek": token} if token is not None else {}
-    response = client.get(reverse("operations:dlq_export", args=[name]), query)
+    response = client.get(reverse("operations:dlq_export", args=["default", name]), query)
     return json.loads(response.content)
 
 
@@ -238,7 +240,7 @@ def test_export_token_of_another_queue_is_not_used(viewer_client, queues: Queues
 
 
 def test_too_large_an_export_is_not_kept(viewer_client, queues: Queues, monkeypatch) -> None:
-    from operations.views import messages
+    from dashboard.views import dlq_messages as messages
 
     monkeypatch.setattr(messages, "MAX_KEPT_EXPORT_CHARS", 10)
     queues.put_event(1)
@@ -259,7 +261,9 @@ def test_a_live_queue_is_not_a_dlq_and_is_not_peeked(viewer_client, queues: Queu
 @pytest.mark.parametrize("view", ["dlq_export", "redrive"])
 def test_other_dlq_pages_refuse_a_live_queue(viewer_client, queues: Queues, view: str) -> None:
     queues.client.send_message(QueueUrl=queues.source_url, MessageBody="healthy")
-    response = viewer_client.get(reverse(f"operations:{view}", args=["orders"]), {"x": ""})
+    response = viewer_client.get(
+        reverse(f"operations:{view}", args=["default", "orders"]), {"x": ""}
+    )
     assert response.status_code == 404 and queues.depth(queues.source_url) == 1
     message = queues.client.receive_message(
         QueueUrl=queues.source_url, AttributeNames=["ApproximateReceiveCount"]
@@ -269,7 +273,7 @@ def test_other_dlq_pages_refuse_a_live_queue(viewer_client, queues: Queues, view
 
 def test_operator_cannot_delete_from_a_live_queue(operator_client, queues: Queues) -> None:
     sent = queues.client.send_message(QueueUrl=queues.source_url, MessageBody="healthy")
-    url = reverse("operations:dlq_delete", args=["orders"])
+    url = reverse("operations:dlq_delete", args=["default", "orders"])
     response = operator_client.post(
         url, {"message_ids": sent["MessageId"], "reason": "x", "confirm": "on"}
     )
@@ -311,7 +315,7 @@ def test_each_event_offers_why_did_this_fail_with_its_exact_body(
     queues.put("not json at all")
     html = page(viewer_client).content.decode()
     assert html.count('class="inline why-failed"') == 1
-    assert f'action="{reverse("schema_check")}"' in html
+    assert f'action="{reverse("schema_check", args=["default"])}"' in html
     # The body goes back as sent (escaped in the attribute), for the validator to parse.
     assert "&quot;x&quot;: &quot;&lt;b&gt;&quot;" in html
 
@@ -344,7 +348,7 @@ def test_why_did_this_fail_from_the_dlq_page_lists_the_schema_errors(
             "describe_schema",
             {"SchemaName": paid, "SchemaVersion": "1", "Content": json_schema_text("OrderPaid")},
         )
-        response = viewer_client.post(reverse("schema_check"), {"body": body})
+        response = viewer_client.post(reverse("schema_check", args=["default"]), {"body": body})
     assert response.status_code == 200
     assert "paymentId" in response.content.decode()
 
@@ -364,7 +368,7 @@ def test_export_carries_binary_attributes_as_base64_that_round_trip(
         },
     )
     exported = json.loads(
-        viewer_client.get(reverse("operations:dlq_export", args=["orders-dlq"])).content
+        viewer_client.get(reverse("operations:dlq_export", args=["default", "orders-dlq"])).content
     )
     attributes = exported["messages"][0]["MessageAttributes"]
     assert base64.b64decode(attributes["blob"]["BinaryValue"]) == payload

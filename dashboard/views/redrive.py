@@ -6,16 +6,13 @@ from django.contrib import messages
 from django.db import IntegrityError
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_POST
 
+from dashboard.environment import operation_url
+from dashboard.forms import FILTER_FIELDS, FilterForm, StartForm
 from dashboard.http import HtmxHttpRequest
-from operations import dlq
-from operations import redrive as engine
-from operations.access import is_operator, require_operator
-from operations.aws.errors import AwsError
-from operations.views.common import (
+from dashboard.views.dlq_common import (
     aws_errors,
     message_rows,
     queue_errors,
@@ -23,7 +20,10 @@ from operations.views.common import (
     source_choices,
     user_name,
 )
-from operations.views.forms import FILTER_FIELDS, FilterForm, StartForm
+from operations import dlq
+from operations import redrive as engine
+from operations.access import is_operator, require_operator
+from operations.aws.errors import AwsError
 
 
 @require_GET
@@ -93,14 +93,14 @@ def redrive_start(request: HtmxHttpRequest, name: str) -> HttpResponse:
     except IntegrityError:
         return already_running(request, queue.url, name)
     messages.success(request, f"Redrive #{op.pk} started.")
-    return redirect("operations:detail", pk=op.pk)
+    return redirect(operation_url(op))
 
 
 def already_running(request: HtmxHttpRequest, target: str, name: str) -> HttpResponse:
     """The clear refusal when another operation is active on this DLQ (HTTP 409)."""
     running = engine.active_operation(target)
     if running is not None:
-        link = reverse("operations:detail", args=[running.pk])
+        link = operation_url(running)
         text = format_html(
             'Another operation is already running on {}: <a href="{}">#{}</a>.',
             name,

@@ -14,10 +14,10 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from dashboard.http import HtmxHttpRequest
+from dashboard.views.dlq_common import Dlq, aws_errors, message_rows, remember_loops, resolve_dlq
 from operations import dlq
 from operations.access import is_operator
 from operations.aws.errors import AwsError
-from operations.views.common import Dlq, aws_errors, message_rows, remember_loops, resolve_dlq
 
 # How many messages one peek shows (bounded receives of 10).
 PEEK_LIMIT = 50

@@ -1,1 +1,0 @@
-"""Views of DLQ operations: DLQ messages, redrive, operations list and detail, actions."""
