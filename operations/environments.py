@@ -24,15 +24,16 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import getpass
 import os
 import re
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -40,6 +41,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 from operations.aws import context
 from operations.aws.context import Target
+
+T = TypeVar("T")
 
 DEFAULT_NAME = "default"
 # URL-safe, short, and not to be mistaken for a path segment of a page.
@@ -295,3 +298,47 @@ def current() -> Environment:
         if found is not None:
             return found
     return default()
+
+
+def identity_of(requested_by_name: str) -> str:
+    """The person behind an operation's ``requested_by_name`` ("cli:alice" -> "alice")."""
+    return requested_by_name.split(":", 1)[1] if ":" in requested_by_name else requested_by_name
+
+
+def in_operation_environment(task: Callable[..., T]) -> Callable[..., T]:
+    """Run a Celery task of one operation in the operation's environment, as the person
+    who asked for it: with a role, CloudTrail names them for the worker's calls too.
+
+    An operation whose environment is no longer configured ends as failed, saying so."""
+
+    @functools.wraps(task)
+    def run(self: Any, operation_id: int, *args: Any, **kwargs: Any) -> T:
+        from django.utils import timezone
+
+        from operations.models import Operation
+
+        row = (
+            Operation.objects.filter(pk=operation_id)
+            .values("environment", "requested_by_name")
+            .first()
+        )
+        if row is None:
+            return task(self, operation_id, *args, **kwargs)
+        environment = get(row["environment"])
+        if environment is None:
+            Operation.objects.filter(pk=operation_id, state__in=Operation.ACTIVE_STATES).update(
+                state=Operation.State.FAILED,
+                error=f"The environment {row['environment']!r} is no longer configured.",
+                finished_at=timezone.now(),
+                lease_token=None,
+                lease_expires_at=None,
+            )
+            raise UnknownEnvironment(row["environment"])
+        with activate(environment, identity_of(row["requested_by_name"])):
+            return task(self, operation_id, *args, **kwargs)
+
+    return run
+
+
+class UnknownEnvironment(LookupError):
+    """An operation names an environment the file no longer has."""

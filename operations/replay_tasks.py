@@ -19,7 +19,7 @@ from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
-from operations import outcomes
+from operations import environments, outcomes
 from operations import republish as republish_engine
 from operations.aws import events
 from operations.aws.errors import AwsError
@@ -59,6 +59,7 @@ def poll_budget_seconds() -> float:
     reject_on_worker_lost=True,
     max_retries=None,
 )
+@environments.in_operation_environment
 def replay(self: Task, operation_id: int) -> None:
     """Run (or resume) the replay operation ``operation_id``."""
     op = Operation.objects.filter(pk=operation_id, kind=Operation.Kind.REPLAY).first()
@@ -87,6 +88,7 @@ def replay(self: Task, operation_id: int) -> None:
     acks_late=False,
     max_retries=None,
 )
+@environments.in_operation_environment
 def republish(self: Task, operation_id: int) -> None:
     """Run the re-publish operation ``operation_id`` (not resumed: PutEvents is not idempotent)."""
     op = Operation.objects.filter(pk=operation_id, kind=Operation.Kind.REPUBLISH).first()

@@ -14,7 +14,7 @@ from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.utils import timezone
 
-from operations import dlq_actions, native_redrive, sweep
+from operations import dlq_actions, environments, native_redrive, sweep
 from operations import redrive as engine
 from operations.models import Operation
 
@@ -43,6 +43,7 @@ REDRIVE_TIME_LIMIT = REDRIVE_SOFT_TIME_LIMIT + 300
     soft_time_limit=REDRIVE_SOFT_TIME_LIMIT,
     time_limit=REDRIVE_TIME_LIMIT,
 )
+@environments.in_operation_environment
 def redrive(self: Task, operation_id: int) -> None:
     """Run (or resume) the redrive operation ``operation_id``."""
     op = Operation.objects.filter(pk=operation_id).first()
@@ -90,6 +91,7 @@ def claim_or_retry(task: Task, op: Operation, lease: int) -> uuid.UUID | None:
     reject_on_worker_lost=True,
     max_retries=None,
 )
+@environments.in_operation_environment
 def delete_messages(self: Task, operation_id: int) -> None:
     """Run (or resume) the delete operation ``operation_id``: a resumed run deletes only
     what an earlier one did not record as deleted."""
@@ -104,6 +106,7 @@ def delete_messages(self: Task, operation_id: int) -> None:
     reject_on_worker_lost=True,
     max_retries=None,
 )
+@environments.in_operation_environment
 def edit_resend(self: Task, operation_id: int) -> None:
     """Run (or resume) the edit-and-resend operation ``operation_id``: a resumed run that
     finds the copy sent only deletes the original."""

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET
 from dashboard.environment import env_reverse, operation_url
 from dashboard.http import HtmxHttpRequest
 from operations import archive as reads
+from operations import environments
 from operations.access import is_operator
 from operations.archive import ArchiveView, EventFilters, QueryTimedOut
 from operations.aws import events
@@ -133,7 +134,9 @@ def replay_history(archive_arn: str = "") -> tuple[list[ReplayRow], str]:
     listed = cached(
         f"archive:replays:{archive_arn}", lambda: events.list_replays(source_arn=archive_arn)
     )
-    ops = Operation.objects.filter(kind=Operation.Kind.REPLAY)
+    ops = Operation.objects.filter(
+        kind=Operation.Kind.REPLAY, environment=environments.current_name()
+    )
     if archive_arn:
         ops = ops.filter(target=archive_arn)
     by_name = {op.parameters.get("replay_name", f"#{op.pk}"): op for op in ops[:200]}

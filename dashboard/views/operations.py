@@ -15,15 +15,15 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 
-from dashboard.environment import env_url, operation_url
+from dashboard.environment import env_url, environment_of, operation_url
 from dashboard.forms import CancelForm
 from dashboard.http import HtmxHttpRequest
 from dashboard.views.dlq_common import seen_loops, user_name
-from operations import cancel
+from operations import access, cancel
 from operations.access import is_operator, require_operator
 from operations.models import Operation
 
-FILTERS = ("kind", "state", "user", "target")
+FILTERS = ("environment", "kind", "state", "user", "target")
 # Kinds whose target is a DLQ, so that its messages page is the place to look next.
 DLQ_KINDS = frozenset(
     {
@@ -39,7 +39,12 @@ DLQ_KINDS = frozenset(
 def operation_list(request: HtmxHttpRequest) -> HttpResponse:
     """Every operation, newest first, filterable by kind, state, user and target."""
     chosen = {key: request.GET.get(key, "").strip()[:200] for key in FILTERS}
-    rows = Operation.objects.all()
+    here = environment_of(request).name
+    visible = [env.name for env in access.visible_environments(request.user)]
+    # This environment's operations, or every environment the user may see ("all").
+    scope = chosen["environment"] if chosen["environment"] in [*visible, "all"] else here
+    chosen["environment"] = scope
+    rows = Operation.objects.filter(environment__in=visible if scope == "all" else [scope])
     if chosen["kind"]:
         rows = rows.filter(kind=chosen["kind"])
     if chosen["state"]:
@@ -56,6 +61,7 @@ def operation_list(request: HtmxHttpRequest) -> HttpResponse:
         "query": query,
         "kinds": Operation.Kind.choices,
         "states": Operation.State.choices,
+        "environments": access.visible_environments(request.user),
     }
     return render(request, "operations/list.html", context)
 
@@ -63,7 +69,7 @@ def operation_list(request: HtmxHttpRequest) -> HttpResponse:
 @require_GET
 def operation_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """One operation: who, why, parameters, outcome, live progress, loops seen since."""
-    op = get_object_or_404(Operation, pk=pk)
+    op = get_object_or_404(Operation, pk=pk, environment=environment_of(request).name)
     return render(request, "operations/detail.html", detail_context(request, op))
 
 
@@ -86,7 +92,7 @@ def detail_context(
 @vary_on_headers("HX-Request")
 def operation_progress(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """The progress fragment; polling stops (HTTP 286) once the operation is finished."""
-    op = get_object_or_404(Operation, pk=pk)
+    op = get_object_or_404(Operation, pk=pk, environment=environment_of(request).name)
     response = render(request, "operations/_progress.html", {"op": op, **progress_context(op)})
     if request.htmx and op.is_finished:
         return HttpResponseStopPolling(response.content)
@@ -101,7 +107,7 @@ def operation_cancel(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     CancelMessageMoveTask) and stays running until AWS confirms; other kinds stop
     between batches; a pending operation is cancelled at once."""
     require_operator(request)
-    op = get_object_or_404(Operation, pk=pk)
+    op = get_object_or_404(Operation, pk=pk, environment=environment_of(request).name)
     form = CancelForm(request.POST)
     if not form.is_valid():
         context = detail_context(request, op, cancel_form=form)

@@ -31,7 +31,7 @@ from dashboard.views.archive import (
 from dashboard.views.dlq_common import queue_errors
 from dashboard.views.operations import report_cancel
 from operations import archive as reads
-from operations import cancel, replay, republish
+from operations import cancel, environments, replay, republish
 from operations.access import is_operator, require_operator
 from operations.archive import ArchiveView, QueryTimedOut
 from operations.aws import events
@@ -149,7 +149,9 @@ def replay_start(request: HtmxHttpRequest, view: ArchiveView) -> HttpResponse:
 
 def _archive_op(pk: int) -> Operation:
     kinds = (Operation.Kind.REPLAY, Operation.Kind.REPUBLISH)
-    return get_object_or_404(Operation, pk=pk, kind__in=kinds)
+    return get_object_or_404(
+        Operation, pk=pk, kind__in=kinds, environment=environments.current_name()
+    )
 
 
 @require_GET
