@@ -105,9 +105,16 @@ def test_failed_move_task_fails_the_operation_with_its_reason(stub: Stubber) -> 
     assert (op.state, op.error) == ("failed", "AccessDenied on destination")
 
 
-def test_native_redrive_is_off_on_emulators(settings: Any) -> None:
+def test_an_endpoint_url_does_not_turn_native_redrive_off(settings: Any) -> None:
+    """A VPC endpoint of SQS is real AWS: the setting alone decides."""
     settings.EVENTOPS_NATIVE_REDRIVE = True
-    settings.AWS_ENDPOINT_URL = "http://127.0.0.1:5000"
+    settings.AWS_ENDPOINT_URL = "https://vpce-0a1b2c3d.sqs.us-east-1.vpce.amazonaws.com"
+    assert engine.native_redrive_enabled()
+
+
+def test_native_redrive_is_off_unless_asked_for(settings: Any) -> None:
+    settings.EVENTOPS_NATIVE_REDRIVE = False
+    settings.AWS_ENDPOINT_URL = ""
     assert not engine.native_redrive_enabled()
 
 
