@@ -301,3 +301,17 @@ def test_republish_on_a_bus_with_a_slash_is_not_a_500(viewer_client) -> None:
     links = related(viewer_client, op)
     assert reverse("archive_detail", args=["partner-archive"]) in links
     assert "/messages/" not in links
+
+
+def test_a_partial_redrive_shows_why_it_did_not_move_everything(viewer_client) -> None:
+    outcome = {
+        "reasons": {"FIFO group order": 7, "refused by SQS: InvalidParameterValue": 3},
+        "held_groups": [{"group": "order-<9>", "held_back": 7, "behind": "refused by SQS: X"}],
+        "held_group_count": 1,
+    }
+    op = make(state="partial", moved=5, failed=3, held_back=7, skipped=2, outcome=outcome)
+    html = viewer_client.get(reverse("operations:detail", args=[op.pk])).content.decode()
+    assert "Partly done" in html and 'id="count-held-back">7<' in html
+    assert '<span class="num">7</span> FIFO group order' in html
+    assert '<span class="num">3</span> refused by SQS: InvalidParameterValue' in html
+    assert "order-&lt;9&gt;" in html  # group IDs are the sender's text: escaped
