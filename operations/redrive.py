@@ -17,7 +17,6 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from operations import dlq
 from operations.aws import sqs
 from operations.models import Operation
 from operations.redrive_params import RedriveParams, lease_seconds
@@ -29,7 +28,6 @@ __all__ = [
     "StartRequest",
     "active_operation",
     "create",
-    "dlq",
     "lease_seconds",
     "native_redrive_enabled",
     "run_inline",

@@ -408,3 +408,27 @@ def test_a_resumed_redrive_counts_from_the_recorded_outcomes(aws: None) -> None:
     assert token is not None
     fields = engine.Redrive(op, token)._fields()
     assert (fields["moved"], fields["skipped"], fields["progress"]["returned"]) == (5, 4, 5)
+
+
+def test_a_crash_of_the_task_after_some_moves_ends_partial_not_failed(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from operations import tasks
+
+    client, _, source_arn, dlq_url = make_queues()
+    fill(client, dlq_url, 30)
+    real = sqs.receive_messages
+    calls: list[int] = []
+
+    def third_receive_crashes(url: str, **kwargs: Any) -> list[sqs.SqsMessage]:
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("a bug")
+        return real(url, **kwargs)
+
+    monkeypatch.setattr(sqs, "receive_messages", third_receive_crashes)
+    op = new_op(dlq_url, engine.RedriveParams(destination_arn=source_arn, wait_seconds=0))
+    with pytest.raises(RuntimeError):
+        tasks.redrive(op.pk)
+    op.refresh_from_db()
+    assert (op.state, op.moved, op.error) == ("partial", 20, "RuntimeError: a bug")

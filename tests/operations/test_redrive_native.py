@@ -10,7 +10,7 @@ import pytest
 from botocore.stub import Stubber
 from django.utils import timezone
 
-from operations import native_redrive
+from operations import dlq, native_redrive
 from operations import redrive as engine
 from operations.models import Operation
 
@@ -142,7 +142,7 @@ def test_a_fractional_rate_is_rounded_never_dropped(stub: Stubber) -> None:
         # Below one message a second only the client-side path can pace it.
         (engine.RedriveParams(rate=0.5), False),
         (engine.RedriveParams(max_messages=5), False),
-        (engine.RedriveParams(filters=engine.dlq.Filters(event_type="OrderPaid")), False),
+        (engine.RedriveParams(filters=dlq.Filters(event_type="OrderPaid")), False),
     ],
 )
 def test_only_a_whole_queue_move_the_api_can_pace_goes_native(
