@@ -7,10 +7,11 @@ SendMessageBatch accepted it and before it is deleted from the DLQ: a run that m
 ``sent`` message again deletes it without sending it a second time.
 
 Rows are buffered and written as one multi-row upsert, at the latest just before each
-DeleteMessageBatch (so the ``sent`` rows it depends on are durable); a ``moved`` row
-rides along with the next write. A ``sent`` row whose message this run never met again
-counts as moved: the previous run's delete went through before it died (``settle``
-records it so once the pass has seen the whole DLQ).
+DeleteMessageBatch (so the ``sent`` rows it depends on are durable). ``moved`` rows are
+not needed for that, and wait for a few hundred or the end of the run: a ``sent`` row
+counts as moved until its message is met again in the DLQ, and a ``sent`` row whose
+message a run never met (a previous run deleted it and died before writing "moved") is
+recorded moved once a pass has seen the whole DLQ (``settle``).
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ def _pair(outcome: str, reason: str) -> tuple[str, str]:
     return (outcome, reason)
 
 
+# The pairs without a reason, looked up without hashing a tuple (two per message moved).
+_PLAIN: dict[str, tuple[str, str]] = {o: _pair(o, "") for o in Outcome}
+
+
 @dataclass(frozen=True)
 class Counts:
     moved: int
@@ -61,6 +66,7 @@ class Ledger:
         self._entries: dict[str, tuple[str, str]] = {}
         self._counts: Counter[str] = Counter()
         self._buffer: dict[str, tuple[str, str]] = {}
+        self._moved: dict[str, tuple[str, str]] = {}
         # Sent, but this run's delete from the DLQ failed: message ID -> why.
         self.undeleted: dict[str, str] = {}
         rows = OperationMessage.objects.filter(operation_id=operation_id).values_list(
@@ -79,7 +85,7 @@ class Ledger:
 
     def note(self, message_id: str, outcome: str, reason: str = "") -> None:
         """Record ``outcome`` for the message (written with the next ``flush``)."""
-        pair = _pair(outcome, reason[:256])
+        pair = _pair(outcome, reason[:256]) if reason else _PLAIN[outcome]
         previous = self._entries.get(message_id)
         if previous == pair:
             return
@@ -87,10 +93,14 @@ class Ledger:
             self._counts[previous[0]] -= 1
         self._counts[outcome] += 1
         self._entries[message_id] = pair
-        self._buffer[message_id] = pair
         if outcome == Outcome.MOVED:
             self.undeleted.pop(message_id, None)
-        if len(self._buffer) >= FLUSH_ROWS:
+            self._buffer.pop(message_id, None)  # not written yet: "moved" will do
+            self._moved[message_id] = pair
+        else:
+            self._moved.pop(message_id, None)
+            self._buffer[message_id] = pair
+        if len(self._buffer) + len(self._moved) >= FLUSH_ROWS:
             self.flush()
 
     def settle(self, met: set[str]) -> None:
@@ -101,12 +111,16 @@ class Ledger:
             if outcome == Outcome.SENT and message_id not in met:
                 self.note(message_id, Outcome.MOVED)
 
-    def flush(self) -> None:
-        """Write the buffered outcomes: one multi-row upsert per ``RECORD_CHUNK`` rows."""
-        if not self._buffer:
-            return
+    def flush(self, *, moved: bool = True) -> None:
+        """Write the buffered outcomes (without ``moved``: not the "moved" rows), one
+        multi-row upsert per ``RECORD_CHUNK`` rows."""
         rows = list(self._buffer.items())
         self._buffer.clear()
+        if moved:
+            rows += self._moved.items()
+            self._moved.clear()
+        if not rows:
+            return
         conn = connections[DEFAULT_DB_ALIAS]
         field = OperationMessage._meta.get_field("updated_at")
         assert isinstance(field, models.Field)

@@ -143,7 +143,7 @@ class Outbox:
             return
         # The "sent" rows first: a worker that dies after this is followed by one that
         # deletes those messages instead of sending them again.
-        self.ledger.flush()
+        self.ledger.flush(moved=False)
         waiting = list(self.to_delete.items())
         self.to_delete.clear()
         for start in range(0, len(waiting), sqs.MAX_BATCH_ENTRIES):
