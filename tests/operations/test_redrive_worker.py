@@ -227,15 +227,16 @@ class World:
                 rows = conn.execute(query.format("?"), (operation_id,)).fetchall()
         return {str(outcome): int(n) for outcome, n in rows}
 
-    def make_dlq(self, name: str) -> tuple[str, str]:
-        dlq = self.sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+    def make_dlq(self, name: str, *, fifo: bool = False) -> tuple[str, str]:
+        suffix, extra = (".fifo", {"FifoQueue": "true"}) if fifo else ("", {})
+        dlq = self.sqs.create_queue(QueueName=f"{name}-dlq{suffix}", Attributes=extra)["QueueUrl"]
         arn = self.sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])[
             "Attributes"
         ]["QueueArn"]
         policy = json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": 3})
-        source = self.sqs.create_queue(QueueName=name, Attributes={"RedrivePolicy": policy})[
-            "QueueUrl"
-        ]
+        source = self.sqs.create_queue(
+            QueueName=f"{name}{suffix}", Attributes={**extra, "RedrivePolicy": policy}
+        )["QueueUrl"]
         return source, dlq
 
     def depth(self, url: str) -> int:
@@ -333,6 +334,36 @@ def test_a_worker_killed_mid_batch_is_taken_over_without_loss_or_double_counting
     )
     assert world.outcomes(done["id"]) == {"moved": MESSAGES}
     assert world.depth(dlq) == 0
+
+
+def test_a_fifo_redrive_killed_between_send_and_delete_keeps_group_order(world: World) -> None:
+    world.stop_workers()
+    source, dlq = world.make_dlq("payments", fifo=True)
+    for i in range(30):
+        body = json.dumps({"group": f"g{i % 3}", "n": i})
+        world.sqs.send_message(
+            QueueUrl=dlq,
+            MessageBody=body,
+            MessageGroupId=f"g{i % 3}",
+            MessageDeduplicationId=str(i),
+        )
+    start = world.manage("redrive", "payments-dlq.fifo", "--yes", "--reason", "kill test")
+    assert start.wait(timeout=60) == 0
+    # The second DeleteMessageBatch: 10 moved, 10 more sent and recorded, not deleted.
+    first = world.worker(kill_at="delete_message_batch:2")
+    assert first.wait(timeout=120) == -signal.SIGKILL
+    world.worker()
+    done = finished(world, dlq)
+    arrived = [json.loads(body) for body in world.drain(source)]
+    assert sorted(m["n"] for m in arrived) == list(range(30))
+    for group in ("g0", "g1", "g2"):
+        in_group = [m["n"] for m in arrived if m["group"] == group]
+        assert in_group == sorted(in_group)
+    assert (done["state"], done["moved"], world.outcomes(done["id"])) == (
+        "succeeded",
+        30,
+        {"moved": 30},
+    )
 
 
 def test_two_concurrent_starts_one_runs_the_other_is_refused(world: World) -> None:
