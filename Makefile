@@ -85,6 +85,7 @@ synth: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(PY) bench/overview.py
 	$(PY) bench/redrive.py
+	$(PY) bench/redrive_fifo.py
 	$(PY) bench/trace.py
 
 clean:

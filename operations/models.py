@@ -134,7 +134,7 @@ class Operation(models.Model):
 
     @property
     def processed(self) -> int:
-        return self.moved + self.failed + self.skipped
+        return self.moved + self.failed + self.skipped + self.held_back
 
     # --- state changes (compare-and-set, so concurrent workers cannot both win) -----
 

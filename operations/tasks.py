@@ -65,8 +65,10 @@ def redrive(self: Task, operation_id: int) -> None:
         # once this one's lease expires; failing the row would unlock a moving DLQ.
         raise self.retry(countdown=lease + 1) from None
     except Exception as exc:
-        # Not an AWS error (those end the operation as failed inside): record it, re-raise.
-        op.finish(token, Operation.State.FAILED, error=f"{type(exc).__name__}: {exc}")
+        # Not an AWS error (the engine handles those): record it, re-raise. What the last
+        # progress report counted as moved stays moved.
+        state = Operation.State.PARTIAL if op.moved else Operation.State.FAILED
+        op.finish(token, state, error=f"{type(exc).__name__}: {exc}")
         raise
     logger.info("operation %s finished: %s", op.pk, op.state)
 

@@ -19,6 +19,9 @@ from operations import dlq, topology
 from operations.aws import sqs
 from operations.aws.errors import AwsError
 from operations.enqueue import QueueUnavailable
+from operations import dlq
+from operations.dlq_sources import is_dead_letter_queue
+from operations.dlq_sources import source_choices as source_choices  # the views' helper
 
 logger = logging.getLogger(__name__)
 
@@ -80,27 +83,6 @@ def resolve_dlq(name: str) -> Dlq:
     if not is_dead_letter_queue(queue.attributes):
         raise Http404(f"{name} is not a dead-letter queue.")
     return queue
-
-
-def is_dead_letter_queue(queue: sqs.QueueAttributes) -> bool:
-    """Whether some queue names ``queue`` as its DLQ: ListDeadLetterSourceQueues, cached
-    (and shared with the queue page). ``AwsError`` if that was never read successfully."""
-    sources = topology.dead_letter_sources(queue)
-    if sources.value is None:
-        raise AwsError(
-            sources.error or "Could not list the queue's dead-letter sources.",
-            code=sources.error_code,
-            operation="ListDeadLetterSourceQueues",
-        )
-    return bool(sources.value)
-
-
-def source_choices(dlq_url: str) -> list[tuple[str, str]]:
-    """(ARN, name) of the DLQ's source queues: the only destinations a redrive may use."""
-    choices = []
-    for url in sqs.dead_letter_source_queue_urls(dlq_url):
-        choices.append((sqs.queue_attributes(url).arn, sqs.queue_name_from_url(url)))
-    return sorted(choices, key=lambda c: c[1])
 
 
 def correlation_url(correlation_id: str) -> str | None:

@@ -48,12 +48,13 @@ def _config(*, bulk: bool = False) -> Config:
 
     A ``bulk`` client serves the per-message SQS calls that a redrive makes thousands
     of (receive, send, delete, change visibility). Its callers build each request from
-    what SQS itself returned and retry throttled calls and failed entries themselves,
-    with backoff; so it skips botocore's client-side parameter validation (SQS still
-    validates every request, and a refusal is an ``AwsError`` like any other) and uses
-    standard rather than adaptive retries, whose client-side rate limiter a single
-    sequential caller does not need. At zero network latency, dropping the two makes a
-    redrive 10-15 % faster (bench/redrive.py)."""
+    what SQS itself returned, so it skips botocore's client-side parameter validation
+    (SQS still validates every request, and a refusal is an ``AwsError`` like any other),
+    and it uses standard rather than adaptive retries, whose client-side rate limiter a
+    single sequential caller does not need. Those retries are the only ones for whole
+    calls (the redrive retries only the failed entries of a batch that succeeded). At
+    zero network latency, dropping the two makes a redrive 10-15 % faster
+    (bench/redrive.py)."""
     return Config(
         connect_timeout=settings.AWS_CONNECT_TIMEOUT,
         read_timeout=settings.AWS_READ_TIMEOUT,

@@ -6,11 +6,15 @@ first; message functions (receive, send, delete) follow below.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from operations.aws.client import client
 from operations.aws.context import ContextThreadPoolExecutor
@@ -169,6 +173,40 @@ MAX_BATCH_ENTRIES = 10
 MAX_BATCH_BYTES = 256 * 1024
 
 
+_retrying = threading.local()
+
+
+def _on_attempt(response: Any = None, caught_exception: Exception | None = None, **_: Any) -> None:
+    """botocore's ``needs-retry`` event, after every attempt of a bulk call: tell this
+    thread's listener when the attempt failed (botocore then sleeps and tries again)."""
+    callback = getattr(_retrying, "callback", None)
+    if callback is None:
+        return
+    failed = caught_exception is not None or (
+        response is not None and response[0].status_code >= 400
+    )
+    if failed:
+        callback()
+
+
+@contextlib.contextmanager
+def while_retrying(callback: Callable[[], None]) -> Iterator[None]:
+    """Within this block, call ``callback`` in this thread each time an attempt of a bulk
+    call (receive, send, delete, change visibility) fails, before botocore backs off and
+    retries it: a long-running caller extends its lease and its messages' visibility
+    there, since those waits can outlast them. Returns nothing to botocore, so botocore's
+    own retry decision stands; errors the callback raises are its own to handle."""
+    client("sqs", bulk=True).meta.events.register(
+        "needs-retry.sqs", _on_attempt, unique_id="eventops-sqs-retry-listener"
+    )
+    previous = getattr(_retrying, "callback", None)
+    _retrying.callback = callback
+    try:
+        yield
+    finally:
+        _retrying.callback = previous
+
+
 @dataclass(frozen=True)
 class SqsMessage:
     """One received message, as SQS returned it (body and attributes untrusted)."""
@@ -181,6 +219,15 @@ class SqsMessage:
     attributes: dict[str, str]
     # Message attributes as SQS returns them: {name: {"DataType", "StringValue" | "BinaryValue"}}.
     message_attributes: dict[str, dict[str, object]]
+
+    def sendable_attributes(self) -> dict[str, dict[str, object]]:
+        """The message attributes as SendMessage takes them (ReceiveMessage adds list fields
+        that a send refuses)."""
+        kept = ("DataType", "StringValue", "BinaryValue")
+        return {
+            name: {k: v for k, v in value.items() if k in kept}
+            for name, value in self.message_attributes.items()
+        }
 
 
 @dataclass(frozen=True)

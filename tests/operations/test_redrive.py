@@ -3,89 +3,19 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
 import time_machine
 
 from operations import dlq
 from operations import redrive as engine
 from operations.aws import sqs
-from operations.aws.errors import AwsError
-from operations.models import Operation, TouchedCorrelation
+from operations.models import Operation, OperationMessage, TouchedCorrelation
+from tests.operations.redrive_world import drain, event_body, fill, make_queues, new_op, run
 
 pytestmark = pytest.mark.django_db
-
-
-def make_queues(fifo: bool = False) -> tuple[Any, str, str, str]:
-    """A source queue redriving to a DLQ: (client, source url, source arn, dlq url)."""
-    client = boto3.client("sqs", region_name="us-east-1")
-    suffix = ".fifo" if fifo else ""
-    extra = {"FifoQueue": "true"} if fifo else {}
-    dlq_url = client.create_queue(QueueName=f"orders-dlq{suffix}", Attributes=extra)["QueueUrl"]
-    dlq_arn = client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1})
-    source_url = client.create_queue(
-        QueueName=f"orders{suffix}", Attributes={**extra, "RedrivePolicy": policy}
-    )["QueueUrl"]
-    source_arn = client.get_queue_attributes(QueueUrl=source_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    return client, source_url, source_arn, dlq_url
-
-
-def event_body(i: int, event_type: str = "OrderPaid") -> str:
-    detail = {
-        "correlationId": f"corr-{i}",
-        "orderId": f"o-{i}",
-        "occurredAt": "2026-01-01T00:00:00Z",
-    }
-    return json.dumps({"id": f"e-{i}", "detail-type": event_type, "source": "x", "detail": detail})
-
-
-def fill(client: Any, dlq_url: str, count: int, **kwargs: Any) -> None:
-    for i in range(count):
-        client.send_message(QueueUrl=dlq_url, MessageBody=event_body(i, **kwargs))
-
-
-def drain(client: Any, url: str) -> list[dict[str, Any]]:
-    """Receive and delete every message of ``url``."""
-    out: list[dict[str, Any]] = []
-    while batch := client.receive_message(
-        QueueUrl=url,
-        MaxNumberOfMessages=10,
-        MessageAttributeNames=["All"],
-        MessageSystemAttributeNames=["All"],
-        VisibilityTimeout=300,
-    ).get("Messages", []):
-        out.extend(batch)
-        # Delete as it goes: a FIFO queue holds back a group while one of its messages is hidden.
-        client.delete_message_batch(
-            QueueUrl=url,
-            Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)
-            ],
-        )
-    return out
-
-
-def new_op(dlq_url: str, params: engine.RedriveParams) -> Operation:
-    return Operation.objects.create(
-        kind=Operation.Kind.REDRIVE,
-        target=dlq_url,
-        parameters=params.to_parameters(),
-        reason="test",
-        requested_by_name="test",
-    )
-
-
-def run(dlq_url: str, **kwargs: Any) -> Operation:
-    kwargs.setdefault("wait_seconds", 0)
-    return engine.run_inline(new_op(dlq_url, engine.RedriveParams(**kwargs)), sleep=lambda s: None)
 
 
 def test_redrive_moves_every_message_to_its_destination(aws: None) -> None:
@@ -135,7 +65,8 @@ def test_message_without_any_destination_stays_in_the_dlq(aws: None) -> None:
     client, _, _, dlq_url = make_queues()
     fill(client, dlq_url, 3)
     op = run(dlq_url)
-    assert (op.moved, op.failed) == (0, 3)
+    assert (op.state, op.moved, op.failed) == ("failed", 0, 3)
+    assert op.outcome["reasons"] == {"no destination queue": 3}
     assert len(drain(client, dlq_url)) == 3
 
 
@@ -209,23 +140,11 @@ def test_fifo_dlq_is_redriven_with_group_ids_intact(aws: None) -> None:
             MessageGroupId=f"order-{i % 3}",
             MessageDeduplicationId=f"dedup-{i}",
         )
-    # Past the 5-minute deduplication window, or the source queue would drop the copies.
-    with time_machine.travel(datetime.now(UTC) + timedelta(minutes=6)):
-        op = run(dlq_url, destination_arn=source_arn)
+    op = run(dlq_url, destination_arn=source_arn)
     moved = drain(client, source_url)
     groups = {json.loads(m["Body"])["id"]: m["Attributes"]["MessageGroupId"] for m in moved}
     assert op.moved == 12
     assert groups == {f"e-{i}": f"order-{i % 3}" for i in range(12)}
-
-
-def test_fifo_message_inside_the_dedup_window_stays_in_the_dlq(aws: None) -> None:
-    client, source_url, source_arn, dlq_url = make_queues(fifo=True)
-    client.send_message(
-        QueueUrl=dlq_url, MessageBody=event_body(1), MessageGroupId="g", MessageDeduplicationId="d"
-    )
-    op = run(dlq_url, destination_arn=source_arn)
-    assert (op.moved, op.failed) == (0, 1)
-    assert len(drain(client, dlq_url)) == 1
 
 
 def test_cancel_requested_stops_between_batches(aws: None) -> None:
@@ -248,28 +167,14 @@ def test_cancel_requested_stops_between_batches(aws: None) -> None:
     assert (op.state, op.moved) == ("cancelled", 10)
 
 
-def test_batches_split_by_size() -> None:
-    entries = [{"Id": str(i), "MessageBody": "x" * 100_000} for i in range(5)]
-    assert [len(b) for b in engine.split_batches(entries)] == [2, 2, 1]
-
-
-def test_batches_split_by_count() -> None:
-    entries = [{"Id": str(i), "MessageBody": "x"} for i in range(23)]
-    assert [len(b) for b in engine.split_batches(entries)] == [10, 10, 3]
-
-
 class FlakySend:
-    """Wraps sqs.send_message_batch: throttles the first call, then fails some entries once."""
+    """Wraps sqs.send_message_batch: fails some entries once, not by the sender's fault."""
 
     def __init__(self) -> None:
         self.real = sqs.send_message_batch
-        self.calls = 0
         self.failed_once: set[str] = set()
 
     def __call__(self, url: str, entries: list[dict[str, Any]]) -> sqs.BatchResult:
-        self.calls += 1
-        if self.calls == 1:
-            raise AwsError("slow down", code="ThrottlingException", transient=True)
         flaky = [
             e
             for e in entries
@@ -282,7 +187,7 @@ class FlakySend:
         return sqs.BatchResult(result.succeeded, result.failed + failures)
 
 
-def test_throttling_and_partial_failures_lose_nothing(
+def test_entries_that_failed_without_the_senders_fault_are_retried(
     aws: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client, source_url, source_arn, dlq_url = make_queues()
@@ -308,7 +213,8 @@ def test_entries_refused_by_sqs_count_as_failed_and_stay(
 
     monkeypatch.setattr(sqs, "send_message_batch", refuse_first)
     op = run(dlq_url, destination_arn=source_arn)
-    assert (op.moved, op.failed) == (9, 1)
+    assert (op.state, op.moved, op.failed) == ("partial", 9, 1)
+    assert op.outcome["reasons"] == {"refused by SQS: InvalidParameterValue": 1}
     assert len(drain(client, dlq_url)) == 1
 
 
@@ -319,7 +225,10 @@ def test_only_sent_entries_are_deleted(aws: None, monkeypatch: pytest.MonkeyPatc
     real_delete = sqs.delete_message_batch
 
     def send_half(url: str, entries: list[dict[str, Any]]) -> sqs.BatchResult:
-        return sqs.BatchResult([e["Id"] for e in entries[:5]], [])
+        refused = [
+            sqs.BatchFailure(e["Id"], "InvalidParameterValue", "", True) for e in entries[5:]
+        ]
+        return sqs.BatchResult([e["Id"] for e in entries[:5]], refused)
 
     def count_delete(url: str, handles: dict[str, str]) -> sqs.BatchResult:
         deleted.append(len(handles))
@@ -327,7 +236,6 @@ def test_only_sent_entries_are_deleted(aws: None, monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr(sqs, "send_message_batch", send_half)
     monkeypatch.setattr(sqs, "delete_message_batch", count_delete)
-    monkeypatch.setattr(engine, "MAX_ATTEMPTS", 1)
     run(dlq_url, destination_arn=source_arn)
     assert deleted == [5]
     assert len(drain(client, dlq_url)) == 5
@@ -384,10 +292,15 @@ def test_task_resumes_an_operation_whose_worker_died(aws: None) -> None:
     fill(client, dlq_url, 8)
     op = new_op(dlq_url, engine.RedriveParams(destination_arn=source_arn, wait_seconds=0))
     op.claim()
+    # The worker that died had moved 10 messages and recorded them.
+    OperationMessage.objects.bulk_create(
+        OperationMessage(operation=op, message_id=f"gone-{i}", outcome="moved") for i in range(10)
+    )
     Operation.objects.filter(pk=op.pk).update(moved=10, total=18, lease_expires_at=timezone.now())
     tasks.redrive(op.pk)
     op.refresh_from_db()
     assert (op.state, op.moved, op.attempts) == ("succeeded", 18, 2)
+    assert OperationMessage.objects.filter(operation=op, outcome="moved").count() == 18
 
 
 def test_task_ignores_a_finished_operation(aws: None) -> None:
@@ -481,11 +394,41 @@ def test_skipped_messages_that_reappear_do_not_end_the_pass_early(
     assert len(drain(client, dlq_url)) == 20
 
 
-def test_a_resumed_redrive_keeps_counting_returned_messages(aws: None) -> None:
-    """The count lives in ``progress``: a run that resumes the operation adds to it."""
+def test_a_resumed_redrive_counts_from_the_recorded_outcomes(aws: None) -> None:
+    """Counters come from the rows of every run, not from the row's last report."""
     op = new_op("https://sqs/q/x-dlq", engine.RedriveParams(wait_seconds=0))
-    Operation.objects.filter(pk=op.pk).update(progress={"returned": 4})
+    outcomes = ["moved"] * 3 + ["sent"] * 2 + ["not_matching"] * 4 + ["returned"] * 5
+    OperationMessage.objects.bulk_create(
+        OperationMessage(operation=op, message_id=f"m{i}", outcome=o)
+        for i, o in enumerate(outcomes)
+    )
+    Operation.objects.filter(pk=op.pk).update(moved=99, skipped=99)
     op.refresh_from_db()
     token = op.claim()
     assert token is not None
-    assert engine.Redrive(op, token).count.returned == 4
+    fields = engine.Redrive(op, token)._fields()
+    assert (fields["moved"], fields["skipped"], fields["progress"]["returned"]) == (5, 4, 5)
+
+
+def test_a_crash_of_the_task_after_some_moves_ends_partial_not_failed(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from operations import tasks
+
+    client, _, source_arn, dlq_url = make_queues()
+    fill(client, dlq_url, 30)
+    real = sqs.receive_messages
+    calls: list[int] = []
+
+    def third_receive_crashes(url: str, **kwargs: Any) -> list[sqs.SqsMessage]:
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("a bug")
+        return real(url, **kwargs)
+
+    monkeypatch.setattr(sqs, "receive_messages", third_receive_crashes)
+    op = new_op(dlq_url, engine.RedriveParams(destination_arn=source_arn, wait_seconds=0))
+    with pytest.raises(RuntimeError):
+        tasks.redrive(op.pk)
+    op.refresh_from_db()
+    assert (op.state, op.moved, op.error) == ("partial", 20, "RuntimeError: a bug")

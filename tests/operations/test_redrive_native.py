@@ -10,7 +10,7 @@ import pytest
 from botocore.stub import Stubber
 from django.utils import timezone
 
-from operations import cancel, native_redrive
+from operations import cancel, dlq, native_redrive
 from operations import redrive as engine
 from operations.models import Operation
 
@@ -213,9 +213,16 @@ def test_a_fractional_rate_is_rounded_never_dropped(stub: Stubber) -> None:
     assert run(make_op(rate=1.6)) == "succeeded"
 
 
-def test_native_redrive_is_off_on_emulators(settings: Any) -> None:
+def test_an_endpoint_url_does_not_turn_native_redrive_off(settings: Any) -> None:
+    """A VPC endpoint of SQS is real AWS: the setting alone decides."""
     settings.EVENTOPS_NATIVE_REDRIVE = True
-    settings.AWS_ENDPOINT_URL = "http://127.0.0.1:5000"
+    settings.AWS_ENDPOINT_URL = "https://vpce-0a1b2c3d.sqs.us-east-1.vpce.amazonaws.com"
+    assert engine.native_redrive_enabled()
+
+
+def test_native_redrive_is_off_unless_asked_for(settings: Any) -> None:
+    settings.EVENTOPS_NATIVE_REDRIVE = False
+    settings.AWS_ENDPOINT_URL = ""
     assert not engine.native_redrive_enabled()
 
 
@@ -233,7 +240,7 @@ def test_native_redrive_is_used_on_aws_when_the_setting_is_on(settings: Any) -> 
         # Below one message a second only the client-side path can pace it.
         (engine.RedriveParams(rate=0.5), False),
         (engine.RedriveParams(max_messages=5), False),
-        (engine.RedriveParams(filters=engine.dlq.Filters(event_type="OrderPaid")), False),
+        (engine.RedriveParams(filters=dlq.Filters(event_type="OrderPaid")), False),
     ],
 )
 def test_only_a_whole_queue_move_the_api_can_pace_goes_native(

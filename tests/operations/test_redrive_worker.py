@@ -1,8 +1,14 @@
-"""End to end with real processes: a Celery worker on Redis is SIGKILLed mid-redrive and the
-operation resumes on a new worker; two command-line starts race for one DLQ.
+"""End to end with real processes: a Celery worker on Redis kills itself at an exact point
+of a redrive (between SendMessageBatch and DeleteMessageBatch, or between a receive and
+its send) and a second worker takes the operation over; two command-line starts race for
+one DLQ.
 
-The worker, the command and this test share a file SQLite database and a moto server
-(ThreadedMotoServer, reached through AWS_ENDPOINT_URL). Redis database 9 is the broker.
+The worker, the command and this test share a database (a file SQLite database, or with a
+PostgreSQL DATABASE_URL a fresh PostgreSQL one) and a moto server (ThreadedMotoServer,
+reached through AWS_ENDPOINT_URL). Redis database 9 is the broker. The kill point is a
+hook, not a timing: the first worker's environment names an adapter call and which call
+of it SIGKILLs the worker (``KILLTEST_AT=delete_message_batch:3``), installed by the
+settings module the test writes.
 """
 
 from __future__ import annotations
@@ -41,7 +47,12 @@ PG_URL = (
 )
 
 SETTINGS = """
+import os
+
 from dashboard.settings import *  # noqa: F403
+
+if os.environ.get("KILLTEST_AT"):
+    import killtest_hooks  # noqa: F401
 
 DATABASES = {{"default": {databases}}}
 # A short lease, and Redis gives an unacknowledged task back after 6 s (not 1 h).
@@ -49,6 +60,30 @@ EVENTOPS_REDRIVE_LEASE_SECONDS = 4
 CELERY_BROKER_TRANSPORT_OPTIONS = {{"visibility_timeout": 6, "unacked_restore_interval": 1,
                                    "unacked_restore_throttle": 1}}
 CELERY_TASK_DEFAULT_QUEUE = {queue!r}
+"""
+
+
+# Wraps one SQS adapter function so that its Nth call SIGKILLs this process before it
+# reaches SQS: a worker dies exactly there, whatever the timing.
+HOOKS = """
+import os
+import signal
+
+from operations.aws import sqs
+
+_name, _nth = os.environ["KILLTEST_AT"].split(":")
+_real = getattr(sqs, _name)
+_calls = [0]
+
+
+def _dies_at_the_nth_call(*args, **kwargs):
+    _calls[0] += 1
+    if _calls[0] == int(_nth):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return _real(*args, **kwargs)
+
+
+setattr(sqs, _name, _dies_at_the_nth_call)
 """
 
 
@@ -96,6 +131,7 @@ class World:
             )
         settings = SETTINGS.format(databases=databases, queue=QUEUE)
         (tmp / "killtest_settings.py").write_text("import dj_database_url\n" + settings)
+        (tmp / "killtest_hooks.py").write_text(HOOKS)
         self.env = {
             **os.environ,
             **FAKE_AWS_ENV,
@@ -124,8 +160,10 @@ class World:
             stderr=subprocess.PIPE,
         )
 
-    def worker(self) -> subprocess.Popen[bytes]:
+    def worker(self, kill_at: str = "") -> subprocess.Popen[bytes]:
+        """A Celery worker; ``kill_at`` ("<sqs function>:<n>") makes it die at that call."""
         log = open(self.tmp / f"worker{len(self.workers)}.log", "wb")  # noqa: SIM115
+        env = {**self.env, "KILLTEST_AT": kill_at} if kill_at else self.env
         proc = subprocess.Popen(
             [
                 str(Path(sys.executable).parent / "celery"),
@@ -140,7 +178,7 @@ class World:
                 "-l",
                 "INFO",
             ],
-            env=self.env,
+            env=env,
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -165,15 +203,40 @@ class World:
             ).fetchone()
         return dict(row) if row else None
 
-    def make_dlq(self, name: str) -> tuple[str, str]:
-        dlq = self.sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+    def stop_workers(self) -> None:
+        """Stop the workers earlier tests left running: they share the task queue, and
+        would take a task meant for the worker a test starts."""
+        for proc in self.workers:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+
+    def outcomes(self, operation_id: int) -> dict[str, int]:
+        """How many of the operation's messages have each recorded outcome."""
+        query = (
+            "SELECT outcome, COUNT(*) AS n FROM operations_operationmessage "
+            "WHERE operation_id = {} GROUP BY outcome"
+        )
+        if self.pg_url:
+            import psycopg
+
+            with psycopg.connect(self.pg_url) as pg:
+                rows = pg.execute(query.format("%s"), (operation_id,)).fetchall()
+        else:
+            with sqlite3.connect(self.db) as conn:
+                rows = conn.execute(query.format("?"), (operation_id,)).fetchall()
+        return {str(outcome): int(n) for outcome, n in rows}
+
+    def make_dlq(self, name: str, *, fifo: bool = False) -> tuple[str, str]:
+        suffix, extra = (".fifo", {"FifoQueue": "true"}) if fifo else ("", {})
+        dlq = self.sqs.create_queue(QueueName=f"{name}-dlq{suffix}", Attributes=extra)["QueueUrl"]
         arn = self.sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])[
             "Attributes"
         ]["QueueArn"]
         policy = json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": 3})
-        source = self.sqs.create_queue(QueueName=name, Attributes={"RedrivePolicy": policy})[
-            "QueueUrl"
-        ]
+        source = self.sqs.create_queue(
+            QueueName=f"{name}{suffix}", Attributes={**extra, "RedrivePolicy": policy}
+        )["QueueUrl"]
         return source, dlq
 
     def depth(self, url: str) -> int:
@@ -218,10 +281,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     migrate = world.manage("migrate", "--no-input")
     assert migrate.wait(timeout=120) == 0, migrate.stderr.read() if migrate.stderr else ""
     yield world
-    for proc in world.workers:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
+    world.stop_workers()
     server.stop()
     broker.flushdb()
     if world.pg_url:
@@ -231,40 +291,88 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             )
 
 
-def test_worker_killed_mid_redrive_resumes_without_loss(world: World) -> None:
-    source, dlq = world.make_dlq("orders")
-    for i in range(MESSAGES):
-        world.sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps({"n": i}))
-    start = world.manage("redrive", "orders-dlq", "--yes", "--rate", "10", "--reason", "kill test")
-    assert start.wait(timeout=60) == 0
-    first = world.worker()
-    wait_for(lambda: (world.operation(dlq) or {}).get("moved", 0) >= 20, 60, "20 moved")
-    os.kill(first.pid, signal.SIGKILL)
-    first.wait(timeout=10)
-    killed_at = world.operation(dlq)
-    world.worker()
-    done = wait_for(
+def finished(world: World, dlq: str) -> dict[str, Any]:
+    return wait_for(
         lambda: (op := world.operation(dlq)) and op["state"] not in ("pending", "running") and op,
         120,
         "the operation to finish",
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "kill_at"),
+    [
+        # Batches 1 and 2 moved, batch 3 sent and recorded "sent", not deleted.
+        ("send-delete", "delete_message_batch:3"),
+        # Batches 1 and 2 moved, batch 3 received (hidden), never sent.
+        ("receive-send", "send_message_batch:3"),
+    ],
+)
+def test_a_worker_killed_mid_batch_is_taken_over_without_loss_or_double_counting(
+    world: World, name: str, kill_at: str
+) -> None:
+    world.stop_workers()
+    source, dlq = world.make_dlq(f"orders-{name}")
+    for i in range(MESSAGES):
+        world.sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps({"n": i}))
+    start = world.manage("redrive", f"orders-{name}-dlq", "--yes", "--reason", "kill test")
+    assert start.wait(timeout=60) == 0
+    first = world.worker(kill_at=kill_at)
+    assert first.wait(timeout=120) == -signal.SIGKILL
+    killed_at = world.operation(dlq)
+    world.worker()  # Redis gives the task back; the new worker claims it once the lease ends
+    done = finished(world, dlq)
     moved = [json.loads(body)["n"] for body in world.drain(source)]
-    assert (
-        killed_at is not None and killed_at["state"] == "running" and killed_at["moved"] < MESSAGES
+    assert killed_at is not None and killed_at["state"] == "running"
+    # Every message arrived, none twice: what was sent before the kill was deleted, not resent.
+    assert sorted(moved) == list(range(MESSAGES))
+    assert (done["state"], done["attempts"], done["moved"], done["failed"]) == (
+        "succeeded",
+        2,
+        MESSAGES,
+        0,
     )
-    assert (done["state"], done["attempts"]) == ("succeeded", 2)
-    # A batch moved after the last progress report of the killed run is not in its counter.
-    assert MESSAGES - 10 <= done["moved"] <= MESSAGES
-    assert set(moved) == set(range(MESSAGES)) and len(moved) - MESSAGES <= 10
+    assert world.outcomes(done["id"]) == {"moved": MESSAGES}
     assert world.depth(dlq) == 0
 
 
+def test_a_fifo_redrive_killed_between_send_and_delete_keeps_group_order(world: World) -> None:
+    world.stop_workers()
+    source, dlq = world.make_dlq("payments", fifo=True)
+    for i in range(30):
+        body = json.dumps({"group": f"g{i % 3}", "n": i})
+        world.sqs.send_message(
+            QueueUrl=dlq,
+            MessageBody=body,
+            MessageGroupId=f"g{i % 3}",
+            MessageDeduplicationId=str(i),
+        )
+    start = world.manage("redrive", "payments-dlq.fifo", "--yes", "--reason", "kill test")
+    assert start.wait(timeout=60) == 0
+    # The second DeleteMessageBatch: 10 moved, 10 more sent and recorded, not deleted.
+    first = world.worker(kill_at="delete_message_batch:2")
+    assert first.wait(timeout=120) == -signal.SIGKILL
+    world.worker()
+    done = finished(world, dlq)
+    arrived = [json.loads(body) for body in world.drain(source)]
+    assert sorted(m["n"] for m in arrived) == list(range(30))
+    for group in ("g0", "g1", "g2"):
+        in_group = [m["n"] for m in arrived if m["group"] == group]
+        assert in_group == sorted(in_group)
+    assert (done["state"], done["moved"], world.outcomes(done["id"])) == (
+        "succeeded",
+        30,
+        {"moved": 30},
+    )
+
+
 def test_two_concurrent_starts_one_runs_the_other_is_refused(world: World) -> None:
+    world.stop_workers()
     _, dlq = world.make_dlq("billing")
     world.sqs.send_message(QueueUrl=dlq, MessageBody="{}")
     racers = [world.manage("redrive", "billing-dlq", "--yes", "--reason", "race") for _ in range(2)]
     results = sorted((proc.wait(timeout=60), proc.communicate()[1].decode()) for proc in racers)
-    assert [code for code, _ in results] == [0, 1]
+    assert [code for code, _ in results] == [0, 2]
     assert "Another operation is already active" in results[1][1]
     # The winner is a real operation that a worker runs to the end.
     world.worker()

@@ -1,4 +1,12 @@
-"""``manage.py redrive QUEUE``: the same redrive Operation as the UI, from a shell."""
+"""``manage.py redrive QUEUE``: the same redrive Operation as the UI, from a shell.
+
+It checks what the pages check before it receives anything: the queue must be a DLQ
+(some queue names it in its RedrivePolicy), and a DLQ with several sources needs
+``--destination``, one of them. Exit codes (README "Command line"): 0 the redrive
+succeeded (or, without ``--wait``, was queued), 1 it failed or AWS could not be
+reached, 2 refused (bad usage, not a DLQ, no such queue, another operation active),
+3 partly done, 4 cancelled.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +17,24 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db import IntegrityError
 
-from operations import dlq
+from operations import dlq, dlq_sources
 from operations import redrive as engine
 from operations.aws import sqs
 from operations.aws.errors import AwsError
+from operations.models import Operation
+
+FAILED = 1
+REFUSED = 2
+EXIT_CODES: dict[str, int] = {
+    Operation.State.SUCCEEDED: 0,
+    Operation.State.FAILED: FAILED,
+    Operation.State.PARTIAL: 3,
+    Operation.State.CANCELLED: 4,
+}
+
+
+def refused(message: str) -> CommandError:
+    return CommandError(message, returncode=REFUSED)
 
 
 class Command(BaseCommand):
@@ -23,9 +45,16 @@ class Command(BaseCommand):
         parser.add_argument("--event-type", default="")
         parser.add_argument("--correlation-id", default="")
         parser.add_argument("--contains", default="", help="text the body must contain")
-        parser.add_argument("--max", type=int, default=None, help="move at most N messages")
+        parser.add_argument(
+            "--max", type=int, default=None, help="take on at most the first N matching messages"
+        )
         parser.add_argument("--rate", type=float, default=None, help="messages per second")
-        parser.add_argument("--destination", default="", help="source queue ARN (if several)")
+        parser.add_argument(
+            "--destination",
+            default="",
+            help="source queue (name or ARN) for messages that do not name theirs; "
+            "required when the DLQ has several sources",
+        )
         parser.add_argument("--dry-run", action="store_true", help="preview only")
         parser.add_argument("--reason", default="", help="why (recorded)")
         parser.add_argument("--yes", action="store_true", help="really start it")
@@ -38,59 +67,74 @@ class Command(BaseCommand):
             contains=options["contains"],
         )
         if options["max"] is not None and options["max"] < 1:
-            raise CommandError("--max must be at least 1")
+            raise refused("--max must be at least 1")
         if options["rate"] is not None and not 0 < options["rate"] <= 500:
-            raise CommandError("--rate must be between 0 and 500 messages per second")
+            raise refused("--rate must be between 0 and 500 messages per second")
         try:
-            url = self._url(options["queue"])
+            url, arn = self._dlq(options["queue"])
+            destination = dlq_sources.destination(url, options["destination"])
             if options["dry_run"]:
                 self._preview(url, filters)
                 return
             if not options["yes"]:
-                raise CommandError("Refusing to redrive without --yes (try --dry-run first).")
-            params = engine.RedriveParams(
-                filters=filters,
-                max_messages=options["max"],
-                rate=options["rate"],
-                destination_arn=self._destination(url, options["destination"]),
-                dlq_arn=sqs.queue_attributes(url).arn,
-            )
+                raise refused("Refusing to redrive without --yes (try --dry-run first).")
+        except dlq_sources.DestinationError as exc:
+            raise refused(f"{exc} Use --destination.") from exc
         except AwsError as exc:
-            raise CommandError(str(exc)) from exc
+            raise CommandError(str(exc), returncode=REFUSED if exc.not_found else FAILED) from exc
+        params = engine.RedriveParams(
+            filters=filters,
+            max_messages=options["max"],
+            rate=options["rate"],
+            destination_arn=destination,
+            dlq_arn=arn,
+        )
         self._start(url, params, options)
+
+    def _dlq(self, queue: str) -> tuple[str, str]:
+        """The DLQ's URL as GetQueueUrl spells it, whatever form was typed (so the
+        one-active-operation-per-DLQ constraint and loop detection see one target), and its
+        ARN. Refuses a queue that is not a DLQ: receiving from a live queue would raise its
+        messages' receive counts and push healthy messages toward its own DLQ."""
+        if queue.startswith(("https://", "http://")):
+            url = sqs.queue_url_for_arn(sqs.queue_attributes(queue).arn)
+        else:
+            url = sqs.queue_url(queue)
+        attributes = sqs.queue_attributes(url)
+        if not dlq_sources.is_dead_letter_queue(attributes):
+            raise refused(
+                f"{attributes.name} is not a dead-letter queue: no queue sends it its failed "
+                "messages. Refusing to receive from it."
+            )
+        return url, attributes.arn
 
     def _start(self, url: str, params: engine.RedriveParams, options: dict[str, Any]) -> None:
         reason = options["reason"] or "command line redrive"
         request = engine.StartRequest(url, params, reason, None, f"cli:{getpass.getuser()}")
-        if options["wait"]:
+        if not options["wait"]:
             try:
-                op = engine.create(request)
+                op = engine.start(request)
             except IntegrityError as exc:
-                raise CommandError(self._busy(url)) from exc
-            op = engine.run_inline(op)
-            self.stdout.write(f"operation #{op.pk}: {op.state}")
-            self.stdout.write(f"moved={op.moved} failed={op.failed} skipped={op.skipped}")
+                raise refused(self._busy(url)) from exc
+            self.stdout.write(f"operation #{op.pk} queued; a worker runs it.")
             return
         try:
-            op = engine.start(request)
+            op = engine.create(request)
         except IntegrityError as exc:
-            raise CommandError(self._busy(url)) from exc
-        self.stdout.write(f"operation #{op.pk} queued; a worker runs it.")
-
-    def _url(self, queue: str) -> str:
-        """The queue's URL as GetQueueUrl spells it, whatever form was typed, so the
-        one-active-operation-per-DLQ constraint and loop detection see one target."""
-        if queue.startswith(("https://", "http://")):
-            return sqs.queue_url_for_arn(sqs.queue_attributes(queue).arn)
-        return sqs.queue_url(queue)
-
-    def _destination(self, url: str, chosen: str) -> str:
-        sources = [sqs.queue_attributes(u).arn for u in sqs.dead_letter_source_queue_urls(url)]
-        if chosen:
-            if chosen not in sources:
-                raise CommandError(f"--destination must be one of the DLQ's sources: {sources}")
-            return chosen
-        return sources[0] if len(sources) == 1 else ""
+            raise refused(self._busy(url)) from exc
+        op = engine.run_inline(op)
+        self.stdout.write(f"operation #{op.pk}: {op.state}")
+        reasons = (op.outcome or {}).get("reasons") or {}
+        for why, count in reasons.items():
+            self.stdout.write(f"  {count} not moved: {why}")
+        if op.error:
+            self.stdout.write(f"  error: {op.error}")
+        self.stdout.write(
+            f"moved={op.moved} failed={op.failed} skipped={op.skipped} held_back={op.held_back}"
+        )
+        code = EXIT_CODES.get(op.state, FAILED)
+        if code:
+            raise CommandError(f"operation #{op.pk} ended {op.state}", returncode=code)
 
     def _preview(self, url: str, filters: dlq.Filters) -> None:
         preview = dlq.preview(url, filters)

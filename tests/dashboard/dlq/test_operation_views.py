@@ -362,3 +362,17 @@ def test_progress_says_aws_errors_are_being_retried_and_lists_grouped_reasons(
         reverse("operations:progress", args=["default", ended.pk])
     ).content.decode()
     assert "3</span> refused by PutEvents: ThrottlingException" in html
+
+
+def test_a_partial_redrive_shows_why_it_did_not_move_everything(viewer_client) -> None:
+    outcome = {
+        "reasons": {"FIFO group order": 7, "refused by SQS: InvalidParameterValue": 3},
+        "held_groups": [{"group": "order-<9>", "held_back": 7, "behind": "refused by SQS: X"}],
+        "held_group_count": 1,
+    }
+    op = make(state="partial", moved=5, failed=3, held_back=7, skipped=2, outcome=outcome)
+    html = viewer_client.get(reverse("operations:detail", args=["default", op.pk])).content.decode()
+    assert "Partly done" in html and 'id="count-held-back">7<' in html
+    assert '<span class="num">7</span> FIFO group order' in html
+    assert '<span class="num">3</span> refused by SQS: InvalidParameterValue' in html
+    assert "order-&lt;9&gt;" in html  # group IDs are the sender's text: escaped

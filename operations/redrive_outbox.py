@@ -1,0 +1,162 @@
+"""The messages a redrive pass has in hand: waiting to be sent, or sent and to be deleted.
+
+Sending takes one message per FIFO group per batch (``Lanes``); an entry that is not
+sent stops its group, and what waits behind it in that group is held back. What was
+sent is recorded ``sent`` in the ledger, the ledger is written, and only then are the
+messages deleted from the DLQ and recorded ``moved``: a worker that dies between send
+and delete leaves rows from which the next run deletes without sending again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from django.db import IntegrityError
+
+from operations import dlq
+from operations.aws import sqs
+from operations.models import TouchedCorrelation
+from operations.redrive_entries import Lanes, Pending
+from operations.redrive_groups import GroupOrder
+from operations.redrive_ledger import Ledger, Outcome
+from operations.redrive_mover import Mover
+
+logger = logging.getLogger(__name__)
+
+FIFO_ORDER = "FIFO group order"
+# Correlation IDs buffered before they are written as TouchedCorrelation rows.
+TOUCHED_FLUSH = 100
+
+
+class Outbox:
+    def __init__(
+        self,
+        *,
+        operation_id: int,
+        url: str,
+        fifo: bool,
+        ledger: Ledger,
+        groups: GroupOrder,
+        mover: Mover,
+        handles: dict[str, str],
+        clock: Callable[[], float],
+    ) -> None:
+        self.operation_id = operation_id
+        self.url = url
+        self.fifo = fifo
+        self.ledger = ledger
+        self.groups = groups
+        self.mover = mover
+        # The pass's receipt handles (message id -> latest), shared: deleted ones leave it.
+        self.handles = handles
+        self.clock = clock
+        self.lanes = Lanes()
+        # The batch being sent: out of its lanes, not yet to delete.
+        self.sending: list[Pending] = []
+        self.to_delete: dict[str, dlq.DlqMessage | None] = {}
+        # When the oldest message in hand was received (to keep it hidden in time).
+        self.since: float | None = None
+        # Copies this run sent (their new message IDs): one whose consumer fails again comes
+        # back to the DLQ under that ID, and moving it again would loop forever.
+        self.copies: set[str] = set()
+        self.touched: set[str] = set()
+        self.sent = 0
+        self.batches = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.lanes or self.to_delete)
+
+    def add(self, item: Pending) -> None:
+        """A message to send."""
+        self._received()
+        self.lanes.add(item)
+
+    def add_sent(self, message_id: str, message: dlq.DlqMessage | None) -> None:
+        """A message sent already (by an earlier run, or whose delete failed): delete it."""
+        self._received()
+        self.to_delete.setdefault(message_id, message)
+
+    def in_hand(self) -> list[str]:
+        waiting = [*self.sending, *self.lanes.items()]
+        return [item.message_id for item in waiting] + list(self.to_delete)
+
+    def flush(self, *, pace: Callable[[], None], stop: Callable[[], bool]) -> None:
+        """Send everything waiting, one message per group per batch (``pace`` after each
+        batch, until ``stop``), and delete what was sent."""
+        while self.lanes and not stop():
+            self._send(self.lanes.next_batch())
+            if len(self.to_delete) >= sqs.MAX_BATCH_ENTRIES:
+                self._delete()
+            pace()
+        self._delete()
+        if not self.lanes:
+            self.since = None
+
+    def record_correlations(self, *, flush: bool = False) -> None:
+        """Write the moved correlation IDs every few batches and at the end (one INSERT
+        per batch would cost as much as the batch's three AWS calls)."""
+        if not self.touched or not (flush or len(self.touched) >= TOUCHED_FLUSH):
+            return
+        try:
+            TouchedCorrelation.record(self.operation_id, self.touched)
+        except IntegrityError:
+            logger.warning("operation %s: could not record correlation IDs", self.operation_id)
+        self.touched.clear()
+
+    def _received(self) -> None:
+        if self.since is None:
+            self.since = self.clock()
+
+    def _send(self, batch: list[Pending]) -> None:
+        items = {f"m{i}": item for i, item in enumerate(batch)}
+        entries = {key: {**item.entry, "Id": key} for key, item in items.items()}
+        self.sending = batch
+        try:
+            result = self.mover.send(batch[0].url, entries)
+        finally:
+            self.sending = []
+        for key, copy_id in result.succeeded.items():
+            item = items[key]
+            self.ledger.note(item.message_id, Outcome.SENT)
+            self.to_delete[item.message_id] = item.message
+            if copy_id:
+                self.copies.add(copy_id)
+        self.sent += len(result.succeeded)
+        for key, why in result.failed.items():
+            self._not_sent(items[key], why)
+        self.batches += 1
+
+    def _not_sent(self, item: Pending, why: str) -> None:
+        self.ledger.note(item.message_id, Outcome.FAILED, why)
+        if not self.fifo:
+            return
+        # Nothing later in its group may move now: not what waits to be sent either.
+        self.groups.stop(item.lane, why, earliest=True)
+        self.groups.hold(item.lane, item.message_id)
+        for rest in self.lanes.drop(item.lane):
+            self.ledger.note(rest.message_id, Outcome.HELD_BACK, FIFO_ORDER)
+            self.groups.hold(item.lane, rest.message_id, held_back=True)
+
+    def _delete(self) -> None:
+        if not self.to_delete:
+            return
+        # The "sent" rows first: a worker that dies after this is followed by one that
+        # deletes those messages instead of sending them again.
+        self.ledger.flush(moved=False)
+        waiting = list(self.to_delete.items())
+        self.to_delete.clear()
+        for start in range(0, len(waiting), sqs.MAX_BATCH_ENTRIES):
+            chunk = dict(waiting[start : start + sqs.MAX_BATCH_ENTRIES])
+            keys = {f"d{i}": message_id for i, message_id in enumerate(chunk)}
+            result = self.mover.delete(self.url, {k: self.handles[i] for k, i in keys.items()})
+            for key in result.succeeded:
+                message_id = keys[key]
+                self.ledger.note(message_id, Outcome.MOVED)
+                del self.handles[message_id]
+                message = chunk[message_id]
+                if message is not None and message.correlation_id:
+                    self.touched.add(message.correlation_id[:256])
+            for key, why in result.failed.items():
+                self.ledger.undeleted[keys[key]] = why
+        self.record_correlations()

@@ -1,0 +1,396 @@
+"""One run of a client-side redrive: a pass over the DLQ by the worker holding the lease.
+
+ARCHITECTURE.md decision 5. Receive with all attributes; for each message new to the
+pass decide: it arrived after the pass began (``returned``), it does not match the
+filters (``not_matching``), it is behind a FIFO message that did not move (``held_back``,
+see redrive_groups), or it is sent to its source queue (redrive_entries). What was sent
+is recorded (redrive_ledger) before it is deleted from the DLQ; only what was sent is
+deleted. A run that resumes the operation after its worker died counts from the
+recorded outcomes and deletes what was recorded sent without sending it again.
+
+The pass ends when a receive brings nothing new and the queue holds nothing it has
+not seen (it waits, within a bound, for messages hidden by another consumer, and
+releases held FIFO groups to read behind them); what it could not examine is reported.
+Messages it did not move stay hidden until the end of the pass, then are released.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from operations import dlq
+from operations.aws import sqs
+from operations.aws.errors import AwsError
+from operations.models import Operation
+from operations.redrive_entries import Pending, entry_size, send_entry
+from operations.redrive_groups import GroupOrder
+from operations.redrive_ledger import TAKEN, Ledger, Outcome
+from operations.redrive_mover import Mover, refusal
+from operations.redrive_outbox import FIFO_ORDER, Outbox
+from operations.redrive_outcome import Shortfall, counters, final_state, outcome
+from operations.redrive_params import RedriveParams, lease_seconds
+
+logger = logging.getLogger(__name__)
+
+# FIFO: messages (and bytes) gathered from several receives before they are sent, so that
+# batches of one message per group fill up when the DLQ has many groups.
+POOL_MESSAGES = 100
+POOL_BYTES = 4 * sqs.MAX_BATCH_BYTES
+
+RETURNED = "arrived after the pass began"
+NOT_MATCHING = "did not match the filters"
+
+
+class Redrive:
+    """One run of a redrive operation by the worker that holds its lease."""
+
+    def __init__(
+        self,
+        op: Operation,
+        token: uuid.UUID,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.op = op
+        self.token = token
+        self.params = RedriveParams.from_parameters(op.parameters)
+        self.sleep = sleep
+        self.clock = clock
+        self.url = op.target
+        self.lease = lease_seconds()
+        self.visibility = self.params.visibility_timeout or self.lease
+        # FIFO queue names end in ".fifo", and a DLQ has the type of its sources.
+        self.fifo = self.url.endswith(".fifo")
+        self.ledger = Ledger(op.pk)
+        self.mover = Mover(budget=self.lease, sleep=sleep, clock=clock, keepalive=self.keepalive)
+        self.groups = GroupOrder()
+        # Messages this run met, and the ones it holds in the DLQ: id -> latest receipt handle.
+        self.met: set[str] = set()
+        self.handles: dict[str, str] = {}
+        # Held messages made visible again (releasing FIFO groups), not received since.
+        self.released: set[str] = set()
+        self.outbox = Outbox(
+            operation_id=op.pk,
+            url=self.url,
+            fifo=self.fifo,
+            ledger=self.ledger,
+            groups=self.groups,
+            mover=self.mover,
+            handles=self.handles,
+            clock=clock,
+        )
+        self.destinations: dict[str, str | None] = {}
+        self.destination_errors: dict[str, str] = {}
+        # Messages sent after this are copies an earlier run of the operation sent, or new
+        # failures: not this pass's either way. SentTimestamp has millisecond resolution, so
+        # the start is compared at that resolution, and a message sent in the very millisecond
+        # the pass began counts as one from before it (``copies`` catches this run's own).
+        started = op.started_at or datetime.now(UTC)
+        self.pass_started = started.replace(microsecond=started.microsecond // 1000 * 1000)
+        self.receives = 0
+        self.started = clock()
+        self.stale_receives = 0
+        # Seconds the end of the pass may wait for messages hidden by someone else.
+        self.hidden_budget = float(dlq.peek_visibility_seconds() + 10)
+        self.shortfall = Shortfall()
+        # The pass ended having seen every message in the DLQ.
+        self.saw_everything = False
+        self.lost_lease = False
+        self._keeping_alive = False
+
+    # --- the pass ------------------------------------------------------------------
+
+    def run(self) -> str:
+        """Run to the end of the pass (or cancel); returns the final state."""
+        cancelled = False
+        try:
+            if self.op.total is None:
+                self._report(total=self._initial_total())
+            with sqs.while_retrying(self.keepalive):
+                while not self.lost_lease:
+                    if self.op.cancel_requested:
+                        cancelled = True
+                        break
+                    if not self._step():
+                        break
+        except AwsError as exc:
+            logger.warning("operation %s stopped: %s", self.op.pk, exc)
+            self.shortfall.error = str(exc)
+        finally:
+            self._release_all()
+            if self.saw_everything and not self.lost_lease:
+                self.ledger.settle(self.met)
+            self.ledger.flush()
+            self.outbox.record_correlations(flush=True)
+        if self.lost_lease:
+            logger.warning("operation %s: lease lost, another worker resumes it", self.op.pk)
+            return str(self.op.state)
+        self.shortfall.not_found = self._not_found()
+        state = final_state(self.ledger, self.shortfall, cancelled=cancelled)
+        destinations = sorted(arn for arn, url in self.destinations.items() if url)
+        result = outcome(self.ledger, self.groups, self.shortfall, destinations)
+        self.op.finish(
+            self.token, state, error=self.shortfall.error, outcome=result, **self._fields()
+        )
+        return state
+
+    def _step(self) -> bool:
+        """One receive, and the sends and deletes it makes due. False when the pass is over."""
+        remaining = self._remaining()
+        if remaining <= 0:
+            self._flush()
+            return False
+        # What waits keeps its FIFO groups from being served: once it is sent and deleted,
+        # an empty receive no longer means that the queue is done.
+        had_in_hand = bool(self.outbox)
+        batch = sqs.receive_messages(
+            self.url,
+            max_messages=min(sqs.MAX_BATCH_ENTRIES, remaining),
+            visibility_timeout=self.visibility,
+            # While messages wait to be sent, look for more without waiting.
+            wait_seconds=0 if self.outbox.lanes else self.params.wait_seconds,
+        )
+        self.receives += 1
+        fresh = sum(self._take(message) for message in batch)
+        if not self.fifo or not fresh or self._pool_full():
+            self._flush()
+        if self._all_named_found():
+            self._flush()
+            return False
+        if fresh or had_in_hand:
+            self.stale_receives = 0
+            return self._report(**self._fields())
+        if batch and self._read_on_after_stale():
+            return self._report()
+        return self._at_the_end()
+
+    def _take(self, raw: sqs.SqsMessage) -> bool:
+        """Decide what to do with a received message; True if the pass had not met it."""
+        message_id = raw.message_id
+        self.handles[message_id] = raw.receipt_handle
+        self.released.discard(message_id)
+        if message_id in self.met:
+            # Its hiding lapsed. If it was sent and its delete failed, try the delete again.
+            if self.ledger.outcome(message_id) == Outcome.SENT:
+                self.outbox.add_sent(message_id, None)
+            return False
+        self.met.add(message_id)
+        message = dlq.describe(raw)
+        prior = self.ledger.outcome(message_id)
+        if prior in (Outcome.SENT, Outcome.MOVED):
+            # An earlier run sent it and died before deleting it: delete, do not send again.
+            self.outbox.add_sent(message_id, message)
+            return True
+        group = raw.attributes.get("MessageGroupId", "") if self.fifo else ""
+        if self.fifo:
+            self.groups.met(group)
+        if self._returned(message):
+            self._leave(message_id, group, Outcome.RETURNED, RETURNED)
+        elif not self.params.filters.matches(message):
+            self._leave(message_id, group, Outcome.NOT_MATCHING, NOT_MATCHING)
+        elif self.fifo and group in self.groups:
+            self._leave(message_id, group, Outcome.HELD_BACK, FIFO_ORDER)
+        else:
+            arn = message.source_arn or self.params.destination_arn
+            url = self._destination(arn)
+            if url is None:
+                self._leave(message_id, group, Outcome.FAILED, self._no_destination(arn))
+                return True
+            entry = send_entry(raw, "", fifo=self.fifo)
+            counted = prior in TAKEN
+            item = Pending(message, url, entry, entry_size(entry), group or message_id, counted)
+            self.outbox.add(item)
+        return True
+
+    def _returned(self, message: dlq.DlqMessage) -> bool:
+        """Sent after the pass began: a copy this operation moved that failed again (its
+        consumer sent it back), or a new failure. Not this pass's to move."""
+        sent_at = message.sent_at
+        return message.message_id in self.outbox.copies or bool(
+            sent_at and sent_at > self.pass_started
+        )
+
+    def _leave(self, message_id: str, group: str, outcome: str, reason: str) -> None:
+        """The message stays in the DLQ (hidden until the pass ends); in a FIFO queue its
+        group stops moving."""
+        shown = reason if outcome in (Outcome.FAILED, Outcome.HELD_BACK) else ""
+        self.ledger.note(message_id, outcome, shown)
+        if self.fifo:
+            self.groups.stop(group, reason)
+            self.groups.hold(group, message_id, held_back=outcome == Outcome.HELD_BACK)
+
+    def _pool_full(self) -> bool:
+        lanes = self.outbox.lanes
+        return (
+            lanes.lane_count >= sqs.MAX_BATCH_ENTRIES
+            or len(lanes) >= POOL_MESSAGES
+            or lanes.bytes >= POOL_BYTES
+            or (self.params.max_messages is not None and self._remaining() <= 0)
+        )
+
+    def _remaining(self) -> int:
+        """How many more messages the pass may take on (``max_messages``)."""
+        if self.params.max_messages is None:
+            return sqs.MAX_BATCH_ENTRIES
+        taken = self.ledger.counts().taken + self.outbox.lanes.fresh
+        return int(self.params.max_messages) - taken
+
+    def _all_named_found(self) -> bool:
+        """A redrive of named messages ends once it has met them all."""
+        wanted = self.params.filters.message_ids
+        return bool(wanted) and not self._not_found()
+
+    def _not_found(self) -> int:
+        wanted = self.params.filters.message_ids
+        return sum(1 for i in wanted if i not in self.met and i not in self.ledger)
+
+    def _read_on_after_stale(self) -> bool:
+        """A receive brought only messages this pass has met: ones it holds whose hiding
+        lapsed (a long or rate-limited pass outlives it). The receive hid them again;
+        read on, until as many such receives as there are held messages (plus one)."""
+        self.stale_receives += 1
+        return self.stale_receives * sqs.MAX_BATCH_ENTRIES <= len(self.handles) + 10
+
+    def _at_the_end(self) -> bool:
+        """Nothing new, nothing in hand: end the pass unless the queue holds messages it has
+        not met that it can still reach. False when the pass is over."""
+        self.stale_receives = 0
+        try:
+            attrs = sqs.queue_attributes(self.url)
+        except AwsError as exc:
+            logger.warning("operation %s: no queue depth: %s", self.op.pk, exc)
+            return False
+        ours = len(self.handles)
+        unseen = attrs.visible + attrs.in_flight + attrs.delayed - ours
+        if unseen <= 0:
+            self.saw_everything = True
+            return False
+        hidden_by_others = attrs.in_flight - (ours - len(self.released))
+        if self.fifo and self._release_held_groups():
+            return self._report()
+        if self.hidden_budget > 0 and (hidden_by_others > 0 or attrs.delayed or not self.fifo):
+            pause = min(self.hidden_budget, 2.0)
+            self.hidden_budget -= pause
+            self.keepalive()
+            self.sleep(pause)
+            return self._report()
+        self.shortfall.unexamined = unseen
+        if self.fifo and self.groups.stopped:
+            why = "behind a held-back FIFO group"
+        elif hidden_by_others > 0:
+            why = "hidden by another consumer"
+        else:
+            why = "not received in time"
+        self.shortfall.unexamined_why = f"not examined: {why}"
+        return False
+
+    def _release_held_groups(self) -> bool:
+        ids = self.groups.to_release()
+        if not ids:
+            return False
+        held = [i for i in ids if i in self.handles and i not in self.released]
+        dlq.release(self.url, (_handle_only(i, self.handles[i]) for i in held))
+        self.released.update(held)
+        return True
+
+    def _initial_total(self) -> int:
+        try:
+            depth = sqs.queue_attributes(self.url).visible
+        except AwsError as exc:
+            logger.warning("operation %s: no queue depth: %s", self.op.pk, exc)
+            depth = 0
+        if self.params.max_messages is not None:
+            depth = min(depth, int(self.params.max_messages))
+        return depth
+
+    def _flush(self) -> None:
+        self.outbox.flush(pace=self._throttle, stop=lambda: self.lost_lease)
+
+    def _destination(self, arn: str) -> str | None:
+        if not arn:
+            return None
+        if arn not in self.destinations:
+            try:
+                self.destinations[arn] = sqs.queue_url_for_arn(arn)
+            except AwsError as exc:
+                logger.warning("operation %s: destination %s: %s", self.op.pk, arn, exc)
+                self.destinations[arn] = None
+                self.destination_errors[arn] = refusal(exc, "destination")
+        return self.destinations[arn]
+
+    def _no_destination(self, arn: str) -> str:
+        return self.destination_errors.get(arn, "no destination queue")
+
+    def _release_all(self) -> None:
+        """Make visible again what the pass holds and did not move (not what it sent)."""
+        keep = Outcome.SENT
+        held = [
+            _handle_only(message_id, handle)
+            for message_id, handle in self.handles.items()
+            if message_id not in self.released and self.ledger.outcome(message_id) != keep
+        ]
+        dlq.release(self.url, held)
+
+    # --- pacing, lease, reporting ----------------------------------------------------
+
+    def keepalive(self) -> None:
+        """While the run waits (retry backoff, botocore's too, the rate limit, hidden
+        messages): extend the lease, and the visibility of the messages in hand before it
+        lapses, so that no other worker or consumer takes over what this run is doing."""
+        if self._keeping_alive:  # the calls below may be retried by botocore too
+            return
+        self._keeping_alive = True
+        try:
+            self._report()
+            since = self.outbox.since
+            if since is None or self.clock() - since < self.visibility / 2:
+                return
+            handles = [self.handles[i] for i in self.outbox.in_hand() if i in self.handles]
+            for start in range(0, len(handles), sqs.MAX_BATCH_ENTRIES):
+                chunk = {f"v{n}": h for n, h in enumerate(handles[start : start + 10])}
+                try:
+                    sqs.change_visibility_batch(self.url, chunk, self.visibility)
+                except AwsError as exc:
+                    logger.warning("operation %s: messages not kept hidden: %s", self.op.pk, exc)
+            self.outbox.since = self.clock()
+        finally:
+            self._keeping_alive = False
+
+    def _throttle(self) -> None:
+        """Sleep so the run stays under ``rate`` messages per second, keeping the lease and
+        the messages in hand meanwhile."""
+        if not self.params.rate:
+            return
+        due = self.outbox.sent / float(self.params.rate) - (self.clock() - self.started)
+        while due > 0 and not self.lost_lease and not self.op.cancel_requested:
+            pause = min(due, self.lease / 3)
+            self.sleep(pause)
+            due -= pause
+            if due > 0:
+                self.keepalive()
+
+    def _fields(self) -> dict[str, Any]:
+        return counters(
+            self.ledger,
+            {
+                "receives": self.receives,
+                "batches": self.outbox.batches,
+                "held": len(self.handles),
+                "release_rounds": self.groups.rounds,
+            },
+        )
+
+    def _report(self, **fields: Any) -> bool:
+        if not self.op.report(self.token, lease_seconds=self.lease, **fields):
+            self.lost_lease = True
+        return not self.lost_lease
+
+
+def _handle_only(message_id: str, receipt_handle: str) -> sqs.SqsMessage:
+    return sqs.SqsMessage(message_id, receipt_handle, "", {}, {})
