@@ -15,13 +15,12 @@ from django.shortcuts import render
 from django.urls import NoReverseMatch
 
 from dashboard.environment import env_reverse
-from operations import dlq, topology
+from operations import dlq
 from operations.aws import sqs
 from operations.aws.errors import AwsError
-from operations.enqueue import QueueUnavailable
-from operations import dlq
 from operations.dlq_sources import is_dead_letter_queue
 from operations.dlq_sources import source_choices as source_choices  # the views' helper
+from operations.enqueue import QueueUnavailable
 
 logger = logging.getLogger(__name__)
 

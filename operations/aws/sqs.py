@@ -9,11 +9,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from operations.aws.client import client

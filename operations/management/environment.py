@@ -8,16 +8,17 @@ audit (CloudTrail) names that person, as it does for the pages.
 from __future__ import annotations
 
 import contextlib
+from argparse import ArgumentParser
 from collections.abc import Iterator
 from typing import Any
 
-from django.core.management.base import CommandError, CommandParser
+from django.core.management.base import CommandError
 
-from operations import environments
+from operations import access, environments
 from operations.environments import Environment
 
 
-def add_arguments(parser: CommandParser) -> None:
+def add_arguments(parser: ArgumentParser) -> None:
     names = environments.names()
     parser.add_argument(
         "--env",
@@ -50,3 +51,23 @@ def activated(options: dict[str, Any]) -> Iterator[tuple[Environment, str]]:
     environment, identity = resolve(options)
     with environments.activate(environment, identity):
         yield environment, identity
+
+
+def require(environment: Environment, identity: str, action: access.Action) -> None:
+    """Refuse ``action`` as the pages would: always in read-only mode, and, when the person
+    has a dashboard account of the same name, unless that account may take it here.
+    (Someone at the shell with the dashboard's settings is otherwise trusted, as the
+    database and AWS credentials they can read already are.)"""
+    if action in access.MUTATIONS and access.read_only():
+        raise CommandError(
+            "Refused: the dashboard is in read-only mode (EVENTOPS_READ_ONLY).", returncode=2
+        )
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.filter(username=identity).first()
+    if user is not None and not access.allows(user, action, environment.name):
+        raise CommandError(
+            f"Refused: {identity} may not {access.VERBS[action]} in {environment.label}. "
+            + access.who_can(action, environment.name),
+            returncode=2,
+        )

@@ -214,3 +214,28 @@ def test_a_cancelled_redrive_exits_4(dlq_url: str, monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(sqs, "receive_messages", cancel_then_receive)
     code, output = exit_code("orders-dlq", "--yes", "--wait")
     assert code == 4 and "ended cancelled" in output
+
+
+def test_env_and_as_choose_where_and_as_whom(dlq_url: str, tmp_path, settings) -> None:
+    path = tmp_path / "environments.toml"
+    # Both environments reach the same mocked account: the row must still say which one.
+    path.write_text(
+        '[environments.prod]\nregion = "us-east-1"\n[environments.staging]\nregion = "us-east-1"\n'
+    )
+    settings.EVENTOPS_ENVIRONMENTS_FILE = str(path)
+    redrive("orders-dlq", "--yes", "--wait", "--max", "1", "--env", "staging", "--as", "alice")
+    op = Operation.objects.get()
+    assert (op.environment, op.requested_by_name) == ("staging", "cli:alice")
+
+
+def test_read_only_mode_refuses_the_command(dlq_url: str, settings) -> None:
+    settings.EVENTOPS_READ_ONLY = True
+    with pytest.raises(CommandError, match="read-only") as refused:
+        redrive("orders-dlq", "--yes", "--wait")
+    assert refused.value.returncode == 2 and not Operation.objects.exists()
+
+
+def test_a_dashboard_viewer_may_not_redrive_from_the_shell(dlq_url: str, viewer) -> None:
+    with pytest.raises(CommandError, match="viewer may not redrive"):
+        redrive("orders-dlq", "--yes", "--wait", "--as", "viewer")
+    assert not Operation.objects.exists()

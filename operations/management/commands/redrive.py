@@ -10,17 +10,17 @@ reached, 2 refused (bad usage, not a DLQ, no such queue, another operation activ
 
 from __future__ import annotations
 
-import getpass
 from argparse import ArgumentParser
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import IntegrityError
 
-from operations import dlq, dlq_sources
+from operations import access, dlq, dlq_sources
 from operations import redrive as engine
 from operations.aws import sqs
 from operations.aws.errors import AwsError
+from operations.management import environment
 from operations.models import Operation
 
 FAILED = 1
@@ -59,8 +59,16 @@ class Command(BaseCommand):
         parser.add_argument("--reason", default="", help="why (recorded)")
         parser.add_argument("--yes", action="store_true", help="really start it")
         parser.add_argument("--wait", action="store_true", help="run here, without a worker")
+        environment.add_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        with environment.activated(options) as (env, identity):
+            options["cli_identity"] = identity
+            if not options["dry_run"]:
+                environment.require(env, identity, access.Action.REDRIVE)
+            self._handle(options)
+
+    def _handle(self, options: dict[str, Any]) -> None:
         filters = dlq.Filters(
             event_type=options["event_type"],
             correlation_id=options["correlation_id"],
@@ -110,7 +118,7 @@ class Command(BaseCommand):
 
     def _start(self, url: str, params: engine.RedriveParams, options: dict[str, Any]) -> None:
         reason = options["reason"] or "command line redrive"
-        request = engine.StartRequest(url, params, reason, None, f"cli:{getpass.getuser()}")
+        request = engine.StartRequest(url, params, reason, None, f"cli:{options['cli_identity']}")
         if not options["wait"]:
             try:
                 op = engine.start(request)

@@ -16,18 +16,18 @@ without ``--wait``).
 
 from __future__ import annotations
 
-import getpass
 from datetime import UTC, datetime
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from operations import access, enqueue, outcomes, replay
 from operations import archive as reads
-from operations import enqueue, outcomes, replay
 from operations.archive import QueryTimedOut
 from operations.aws import events
 from operations.aws.errors import AwsError
+from operations.management import environment
 from operations.models import Operation
 from operations.replay_tasks import run_replay
 
@@ -55,9 +55,15 @@ class Command(BaseCommand):
         parser.add_argument("--reason", default="", help="why (goes into the audit trail)")
         parser.add_argument("--yes", action="store_true", help="really start the replay")
         parser.add_argument("--wait", action="store_true", help="run inline until it ends")
+        environment.add_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        user = f"cli:{getpass.getuser()}"
+        with environment.activated(options) as (env, identity):
+            if options["yes"]:
+                environment.require(env, identity, access.Action.REPLAY)
+            self._handle(options, f"cli:{identity}")
+
+    def _handle(self, options: dict[str, Any], user: str) -> None:
         try:
             view = reads.load_archive(options["archive"])
             plan = replay.plan_replay(
