@@ -53,8 +53,23 @@ def navigation(request: HttpRequest) -> dict[str, object]:
         "aws_region": env.region or settings.AWS_REGION,
         "poll_seconds": settings.EVENTOPS_POLL_SECONDS,
         "role_badge": _role(user, env.name),
+        # {% if can.redrive %}: what the user may do here; who_can.redrive says who may.
+        "can": {
+            action.name.lower(): access.allows(user, action, env.name) for action in access.Action
+        },
+        "who_can": _WhoCan(env.name),
         "read_only": access.read_only(),
     }
+
+
+class _WhoCan:
+    """``who_can.delete`` in a template: computed only when a page shows it."""
+
+    def __init__(self, environment: str) -> None:
+        self.environment = environment
+
+    def __getitem__(self, name: str) -> str:
+        return access.who_can(access.Action[name.upper()], self.environment)
 
 
 def _role(user: object, environment: str) -> str:

@@ -188,7 +188,12 @@ def forget(user: Any) -> None:
     user.__dict__.pop(_CACHE_ATTR, None)
 
 
-# --- the former two-role helpers, kept for the pages not yet moved to actions ---------------
+def require_here(request: HttpRequest, action: Action) -> None:
+    """``require`` in the request's (the current) environment."""
+    require(request, action, _default_environment())
+
+
+# --- the former two-role helper, for code that asks "may this user run operations?" ------
 
 
 def _default_environment() -> str:
@@ -200,8 +205,3 @@ def _default_environment() -> str:
 def is_operator(user: Any) -> bool:
     """Whether ``user`` may start and cancel operations in the current environment."""
     return allows(user, Action.REDRIVE, _default_environment())
-
-
-def require_operator(request: HttpRequest) -> None:
-    """Raise 403 unless the request's user may run operations in the current environment."""
-    require(request, Action.REDRIVE, _default_environment())

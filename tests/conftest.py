@@ -145,6 +145,18 @@ def viewer(db):
 
 
 @pytest.fixture
+def admin(db):
+    """A user in the ``admin`` group (may also delete, edit and see bodies unmasked)."""
+    return _persona("admin", "admin")
+
+
+@pytest.fixture
+def admin_client(client, admin):
+    client.force_login(admin)
+    return client
+
+
+@pytest.fixture
 def operator_client(client, operator):
     client.force_login(operator)
     return client

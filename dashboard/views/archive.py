@@ -22,7 +22,6 @@ from dashboard.environment import env_reverse, operation_url
 from dashboard.http import HtmxHttpRequest
 from operations import archive as reads
 from operations import environments
-from operations.access import is_operator
 from operations.archive import ArchiveView, EventFilters, QueryTimedOut
 from operations.aws import events
 from operations.aws.errors import AwsError
@@ -206,7 +205,6 @@ def archive_detail(request: HtmxHttpRequest, view: ArchiveView) -> HttpResponse:
         "view": view,
         "history": history,
         "history_error": history_error,
-        "can_operate": is_operator(request.user),
     }
     return render(request, "archive/detail.html", context)
 
@@ -278,7 +276,6 @@ def archive_event(request: HtmxHttpRequest, view: ArchiveView, event_id: str) ->
         "view": view,
         "event": event,
         "rules": reads.matching_rules(event, view.rules),
-        "can_operate": is_operator(request.user),
         "window_start": event.time - timedelta(minutes=5),
         "window_end": event.time + timedelta(minutes=5),
     }

@@ -19,8 +19,8 @@ from django_htmx.http import HttpResponseStopPolling
 
 from dashboard.environment import env_url
 from dashboard.http import HtmxHttpRequest
+from operations import access, environments
 from operations import correlation as corr
-from operations.access import is_operator
 from operations.correlation import InvalidLookup, Lookup
 
 TIMELINE_MAX_POLLS = 30
@@ -165,9 +165,12 @@ def correlation_panel(request: HtmxHttpRequest, key: str) -> HttpResponse:
         return _timeline(request, lookup, since, context)
     context["panel"] = found = corr.panel(key, lookup, since)
     correlation_id = corr.resolve_cached(lookup)
-    operator = is_operator(request.user)
-    context["actions"] = panel_actions(found, correlation_id, operator=operator)
-    context["republish_forms"] = republish_forms(found, correlation_id) if operator else []
+    env = environments.current_name()
+    may = {a: access.allows(request.user, a, env) for a in access.Action}
+    context["actions"] = panel_actions(found, correlation_id, operator=may[access.Action.REPLAY])
+    context["republish_forms"] = (
+        republish_forms(found, correlation_id) if may[access.Action.REPUBLISH] else []
+    )
     return _fragment(request, f"correlation/_panel_{key}.html", context)
 
 

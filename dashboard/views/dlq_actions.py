@@ -21,7 +21,7 @@ from dashboard.views.dlq_common import (
 )
 from dashboard.views.redrive import already_running
 from operations import dlq, dlq_actions
-from operations.access import require_operator
+from operations.access import Action, require_here
 from operations.aws.errors import AwsError
 
 
@@ -31,7 +31,7 @@ from operations.aws.errors import AwsError
 def dlq_delete(request: HtmxHttpRequest, name: str) -> HttpResponse:
     """Step 1 (no ``confirm``): show what will be deleted. Step 2: a worker deletes them,
     audited; the operation's page follows it."""
-    require_operator(request)
+    require_here(request, Action.DELETE)
     queue = resolve_dlq(name)
     form = DeleteForm(request.POST)
     if not form.is_valid() or not form.cleaned_data["confirm"]:
@@ -51,8 +51,9 @@ def dlq_delete(request: HtmxHttpRequest, name: str) -> HttpResponse:
 @queue_errors
 def dlq_edit(request: HtmxHttpRequest, name: str, message_id: str) -> HttpResponse:
     """GET: the body to edit. POST: the server-side diff; with ``confirm``: send, audited."""
-    if request.method == "POST":
-        require_operator(request)
+    # Editing shows the whole body, unmasked: it needs that as well as the edit itself.
+    require_here(request, Action.EDIT_RESEND)
+    require_here(request, Action.VIEW_UNMASKED)
     queue = resolve_dlq(name)
     try:
         original = dlq.fetch_message(queue.url, message_id[:128])

@@ -16,7 +16,6 @@ from django.views.decorators.http import require_GET
 from dashboard.http import HtmxHttpRequest
 from dashboard.views.dlq_common import Dlq, aws_errors, message_rows, remember_loops, resolve_dlq
 from operations import dlq
-from operations.access import is_operator
 from operations.aws.errors import AwsError
 
 # How many messages one peek shows (bounded receives of 10).
@@ -34,7 +33,7 @@ EXPORT_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 def dlq_messages(request: HtmxHttpRequest, name: str) -> HttpResponse:
     """Peek at a DLQ: each message escaped and pretty-printed, grouped, with loop warnings."""
     queue = resolve_dlq(name)
-    context: dict[str, object] = {"queue": queue, "is_operator": is_operator(request.user)}
+    context: dict[str, object] = {"queue": queue}
     try:
         peeked = dlq.peek(queue.url, limit=PEEK_LIMIT)
     except AwsError as exc:

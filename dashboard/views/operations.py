@@ -20,7 +20,7 @@ from dashboard.forms import CancelForm
 from dashboard.http import HtmxHttpRequest
 from dashboard.views.dlq_common import seen_loops, user_name
 from operations import access, cancel
-from operations.access import is_operator, require_operator
+from operations.access import Action, require_here
 from operations.models import Operation
 
 FILTERS = ("environment", "kind", "state", "user", "target")
@@ -78,7 +78,6 @@ def detail_context(
 ) -> dict[str, object]:
     return {
         "op": op,
-        "is_operator": is_operator(request.user),
         "cancel_form": cancel_form or CancelForm(),
         "loops": seen_loops(op.pk),
         "parameters_json": json.dumps(op.parameters, indent=2, sort_keys=True),
@@ -106,7 +105,7 @@ def operation_cancel(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     A replay or a native redrive is cancelled in AWS at once (CancelReplay,
     CancelMessageMoveTask) and stays running until AWS confirms; other kinds stop
     between batches; a pending operation is cancelled at once."""
-    require_operator(request)
+    require_here(request, Action.CANCEL)
     op = get_object_or_404(Operation, pk=pk, environment=environment_of(request).name)
     form = CancelForm(request.POST)
     if not form.is_valid():

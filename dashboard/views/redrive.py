@@ -22,7 +22,7 @@ from dashboard.views.dlq_common import (
 )
 from operations import dlq
 from operations import redrive as engine
-from operations.access import is_operator, require_operator
+from operations.access import Action, require_here
 from operations.aws.errors import AwsError
 
 
@@ -35,7 +35,6 @@ def redrive_preview(request: HtmxHttpRequest, name: str) -> HttpResponse:
     context: dict[str, object] = {
         "queue": queue,
         "form": form,
-        "is_operator": is_operator(request.user),
         "filter_fields": FILTER_FIELDS,
     }
     if not form.is_bound or not form.is_valid():
@@ -59,7 +58,7 @@ def redrive_preview(request: HtmxHttpRequest, name: str) -> HttpResponse:
 @queue_errors
 def redrive_start(request: HtmxHttpRequest, name: str) -> HttpResponse:
     """Write the Operation (one active per DLQ, enforced by the database) and enqueue it."""
-    require_operator(request)
+    require_here(request, Action.REDRIVE)
     queue = resolve_dlq(name)
     form = StartForm(request.POST, sources=source_choices(queue.url))
     if not form.is_valid():
@@ -67,7 +66,6 @@ def redrive_start(request: HtmxHttpRequest, name: str) -> HttpResponse:
             "queue": queue,
             "form": form,
             "start_form": form,
-            "is_operator": True,
             "filter_fields": FILTER_FIELDS,
             "has_filters": True,
         }

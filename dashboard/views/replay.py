@@ -32,7 +32,7 @@ from dashboard.views.dlq_common import queue_errors
 from dashboard.views.operations import report_cancel
 from operations import archive as reads
 from operations import cancel, environments, replay, republish
-from operations.access import is_operator, require_operator
+from operations.access import Action, require_here
 from operations.archive import ArchiveView, QueryTimedOut
 from operations.aws import events
 from operations.aws.errors import AwsError
@@ -70,15 +70,20 @@ class ReplayForm(forms.Form):
         return replay.plan_replay(self.view, start, end, data.get("rules") or [])
 
 
-def operator_only(view_func: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """``require_operator`` before anything else (no AWS call for a viewer's POST)."""
+def allowed_to(
+    action: Action,
+) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """Check the permission before anything else (no AWS call for a refused POST)."""
 
-    @wraps(view_func)
-    def wrapper(request: HtmxHttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        require_operator(request)
-        return view_func(request, *args, **kwargs)
+    def decorate(view_func: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @wraps(view_func)
+        def wrapper(request: HtmxHttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            require_here(request, action)
+            return view_func(request, *args, **kwargs)
 
-    return wrapper
+        return wrapper
+
+    return decorate
 
 
 def default_window() -> dict[str, str]:
@@ -99,7 +104,6 @@ def replay_new(request: HtmxHttpRequest, view: ArchiveView) -> HttpResponse:
     context: dict[str, object] = {
         "view": view,
         "form": form,
-        "can_operate": is_operator(request.user),
         "active_replays": cached("archive:active-replays", events.count_active_replays),
         "replay_limit": replay.ACTIVE_REPLAY_LIMIT,
     }
@@ -119,7 +123,7 @@ def replay_new(request: HtmxHttpRequest, view: ArchiveView) -> HttpResponse:
 
 
 @require_POST
-@operator_only
+@allowed_to(Action.REPLAY)
 @queue_errors
 @with_archive
 def replay_start(request: HtmxHttpRequest, view: ArchiveView) -> HttpResponse:
@@ -143,7 +147,7 @@ def replay_start(request: HtmxHttpRequest, view: ArchiveView) -> HttpResponse:
                 messages.warning(request, warning)
             messages.success(request, f"Replay {op.parameters['replay_name']} requested.")
             return redirect(operation_url(op))
-    context = {"view": view, "form": form, "error": error, "can_operate": True}
+    context = {"view": view, "form": form, "error": error}
     return render(request, "archive/replay_new.html", context, status=400)
 
 
@@ -160,7 +164,7 @@ def replay_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
     Used when the operations app's own detail page does not exist."""
     op = _archive_op(pk)
-    context = {"op": op, "can_operate": is_operator(request.user), "cancel_form": CancelForm()}
+    context = {"op": op, "cancel_form": CancelForm()}
     if request.htmx:
         if op.is_finished:
             response: HttpResponse = HttpResponseStopPolling()
@@ -177,11 +181,11 @@ def replay_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 def replay_cancel(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Cancel a replay or re-publish, saying why (CancelReplay once started); harmless
     when already finished."""
-    require_operator(request)
+    require_here(request, Action.CANCEL)
     op = _archive_op(pk)
     form = CancelForm(request.POST)
     if not form.is_valid():
-        context = {"op": op, "can_operate": True, "cancel_form": form}
+        context = {"op": op, "cancel_form": form}
         return render(request, "archive/replay_detail.html", context, status=400)
     result = cancel.cancel(op, by=request.user.get_username(), reason=form.cleaned_data["reason"])
     report_cancel(request, result)
@@ -215,7 +219,7 @@ def _chosen_events(request: HtmxHttpRequest, view: ArchiveView) -> tuple[list, d
 
 
 @require_POST
-@operator_only
+@allowed_to(Action.REPUBLISH)
 @queue_errors
 @with_archive
 def republish_events(request: HtmxHttpRequest, view: ArchiveView) -> HttpResponse:

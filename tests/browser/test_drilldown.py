@@ -84,7 +84,7 @@ def test_from_alarm_to_a_finished_redrive_of_the_failed_message(live_server, log
     user.groups.add(Group.objects.get(name="operator"))
     page = login("olga", "pw-olga-123")
 
-    page.goto(f"{live_server.url}/alarms/?state=ALARM")
+    page.goto(f"{live_server.url}/env/default/alarms/?state=ALARM")
     page.click(f"a:has-text('{ALARM}')")
     page.wait_for_selector("#dlq-messages")
     assert page.locator("#dlq-messages").inner_text().count("corr-browser-") == 2

@@ -38,7 +38,7 @@ def test_progress_updates_in_place_and_polling_stops_when_finished(
 
     login("viewer", PASSWORD)
     page.clock.install()  # htmx's 2 s timer fires only when the test advances the clock
-    page.goto(f"{live_server.url}/operations/{op.pk}/")
+    page.goto(f"{live_server.url}/env/default/operations/{op.pk}/")
     expect(page.locator("#count-moved")).to_have_text("0")
     expect(page.locator("#operation-state")).to_have_text("Running")
     # Survives only if the document is never reloaded.

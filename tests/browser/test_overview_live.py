@@ -62,7 +62,7 @@ def test_queue_page_draws_uplot_charts_under_the_csp(
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     login("viewer", PASSWORD)
 
-    page.goto(f"{live_server.url}/queues/petrel-work/?range=1h")
+    page.goto(f"{live_server.url}/env/default/queues/petrel-work/?range=1h")
 
     expect(page.locator("#queue-charts .uplot")).to_have_count(1)  # only "sent" has data
     assert errors == []

@@ -271,10 +271,10 @@ def test_other_dlq_pages_refuse_a_live_queue(viewer_client, queues: Queues, view
     assert message["Attributes"]["ApproximateReceiveCount"] == "1"  # only this receive
 
 
-def test_operator_cannot_delete_from_a_live_queue(operator_client, queues: Queues) -> None:
+def test_an_admin_cannot_delete_from_a_live_queue(admin_client, queues: Queues) -> None:
     sent = queues.client.send_message(QueueUrl=queues.source_url, MessageBody="healthy")
     url = reverse("operations:dlq_delete", args=["default", "orders"])
-    response = operator_client.post(
+    response = admin_client.post(
         url, {"message_ids": sent["MessageId"], "reason": "x", "confirm": "on"}
     )
     assert response.status_code == 404 and queues.depth(queues.source_url) == 1

@@ -49,11 +49,11 @@ def test_a_redrive_start_with_the_broker_down_is_a_clear_503(
 
 
 def test_a_delete_with_the_broker_down_is_a_clear_503(
-    operator_client, queues: Queues, broker_down
+    admin_client, queues: Queues, broker_down
 ) -> None:
     message_id = queues.put_event(1)
     data = {"message_ids": [message_id], "reason": "poison", "confirm": "on"}
-    response = operator_client.post(
+    response = admin_client.post(
         reverse("operations:dlq_delete", args=["default", "orders-dlq"]), data
     )
     assert_clear_503_and_nothing_locked(response)
