@@ -43,6 +43,8 @@ def _context(request: HtmxHttpRequest) -> dict[str, Any]:
         "since": request.GET.get("since") or corr.DEFAULT_SINCE,
         "since_choices": list(corr.SINCE_CHOICES),
         "operation_url": bool(_url("operations:detail", 1)),
+        "all_environments": request.GET.get("envs") == "all",
+        "several_environments": len(access.visible_environments(request.user)) > 1,
     }
 
 
@@ -146,8 +148,22 @@ def correlation(request: HtmxHttpRequest) -> HttpResponse:
         lookup=lookup,
         params=params,
         panels=[(key, title) for key, (title, _f) in corr.PANELS.items()],
+        sections=_sections(request, context["all_environments"]),
     )
     return render(request, "correlation/page.html", context)
+
+
+def _sections(request: HtmxHttpRequest, everywhere: bool) -> list[dict[str, Any]]:
+    """Where to look: this environment, or (asked for) every one the user may see, this
+    one first. Each section's panels load from their own environment's URLs, so each is
+    read there, as this user, and cached there."""
+    here = environments.current()
+    others = [e for e in access.visible_environments(request.user) if e != here]
+    chosen = [here, *others] if everywhere else [here]
+    return [
+        {"env": e, "current": e == here, "suffix": "" if e == here else f"-{e.name}"}
+        for e in chosen
+    ]
 
 
 @require_GET
