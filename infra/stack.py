@@ -423,6 +423,14 @@ class EventOpsStack(cdk.Stack):
             managed_policies=[self.dashboard_policy],
             max_session_duration=cdk.Duration.hours(1),
         )
+        # The dashboard assumes this role as the person who acts (SourceIdentity), so that
+        # CloudTrail names them: the trust policy must allow setting it.
+        self.dashboard_role.assume_role_policy.add_statements(  # type: ignore[union-attr]
+            iam.PolicyStatement(
+                actions=["sts:SetSourceIdentity"],
+                principals=[iam.ArnPrincipal(trusted.to_string())],
+            )
+        )
 
         cdk.Aspects.of(self).add(FunctionDependsOnPolicyOnly())
 

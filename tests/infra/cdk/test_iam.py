@@ -101,10 +101,27 @@ def test_dashboard_role_trusts_the_parameter_principal_and_uses_the_policy(cfn):
         for r in cfn.of_type("AWS::IAM::Role").values()
         if r["Properties"].get("RoleName") == TOPOLOGY.name("dashboard")
     ]
-    (statement,) = role["AssumeRolePolicyDocument"]["Statement"]
-    assert {"Ref": "DashboardPrincipalArn"} in statement["Principal"]["AWS"]["Fn::If"]
+    statements = role["AssumeRolePolicyDocument"]["Statement"]
+    assert all(
+        {"Ref": "DashboardPrincipalArn"} in s["Principal"]["AWS"]["Fn::If"] for s in statements
+    )
     (policy_id,) = cfn.of_type("AWS::IAM::ManagedPolicy")
     assert role["ManagedPolicyArns"] == [{"Ref": policy_id}]
+
+
+def test_dashboard_role_lets_the_dashboard_set_the_source_identity(cfn):
+    """The dashboard assumes its role as the person who acts (SourceIdentity)."""
+    (role,) = [
+        r["Properties"]
+        for r in cfn.of_type("AWS::IAM::Role").values()
+        if r["Properties"].get("RoleName") == TOPOLOGY.name("dashboard")
+    ]
+    actions = {
+        action
+        for s in role["AssumeRolePolicyDocument"]["Statement"]
+        for action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    }
+    assert {"sts:AssumeRole", "sts:SetSourceIdentity"} <= actions
 
 
 def _reprocessor_statements(cfn):
