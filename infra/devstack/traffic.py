@@ -272,6 +272,10 @@ class TrafficSimulator:
         self._thread = threading.Thread(target=self.run, name="traffic", daemon=True)
         self._thread.start()
 
+    def request_stop(self) -> None:
+        """Stop after the current step (returns at once)."""
+        self._stop.set()
+
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         if self._thread is not None:
