@@ -28,7 +28,9 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
         try:
-            devstack.run(settings, out=self.stdout)
+            code = devstack.run(settings, out=self.stdout)
         except MotoIncompatible as exc:
             # One line, no traceback: the fix is the moto version, not this code path.
             raise CommandError(f"devstack cannot start: {exc}") from None
+        self.stdout.flush()
+        devstack.exit_now(code)
