@@ -4,7 +4,9 @@ Starts ``python -m infra.devstack --port 0`` (default traffic unless flags say o
 a subprocess, reads its resident memory (``VmRSS`` in ``/proc/<pid>/status``) and its order
 count (from its status lines) every minute, then stops it with SIGTERM and times the stop.
 
-It prints one line a minute, then the growth from minute 1 to the last minute and whether
+It prints one line a minute (with the CPU the devstack used per order and the machine's load
+average: a rate that drops while CPU per order stays flat means the machine is busy, not that
+the devstack slowed down), then the growth from minute 1 to the last minute and whether
 the targets hold: at most ``--max-growth-mb`` (150) of growth, every minute's order rate
 within ``--rate-tolerance`` (10 %) of ``--rate``, and a stop within 5 s.
 
@@ -36,6 +38,7 @@ class Sample:
     rss_mb: float
     orders: int
     rate: float
+    cpu_ms_per_order: float
 
 
 class Devstack:
@@ -73,6 +76,12 @@ class Devstack:
                     return int(line.split()[1]) / 1024
         raise RuntimeError("no VmRSS")
 
+    def cpu_s(self) -> float:
+        """User plus system CPU seconds the process has used."""
+        with open(f"/proc/{self.process.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> float:
         """SIGTERM; seconds until the process exited (SIGKILL after 30 s)."""
         start = time.monotonic()
@@ -89,18 +98,26 @@ def soak(devstack: Devstack, minutes: int, minute_s: float) -> list[Sample]:
     """One sample at the end of every minute after the devstack is ready."""
     samples = []
     start = time.monotonic()
-    last_orders = devstack.orders
+    last_orders, last_cpu = devstack.orders, devstack.cpu_s()
     for minute in range(1, minutes + 1):
         time.sleep(max(0.0, start + minute * minute_s - time.monotonic()))
         if devstack.process.poll() is not None:
             raise RuntimeError("the devstack exited:\n" + "\n".join(devstack.tail))
-        orders = devstack.orders
-        sample = Sample(minute, devstack.rss_mb(), orders, (orders - last_orders) / minute_s)
-        last_orders = orders
+        orders, cpu = devstack.orders, devstack.cpu_s()
+        made = max(1, orders - last_orders)
+        sample = Sample(
+            minute,
+            devstack.rss_mb(),
+            orders,
+            (orders - last_orders) / minute_s,
+            1000 * (cpu - last_cpu) / made,
+        )
+        last_orders, last_cpu = orders, cpu
         samples.append(sample)
         print(
             f"minute {minute:3d}: RSS {sample.rss_mb:7.1f} MB  orders {orders:6d}  "
-            f"rate {sample.rate:5.2f}/s",
+            f"rate {sample.rate:5.2f}/s  CPU {sample.cpu_ms_per_order:5.0f} ms/order  "
+            f"load {os.getloadavg()[0]:4.1f}",
             flush=True,
         )
     return samples

@@ -160,6 +160,10 @@ def _remaining(deadline: float) -> float:
     return max(0.0, deadline - time.monotonic())
 
 
+class StopRequested(Exception):
+    """SIGINT or SIGTERM arrived while the devstack was still starting."""
+
+
 class Devstack:
     """Starts and stops every part; usable as a context manager."""
 
@@ -175,16 +179,30 @@ class Devstack:
         self.traffic: TrafficSimulator | None = None
         self._ticker: _Ticker | None = None
         self._saved_env: dict[str, str | None] = {}
+        self.provisioning = False
 
     # --- lifecycle -------------------------------------------------------------------
-    def start(self) -> None:
-        """Start every part; ``MotoIncompatible`` before anything runs if moto does not fit."""
+    def start(self, cancelled: Callable[[], bool] = lambda: False) -> None:
+        """Start every part; ``MotoIncompatible`` before anything runs if moto does not fit.
+
+        Raises ``StopRequested`` between steps once ``cancelled()`` is true. While
+        ``provisioning`` is true (seconds of boto3 calls from this thread, nothing else
+        started), a signal handler may raise it too.
+        """
         o = self.options
         self.emulator.install()
         self._start_server()
         self._set_environment()
         self.clients = Clients(self.endpoint, o.region)
-        self.provisioned = provision(self.clients, visibility_timeout_s=o.visibility_timeout_s)
+        self.provisioning = True
+        try:
+            if cancelled():
+                raise StopRequested
+            self.provisioned = provision(self.clients, visibility_timeout_s=o.visibility_timeout_s)
+        finally:
+            self.provisioning = False
+        if cancelled():
+            raise StopRequested
         # moto would otherwise run the functions itself (in Docker) and eat the messages.
         moto_fixes.detach_event_source_pollers()
         segments = SegmentWriter(self.clients, self.trace_ids)
@@ -318,10 +336,6 @@ class Devstack:
         return status
 
 
-class StopRequested(Exception):
-    """SIGINT or SIGTERM arrived while the devstack was still starting."""
-
-
 def run(options: Options, out: Output = sys.stdout, stop: threading.Event | None = None) -> int:
     """Run the devstack until Ctrl-C, SIGTERM or ``stop`` is set; prints status lines.
 
@@ -329,44 +343,51 @@ def run(options: Options, out: Output = sys.stdout, stop: threading.Event | None
     the emulator.
     """
     stop = stop or threading.Event()
-    starting = True
+    devstack = Devstack(options)
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
         stop.set()
-        if starting:
-            # Provisioning takes seconds: abandon it rather than make the signal wait.
+        if devstack.provisioning:
+            # Provisioning takes seconds under load: abandon it rather than make the signal
+            # wait (the main thread is only making boto3 calls then).
             raise StopRequested
 
     previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGINT, signal.SIGTERM):
             previous[signum] = signal.signal(signum, request_stop)
-    devstack = Devstack(options)
     try:
-        devstack.start()
-        starting = False
-        out.write(f"devstack: moto server on {devstack.endpoint}\n")
-        out.write("  point the dashboard and the Celery worker at it with:\n")
-        out.write(f"    AWS_ENDPOINT_URL={devstack.endpoint}\n")
-        for name, value in CLIENT_ENVIRONMENT.items():
-            out.write(f"    {name}={value}\n")
-        out.flush()
-        while not stop.wait(options.status_interval_s):
-            try:
-                out.write(f"devstack: {devstack.status().line()}\n")
-            except Exception as exc:  # the status line must never stop the devstack
-                out.write(f"devstack: status unavailable: {exc}\n")
+        # A moto that does not fit stops everything here, before any thread or output.
+        devstack.emulator.install()
+        try:
+            devstack.start(cancelled=stop.is_set)
+            _serve(devstack, options, out, stop)
+        finally:
+            out.write("devstack: stopping\n")
             out.flush()
+            devstack.stop()
     except StopRequested:
         pass
     finally:
-        starting = False
-        out.write("devstack: stopping\n")
-        out.flush()
-        devstack.stop()
         for number, handler in previous.items():
             signal.signal(number, handler)
     return 0
+
+
+def _serve(devstack: Devstack, options: Options, out: Output, stop: threading.Event) -> None:
+    """Say where the devstack is, then print a status line every interval until ``stop``."""
+    out.write(f"devstack: moto server on {devstack.endpoint}\n")
+    out.write("  point the dashboard and the Celery worker at it with:\n")
+    out.write(f"    AWS_ENDPOINT_URL={devstack.endpoint}\n")
+    for name, value in CLIENT_ENVIRONMENT.items():
+        out.write(f"    {name}={value}\n")
+    out.flush()
+    while not stop.wait(options.status_interval_s):
+        try:
+            out.write(f"devstack: {devstack.status().line()}\n")
+        except Exception as exc:  # the status line must never stop the devstack
+            out.write(f"devstack: status unavailable: {exc}\n")
+        out.flush()
 
 
 def exit_now(code: int) -> NoReturn:

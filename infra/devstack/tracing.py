@@ -17,6 +17,7 @@ import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 
 # PutTraceSegments takes a list of documents; keep requests small.
 MAX_DOCUMENTS_PER_CALL = 50
+TRACE_IDS_KEPT = 50_000
 
 
 def new_id() -> str:
@@ -45,11 +47,22 @@ def trace_root_from_header(header: str | None) -> str | None:
 
 
 class TraceIds:
-    """correlation ID -> X-Ray trace ID, stable for the life of the process."""
+    """correlation ID -> X-Ray trace ID, for the ``limit`` correlation IDs seen last.
 
-    def __init__(self) -> None:
-        self._ids: dict[str, str] = {}
+    An order keeps its trace for as long as it is active; one not seen for ``limit`` orders
+    (hours at the default rate, longer than the emulator keeps traces) starts a new trace.
+    """
+
+    def __init__(self, limit: int = TRACE_IDS_KEPT) -> None:
+        self.limit = limit
+        self._ids: OrderedDict[str, str] = OrderedDict()
         self._lock = threading.Lock()
+
+    def _remember(self, correlation_id: str, trace_id: str) -> None:
+        self._ids[correlation_id] = trace_id
+        self._ids.move_to_end(correlation_id)
+        while len(self._ids) > self.limit:
+            self._ids.popitem(last=False)
 
     def for_correlation(self, correlation_id: str, now: float | None = None) -> str:
         with self._lock:
@@ -58,13 +71,16 @@ class TraceIds:
                 epoch = int(now if now is not None else time.time())
                 digest = hashlib.sha256(correlation_id.encode()).hexdigest()[:24]
                 trace_id = f"1-{epoch:08x}-{digest}"
-                self._ids[correlation_id] = trace_id
+            self._remember(correlation_id, trace_id)
             return trace_id
 
     def adopt(self, correlation_id: str, trace_id: str) -> None:
         """Use a trace ID that arrived with a message (``AWSTraceHeader``)."""
         with self._lock:
-            self._ids.setdefault(correlation_id, trace_id)
+            self._remember(correlation_id, self._ids.get(correlation_id, trace_id))
+
+    def __len__(self) -> int:
+        return len(self._ids)
 
 
 @dataclass

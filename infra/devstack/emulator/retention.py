@@ -158,8 +158,13 @@ def trim_logs(now: datetime, limits: Limits) -> int:
 
 
 def _event_time(event: dict[str, Any]) -> datetime:
+    """An archived event's time, naive UTC: moto stores epoch seconds (an ISO string once a
+    target delivery has formatted the same dict)."""
+    value = event.get("time")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return _EPOCH + timedelta(seconds=float(value))
     try:
-        moment = datetime.fromisoformat(str(event.get("time", "")).replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
         return datetime.max
     return moment.replace(tzinfo=None) - (moment.utcoffset() or timedelta(0))

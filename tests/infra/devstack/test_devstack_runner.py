@@ -222,6 +222,18 @@ def test_one_correlation_id_keeps_one_trace_id() -> None:
     assert first.startswith("1-6553f100-") and len(first) == 35
 
 
+def test_trace_ids_forget_the_correlation_ids_seen_least_recently_past_the_limit() -> None:
+    trace_ids = TraceIds(limit=2)
+    first = trace_ids.for_correlation("c-1", now=1_700_000_000)
+    trace_ids.for_correlation("c-2", now=1_700_000_000)
+    trace_ids.for_correlation("c-1", now=1_700_000_000)  # seen again: kept
+
+    trace_ids.for_correlation("c-3", now=1_700_000_000)
+
+    assert len(trace_ids) == 2
+    assert trace_ids.for_correlation("c-1", now=1_700_009_999) == first
+
+
 @pytest.mark.parametrize("share", [-0.1, 1.5])
 def test_faults_reject_a_share_outside_zero_to_one(share: float) -> None:
     with pytest.raises(ValueError):

@@ -21,7 +21,7 @@ STOP_LIMIT_S = 5.0
 @pytest.fixture
 def devstack() -> Iterator[subprocess.Popen[str]]:
     env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
-    arguments = "--port 0 --rate 5 --status-interval 1".split()
+    arguments = ["--port", "0", "--rate", "5", "--status-interval", "1"]
     process = subprocess.Popen(
         [sys.executable, "-m", "infra.devstack", *arguments],
         cwd=ROOT,
@@ -64,7 +64,7 @@ def test_sigterm_stops_a_devstack_with_traffic_within_five_seconds(devstack) -> 
     assert devstack.returncode == 0
 
 
-def test_sigterm_while_provisioning_stops_within_five_seconds(devstack) -> None:
+def test_sigterm_while_starting_stops_within_five_seconds(devstack) -> None:
     # Logged once moto is patched, before the server starts and the topology is built.
     wait_for_line(devstack, "emulator extensions installed")
 
