@@ -178,6 +178,7 @@ class Devstack:
         self.runner: Runner | None = None
         self.traffic: TrafficSimulator | None = None
         self._ticker: _Ticker | None = None
+        self.segments: SegmentWriter | None = None
         self._saved_env: dict[str, str | None] = {}
         self.provisioning = False
 
@@ -205,7 +206,8 @@ class Devstack:
             raise StopRequested
         # moto would otherwise run the functions itself (in Docker) and eat the messages.
         moto_fixes.detach_event_source_pollers()
-        segments = SegmentWriter(self.clients, self.trace_ids)
+        self.segments = segments = SegmentWriter(self.clients, self.trace_ids)
+        segments.start()
         self.runner = Runner(self._pollers(segments))
         self.runner.start()
         self._ticker = _Ticker("emulator-tick", o.evaluation_interval_s, self.emulator.tick)
@@ -230,6 +232,8 @@ class Devstack:
             self.runner.stop(_remaining(deadline))
         if self._ticker is not None:
             self._ticker.stop(_remaining(deadline))
+        if self.segments is not None:
+            self.segments.stop(_remaining(deadline))
         if self.server is not None:
             self.server.stop()
             self.server = None

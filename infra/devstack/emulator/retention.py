@@ -8,7 +8,7 @@ a minute) applies AWS's retention, and a cap per store so that a long demo stays
 store                 AWS                                               here
 ====================  ================================================  =======================
 X-Ray traces          30 days                                           ``trace_retention``
-                                                                        (3 h) and ``limit``
+                                                                        (2 h) and ``limit``
                                                                         traces
 Logs events           the log group's retention (never, if unset)       the same, and ``limit``
                                                                         events per group
