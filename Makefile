@@ -17,6 +17,7 @@ help:
 	@echo "make serve      web server + Celery worker and beat against the AWS your environment points at"
 	@echo "make synth      synthesize the CDK app into infra/cdk.out/ and cfn-lint it"
 	@echo "make bench      run the benchmarks under bench/"
+	@echo "make soak       run the devstack for 10 minutes: memory and order rate each minute"
 	@echo "make lock       regenerate requirements/*.txt from pyproject.toml (UPGRADE=pkg to upgrade one)"
 
 $(PY):
@@ -87,6 +88,9 @@ bench: $(VENV)/.installed-dev
 	$(PY) bench/redrive.py
 	$(PY) bench/redrive_fifo.py
 	$(PY) bench/trace.py
+
+soak: $(VENV)/.installed-demo
+	$(PY) bench/devstack_soak.py --minutes 10 --rate 2
 
 clean:
 	rm -rf var infra/cdk.out .pytest_cache .mypy_cache .ruff_cache

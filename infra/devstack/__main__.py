@@ -1,5 +1,5 @@
 """``python -m infra.devstack``: see :mod:`infra.devstack.main`."""
 
-from infra.devstack.main import main
+from infra.devstack.main import exit_now, main
 
-raise SystemExit(main())
+exit_now(main())

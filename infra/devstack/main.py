@@ -10,24 +10,31 @@ Everything runs in one process:
 4. the Lambda handlers, run in-process by :mod:`infra.devstack.runner`;
 5. the traffic simulator (:mod:`infra.devstack.traffic`);
 6. a status line every ``status_interval_s``: DLQ depths and alarm states.
+
+SIGINT or SIGTERM stops every part within a few seconds, also while it is still starting. A
+moto that does not fit the emulator stops it at once with one line naming the moto version.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
+import contextlib
 import logging
 import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from types import FrameType
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
-from infra.devstack import handlers, moto_hooks
+from infra.devstack import emulator, handlers
 from infra.devstack.clients import Clients
+from infra.devstack.emulator import moto_fixes
+from infra.devstack.emulator._patches import MotoIncompatible
+from infra.devstack.options import Options, build_parser, options_from
 from infra.devstack.provision import Provisioned, provision
 from infra.devstack.runner import Faults, Poller, QueuePoller, Runner, StreamPoller
 from infra.devstack.tracing import Invocation, SegmentWriter, TraceIds
@@ -36,6 +43,8 @@ from infra.topology import TOPOLOGY
 
 log = logging.getLogger("infra.devstack")
 
+__all__ = ["Devstack", "Options", "Status", "build_parser", "main", "options_from", "run"]
+
 # What the web app and the Celery worker need to talk to the devstack (fake credentials).
 CLIENT_ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -43,6 +52,8 @@ CLIENT_ENVIRONMENT = {
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
 }
+# SIGTERM must end the process within 5 s: the threads get this long to finish their step.
+STOP_BUDGET_S = 3.0
 
 
 class Output(Protocol):
@@ -51,25 +62,6 @@ class Output(Protocol):
     def write(self, text: str) -> Any: ...
 
     def flush(self) -> Any: ...
-
-
-@dataclass
-class Options:
-    host: str = "127.0.0.1"
-    port: int = 5000  # 0 picks a free port
-    rate: float = 2.0
-    poison: float = 0.1
-    transient: float = 0.05
-    traffic: bool = True
-    seed: int | None = None
-    # Short, so that poison messages reach the DLQs within a minute.
-    visibility_timeout_s: int = 2
-    # How often the emulator samples metrics and evaluates alarms.
-    evaluation_interval_s: float = 10.0
-    status_interval_s: float = 10.0
-    region: str = "us-east-1"
-    # Level of the Lambda code's Powertools loggers (they log every event at INFO).
-    handler_log_level: str = "ERROR"
 
 
 @dataclass
@@ -91,46 +83,53 @@ class Status:
 
 
 class Emulator:
-    """The emulator extensions of :mod:`infra.devstack.emulator`, if that package is there.
+    """The devstack's link to :mod:`infra.devstack.emulator`, installed in this process.
 
-    ``install()`` patches moto in this process; ``tick()`` samples metrics and evaluates
-    alarms; ``record_lambda_invocation`` feeds the AWS/Lambda metrics.
+    ``install()`` patches moto (raising ``MotoIncompatible`` if the installed moto does not
+    fit); ``tick()`` samples metrics and evaluates alarms, and about once a minute expires
+    old history; ``record_invocation`` feeds the AWS/Lambda metrics.
     """
 
-    def __init__(self) -> None:
-        self.module: Any = None
-        self.installed = False
+    def __init__(self, options: Options | None = None) -> None:
+        self.options = options or Options()
+        self.instance: emulator.Emulator | None = None
+        self._last_housekeeping = time.monotonic()
 
-    def install(self) -> bool:
-        try:
-            emulator: Any = importlib.import_module("infra.devstack.emulator")
-        except ImportError as exc:
-            log.warning("no emulator extensions (%s): no alarms, AWS metrics or schemas", exc)
-            return False
-        self.module = emulator
-        emulator.install()
-        self.installed = True
-        return True
+    @property
+    def installed(self) -> bool:
+        return self.instance is not None
+
+    def install(self) -> None:
+        o = self.options
+        self.instance = emulator.install(
+            metric_retention=timedelta(hours=o.metric_retention_hours),
+            limits=o.limits(),
+            region=o.region,
+        )
 
     def tick(self) -> None:
-        if self.installed:
-            self.module.tick()
+        if self.instance is None:
+            return
+        self.instance.tick()
+        if time.monotonic() - self._last_housekeeping >= self.instance.housekeeping_interval_s:
+            self._last_housekeeping = time.monotonic()
+            self.instance.housekeep()
 
     def record_invocation(self, invocation: Invocation) -> None:
-        if not self.installed:
+        if self.instance is None:
             return
         # Lambda counts an error only when the function fails; a partial batch failure
         # (batchItemFailures) is a successful invocation.
-        self.module.record_lambda_invocation(
+        self.instance.record_lambda_invocation(
             invocation.function_name,
             duration_ms=(invocation.end - invocation.start) * 1000,
             error=invocation.fault,
         )
 
     def uninstall(self) -> None:
-        if self.installed and hasattr(self.module, "uninstall"):
-            self.module.uninstall()
-        self.installed = False
+        if self.instance is not None:
+            emulator.uninstall()
+        self.instance = None
 
 
 class _Ticker:
@@ -152,9 +151,17 @@ class _Ticker:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = STOP_BUDGET_S) -> None:
         self._stop.set()
-        self._thread.join(timeout=10)
+        self._thread.join(timeout)
+
+
+def _remaining(deadline: float) -> float:
+    return max(0.0, deadline - time.monotonic())
+
+
+class StopRequested(Exception):
+    """SIGINT or SIGTERM arrived while the devstack was still starting."""
 
 
 class Devstack:
@@ -166,30 +173,41 @@ class Devstack:
         self.endpoint = ""
         self.clients: Clients | None = None
         self.provisioned: Provisioned | None = None
-        self.emulator = Emulator()
+        self.emulator = Emulator(self.options)
         self.trace_ids = TraceIds()
         self.runner: Runner | None = None
         self.traffic: TrafficSimulator | None = None
         self._ticker: _Ticker | None = None
+        self.segments: SegmentWriter | None = None
         self._saved_env: dict[str, str | None] = {}
-        self._undo_moto: list[Callable[[], None]] = []
+        self.provisioning = False
 
     # --- lifecycle -------------------------------------------------------------------
-    def start(self) -> None:
+    def start(self, cancelled: Callable[[], bool] = lambda: False) -> None:
+        """Start every part; ``MotoIncompatible`` before anything runs if moto does not fit.
+
+        Raises ``StopRequested`` between steps once ``cancelled()`` is true. While
+        ``provisioning`` is true (seconds of boto3 calls from this thread, nothing else
+        started), a signal handler may raise it too.
+        """
         o = self.options
+        self.emulator.install()
         self._start_server()
         self._set_environment()
-        self.emulator.install()
-        self._undo_moto = [
-            moto_hooks.add_account_to_event_envelope(),
-            moto_hooks.serialize_dynamodb_writes(),
-            moto_hooks.cache_request_routing(),
-        ]
         self.clients = Clients(self.endpoint, o.region)
-        self.provisioned = provision(self.clients, visibility_timeout_s=o.visibility_timeout_s)
+        self.provisioning = True
+        try:
+            if cancelled():
+                raise StopRequested
+            self.provisioned = provision(self.clients, visibility_timeout_s=o.visibility_timeout_s)
+        finally:
+            self.provisioning = False
+        if cancelled():
+            raise StopRequested
         # moto would otherwise run the functions itself (in Docker) and eat the messages.
-        moto_hooks.detach_event_source_pollers()
-        segments = SegmentWriter(self.clients, self.trace_ids)
+        moto_fixes.detach_event_source_pollers()
+        self.segments = segments = SegmentWriter(self.clients, self.trace_ids)
+        segments.start()
         self.runner = Runner(self._pollers(segments))
         self.runner.start()
         self._ticker = _Ticker("emulator-tick", o.evaluation_interval_s, self.emulator.tick)
@@ -201,19 +219,25 @@ class Devstack:
         log.info("devstack ready on %s", self.endpoint)
 
     def stop(self) -> None:
+        """Stop every part within about ``STOP_BUDGET_S`` (their threads are daemons)."""
+        deadline = time.monotonic() + STOP_BUDGET_S
+        # Tell every thread first, so that they wind down together.
         if self.traffic is not None:
-            self.traffic.stop()
+            self.traffic.request_stop()
         if self.runner is not None:
-            self.runner.stop()
+            self.runner.request_stop()
+        if self.traffic is not None:
+            self.traffic.stop(_remaining(deadline))
+        if self.runner is not None:
+            self.runner.stop(_remaining(deadline))
         if self._ticker is not None:
-            self._ticker.stop()
+            self._ticker.stop(_remaining(deadline))
+        if self.segments is not None:
+            self.segments.stop(_remaining(deadline))
         if self.server is not None:
             self.server.stop()
             self.server = None
         self.emulator.uninstall()
-        for undo in reversed(self._undo_moto):
-            undo()
-        self._undo_moto = []
         self._restore_environment()
 
     def __enter__(self) -> Devstack:
@@ -317,106 +341,82 @@ class Devstack:
 
 
 def run(options: Options, out: Output = sys.stdout, stop: threading.Event | None = None) -> int:
-    """Run the devstack until Ctrl-C, SIGTERM or ``stop`` is set; prints status lines."""
+    """Run the devstack until Ctrl-C, SIGTERM or ``stop`` is set; prints status lines.
+
+    Raises ``MotoIncompatible`` (before anything starts) if the installed moto does not fit
+    the emulator.
+    """
     stop = stop or threading.Event()
+    devstack = Devstack(options)
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
         stop.set()
+        if devstack.provisioning:
+            # Provisioning takes seconds under load: abandon it rather than make the signal
+            # wait (the main thread is only making boto3 calls then).
+            raise StopRequested
 
+    previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, request_stop)
-        signal.signal(signal.SIGTERM, request_stop)
-    devstack = Devstack(options)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, request_stop)
     try:
-        devstack.start()
-        out.write(f"devstack: moto server on {devstack.endpoint}\n")
-        out.write("  point the dashboard and the Celery worker at it with:\n")
-        out.write(f"    AWS_ENDPOINT_URL={devstack.endpoint}\n")
-        for name, value in CLIENT_ENVIRONMENT.items():
-            out.write(f"    {name}={value}\n")
-        out.flush()
-        while not stop.wait(options.status_interval_s):
-            try:
-                out.write(f"devstack: {devstack.status().line()}\n")
-            except Exception as exc:  # the status line must never stop the devstack
-                out.write(f"devstack: status unavailable: {exc}\n")
+        # A moto that does not fit stops everything here, before any thread or output.
+        devstack.emulator.install()
+        try:
+            devstack.start(cancelled=stop.is_set)
+            _serve(devstack, options, out, stop)
+        finally:
+            out.write("devstack: stopping\n")
             out.flush()
+            devstack.stop()
+    except StopRequested:
+        pass
     finally:
-        out.write("devstack: stopping\n")
-        out.flush()
-        devstack.stop()
+        for number, handler in previous.items():
+            signal.signal(number, handler)
     return 0
 
 
-def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    """The command-line options (shared with ``manage.py devstack``)."""
-    parser = parser or argparse.ArgumentParser(
-        prog="python -m infra.devstack", description=__doc__.splitlines()[0] if __doc__ else None
-    )
-    defaults = Options()
-    parser.add_argument("--host", default=defaults.host, help="address to bind (127.0.0.1)")
-    parser.add_argument("--port", type=int, default=defaults.port, help="moto port (5000)")
-    parser.add_argument("--rate", type=float, default=defaults.rate, help="new orders per second")
-    parser.add_argument(
-        "--poison", type=float, default=defaults.poison, help="share of poison orders (0-1)"
-    )
-    parser.add_argument(
-        "--transient",
-        type=float,
-        default=defaults.transient,
-        help="share of Lambda invocations that fail as a whole (0-1)",
-    )
-    parser.add_argument("--no-traffic", action="store_true", help="provision only, no orders")
-    parser.add_argument("--seed", type=int, default=None, help="seed for a repeatable run")
-    parser.add_argument(
-        "--visibility-timeout",
-        type=int,
-        default=defaults.visibility_timeout_s,
-        help="visibility timeout of the consumer queues, seconds (short so DLQs fill fast)",
-    )
-    parser.add_argument(
-        "--evaluation-interval",
-        type=float,
-        default=defaults.evaluation_interval_s,
-        help="seconds between metric samples and alarm evaluations",
-    )
-    parser.add_argument(
-        "--status-interval", type=float, default=defaults.status_interval_s, help="seconds"
-    )
-    parser.add_argument(
-        "--handler-log-level",
-        default=defaults.handler_log_level,
-        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
-        help="log level of the Lambda handlers (ERROR shows each rejected poison message)",
-    )
-    return parser
+def _serve(devstack: Devstack, options: Options, out: Output, stop: threading.Event) -> None:
+    """Say where the devstack is, then print a status line every interval until ``stop``."""
+    out.write(f"devstack: moto server on {devstack.endpoint}\n")
+    out.write("  point the dashboard and the Celery worker at it with:\n")
+    out.write(f"    AWS_ENDPOINT_URL={devstack.endpoint}\n")
+    for name, value in CLIENT_ENVIRONMENT.items():
+        out.write(f"    {name}={value}\n")
+    out.flush()
+    while not stop.wait(options.status_interval_s):
+        try:
+            out.write(f"devstack: {devstack.status().line()}\n")
+        except Exception as exc:  # the status line must never stop the devstack
+            out.write(f"devstack: status unavailable: {exc}\n")
+        out.flush()
 
 
-def options_from(args: argparse.Namespace | dict[str, Any]) -> Options:
-    values = vars(args) if isinstance(args, argparse.Namespace) else args
-    options = Options(
-        host=values["host"],
-        port=values["port"],
-        rate=values["rate"],
-        poison=values["poison"],
-        transient=values["transient"],
-        traffic=not values["no_traffic"],
-        seed=values["seed"],
-        visibility_timeout_s=values["visibility_timeout"],
-        evaluation_interval_s=values["evaluation_interval"],
-        status_interval_s=values["status_interval"],
-        handler_log_level=values["handler_log_level"],
-    )
-    TrafficConfig(rate=options.rate, poison_share=options.poison)  # validates the shares
-    Faults(options.transient)
-    return options
+def exit_now(code: int) -> NoReturn:
+    """End the process without tearing the interpreter down.
+
+    Freeing a long run's emulator state object by object at exit takes seconds, and SIGTERM
+    must end the devstack within 5; every part has stopped and the output is flushed first.
+    """
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         options = options_from(args)
     except ValueError as exc:
-        build_parser().error(str(exc))
-    return run(options)
+        parser.error(str(exc))
+    try:
+        return run(options)
+    except MotoIncompatible as exc:
+        sys.stderr.write(f"devstack: cannot start: {exc}\n")
+        return 2

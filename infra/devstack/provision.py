@@ -433,8 +433,9 @@ class Provisioner:
         """An event source mapping, as on AWS, for discovery (ListEventSourceMappings).
 
         moto would try to run the function in Docker when a message arrives; the devstack
-        detaches moto's own pollers right after provisioning (:mod:`infra.devstack.moto_hooks`)
-        and its runner plays the Lambda poller instead.
+        detaches moto's own pollers right after provisioning
+        (:func:`infra.devstack.emulator.moto_fixes.detach_event_source_pollers`) and its runner
+        plays the Lambda poller instead.
         """
         lam = self.clients("lambda")
         existing = lam.list_event_source_mappings(

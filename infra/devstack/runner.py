@@ -525,9 +525,13 @@ class Runner:
         for poller in self.pollers:
             poller.start()
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def request_stop(self) -> None:
+        """Tell every poller to stop after its current batch (returns at once)."""
         for poller in self.pollers:
             poller.stop()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.request_stop()
         deadline = time.monotonic() + timeout
         for poller in self.pollers:
             poller.join(max(0.0, deadline - time.monotonic()))

@@ -17,6 +17,7 @@ import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 
 # PutTraceSegments takes a list of documents; keep requests small.
 MAX_DOCUMENTS_PER_CALL = 50
+TRACE_IDS_KEPT = 50_000
 
 
 def new_id() -> str:
@@ -45,11 +47,22 @@ def trace_root_from_header(header: str | None) -> str | None:
 
 
 class TraceIds:
-    """correlation ID -> X-Ray trace ID, stable for the life of the process."""
+    """correlation ID -> X-Ray trace ID, for the ``limit`` correlation IDs seen last.
 
-    def __init__(self) -> None:
-        self._ids: dict[str, str] = {}
+    An order keeps its trace for as long as it is active; one not seen for ``limit`` orders
+    (hours at the default rate, longer than the emulator keeps traces) starts a new trace.
+    """
+
+    def __init__(self, limit: int = TRACE_IDS_KEPT) -> None:
+        self.limit = limit
+        self._ids: OrderedDict[str, str] = OrderedDict()
         self._lock = threading.Lock()
+
+    def _remember(self, correlation_id: str, trace_id: str) -> None:
+        self._ids[correlation_id] = trace_id
+        self._ids.move_to_end(correlation_id)
+        while len(self._ids) > self.limit:
+            self._ids.popitem(last=False)
 
     def for_correlation(self, correlation_id: str, now: float | None = None) -> str:
         with self._lock:
@@ -58,13 +71,16 @@ class TraceIds:
                 epoch = int(now if now is not None else time.time())
                 digest = hashlib.sha256(correlation_id.encode()).hexdigest()[:24]
                 trace_id = f"1-{epoch:08x}-{digest}"
-                self._ids[correlation_id] = trace_id
+            self._remember(correlation_id, trace_id)
             return trace_id
 
     def adopt(self, correlation_id: str, trace_id: str) -> None:
         """Use a trace ID that arrived with a message (``AWSTraceHeader``)."""
         with self._lock:
-            self._ids.setdefault(correlation_id, trace_id)
+            self._remember(correlation_id, self._ids.get(correlation_id, trace_id))
+
+    def __len__(self) -> int:
+        return len(self._ids)
 
 
 @dataclass
@@ -91,11 +107,30 @@ class Invocation:
 
 
 class SegmentWriter:
-    """Turns invocations into segment documents and sends them to X-Ray."""
+    """Turns invocations into segment documents and sends them to X-Ray.
+
+    By default ``send`` writes at once. Started (:meth:`start`), it queues the documents and a
+    thread writes them in batches, as the X-Ray daemon does for Lambda: the traffic and the
+    pollers do not wait for X-Ray, and the emulator gets one request per batch instead of one
+    per invocation. At most ``max_pending`` documents wait; more are dropped (telemetry).
+    """
 
     def __init__(
-        self, clients: Clients, trace_ids: TraceIds, origin: str = "AWS::Lambda::Function"
+        self,
+        clients: Clients,
+        trace_ids: TraceIds,
+        origin: str = "AWS::Lambda::Function",
+        *,
+        flush_interval_s: float = 0.2,
+        max_pending: int = 10_000,
     ):
+        self.flush_interval_s = flush_interval_s
+        self.max_pending = max_pending
+        self.dropped = 0
+        self._pending: list[str] = []
+        self._pending_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
         self.clients = clients
         self.trace_ids = trace_ids
         self.origin = origin
@@ -144,6 +179,37 @@ class SegmentWriter:
 
     def send(self, invocation: Invocation) -> None:
         documents = [json.dumps(d) for d in self.documents(invocation)]
+        if self._thread is None:
+            self._write(documents)
+            return
+        with self._pending_lock:
+            room = max(0, self.max_pending - len(self._pending))
+            self._pending.extend(documents[:room])
+            self.dropped += len(documents) - min(room, len(documents))
+
+    def start(self) -> None:
+        """Write in the background from now on."""
+        self._thread = threading.Thread(target=self._run, name="xray-segments", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Write what is queued (within ``timeout``) and go back to writing at once."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._thread = None
+
+    def flush(self) -> None:
+        with self._pending_lock:
+            documents, self._pending = self._pending, []
+        self._write(documents)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.flush_interval_s):
+            self.flush()
+        self.flush()
+
+    def _write(self, documents: list[str]) -> None:
         xray = self.clients("xray")
         for start in range(0, len(documents), MAX_DOCUMENTS_PER_CALL):
             try:
@@ -152,7 +218,7 @@ class SegmentWriter:
                 )
             except Exception:
                 # Traces are telemetry: losing some must not stop the event flow.
-                log.exception("PutTraceSegments failed for %s", invocation.function_name)
+                log.exception("PutTraceSegments failed for %d documents", len(documents))
                 return
             if response.get("UnprocessedTraceSegments"):
                 log.warning(

@@ -38,6 +38,8 @@ CURRENCIES = ("EUR", "USD", "GBP")
 SKUS = ("BOOK-001", "MUG-002", "SHIRT-003", "LAMP-004", "PEN-005")
 # A negative amount: schema-invalid (amount must be > 0), what a buggy producer might send.
 POISON_AMOUNT = -13.37
+POISON_IDS_KEPT = 100
+MAX_BACKLOG_S = 5.0
 
 
 def orders_api() -> Any:
@@ -80,6 +82,7 @@ class TrafficStats:
     events: int = 0
     poison: int = 0
     errors: int = 0
+    # The first poison orders of the run (tests and demos look one up); bounded, like all else.
     poison_correlation_ids: list[str] = field(default_factory=list)
 
 
@@ -227,7 +230,8 @@ class TrafficSimulator:
         if response.get("FailedEntryCount"):
             raise RuntimeError(f"poison PutEvents failed: {response['Entries']}")
         self.stats.poison += 1
-        self.stats.poison_correlation_ids.append(order.correlation_id)
+        if len(self.stats.poison_correlation_ids) < POISON_IDS_KEPT:
+            self.stats.poison_correlation_ids.append(order.correlation_id)
         self._written(order, "OrderPaid", start, failed=True)
         log.info("poison OrderPaid put on the bus for %s", order.correlation_id)
 
@@ -264,13 +268,18 @@ class TrafficSimulator:
         while not self._stop.is_set():
             self.tick()
             next_at += interval
-            # Catch up without bursting if the emulator was slow.
-            next_at = max(next_at, time.monotonic() - interval)
+            # Make up a short stall (a busy machine, a slow request) so that the rate holds,
+            # but not a long one: that would be a burst.
+            next_at = max(next_at, time.monotonic() - MAX_BACKLOG_S)
             self._stop.wait(max(0.0, next_at - time.monotonic()))
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run, name="traffic", daemon=True)
         self._thread.start()
+
+    def request_stop(self) -> None:
+        """Stop after the current step (returns at once)."""
+        self._stop.set()
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()

@@ -8,6 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from infra.devstack import main as devstack
+from infra.devstack.emulator import MotoIncompatible
 
 
 class Command(BaseCommand):
@@ -26,4 +27,10 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-        devstack.run(settings, out=self.stdout)
+        try:
+            code = devstack.run(settings, out=self.stdout)
+        except MotoIncompatible as exc:
+            # One line, no traceback: the fix is the moto version, not this code path.
+            raise CommandError(f"devstack cannot start: {exc}") from None
+        self.stdout.flush()
+        devstack.exit_now(code)

@@ -27,7 +27,16 @@ EventBridge           DISABLED rules deliver nothing (moto ignores the state); r
 API checks            ``DescribeAlarms`` ``StateValue``, ``BatchGetTraces`` at most 5 IDs,
                       ``ListDeadLetterSourceQueues`` paging, SQS ``ReceiveMessage`` errors
                       worded once (:mod:`.api_checks`)
+DynamoDB              per-table write locks and item-level transaction rollback, TTL deletion,
+                      stream retention (:mod:`.dynamodb`)
+retention             every history moto keeps expires or is capped, as on AWS
+                      (:mod:`.retention`, run by :meth:`Emulator.housekeep`)
+moto itself           no instance tracking, cached request routing, the event envelope's
+                      ``account`` (:mod:`.moto_fixes`)
 ====================  ========================================================================
+
+Every change to moto goes through one :class:`~._patches.Patcher`, which refuses to replace
+what the installed moto does not have (:class:`~._patches.MotoIncompatible`).
 
 Usage (the devstack)::
 
@@ -40,14 +49,15 @@ Usage (the devstack)::
     ...
     emulator.uninstall()              # stops the loop and replays, restores stock moto
 
-Tests call :meth:`Emulator.tick` instead of starting the loop. Everything is reversible:
-``uninstall()`` restores every patched moto attribute.
+Tests call :meth:`Emulator.tick` (and :meth:`Emulator.housekeep`) instead of starting the loop.
+Everything is reversible: ``uninstall()`` restores every patched moto attribute.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -55,15 +65,18 @@ from typing import Any
 from infra.devstack.emulator import (
     alarms,
     api_checks,
+    dynamodb,
     hooks,
     math_alarms,
     metric_queries,
     metrics,
+    moto_fixes,
     replays,
+    retention,
     schemas,
     xray,
 )
-from infra.devstack.emulator._patches import Patcher
+from infra.devstack.emulator._patches import MotoIncompatible, Patcher, moto_version
 
 log = logging.getLogger(__name__)
 
@@ -71,13 +84,18 @@ DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT = "123456789012"
 DEFAULT_INTERVAL_S = 60.0
 DEFAULT_RETENTION = timedelta(hours=6)
+DEFAULT_HOUSEKEEPING_INTERVAL_S = 60.0
+Limits = retention.Limits
 
 __all__ = [
     "DEFAULT_INTERVAL_S",
     "Emulator",
+    "Limits",
+    "MotoIncompatible",
     "TickReport",
     "current",
     "install",
+    "moto_version",
     "record_lambda_invocation",
     "start",
     "stop",
@@ -103,6 +121,8 @@ class Emulator:
     ``metric_retention``: how long the emulator keeps the datapoints it wrote (moto scans every
     datapoint on each ``GetMetricData``, so an unbounded history would slow the dashboard down).
     ``region`` / ``account_id``: where :meth:`record_lambda_invocation` files its metrics.
+    ``limits``: how much history (traces, log events, archived events, stream records) the
+    emulator keeps (:class:`~.retention.Limits`); :meth:`housekeep` applies them.
     """
 
     def __init__(
@@ -113,6 +133,8 @@ class Emulator:
         metric_retention: timedelta = DEFAULT_RETENTION,
         region: str = DEFAULT_REGION,
         account_id: str = DEFAULT_ACCOUNT,
+        limits: retention.Limits | None = None,
+        housekeeping_interval_s: float = DEFAULT_HOUSEKEEPING_INTERVAL_S,
     ) -> None:
         if interval_s <= 0:
             raise ValueError("interval_s must be positive")
@@ -121,6 +143,9 @@ class Emulator:
         self.metric_retention = metric_retention
         self.region = region
         self.account_id = account_id
+        self.limits = limits or retention.Limits()
+        self.housekeeping_interval_s = housekeeping_interval_s
+        self._last_housekeeping = 0.0
         self.counters = metrics.Counters()
         self._patcher = Patcher()
         self._installed = False
@@ -135,7 +160,11 @@ class Emulator:
         return self._installed
 
     def install(self) -> Emulator:
-        """Patch moto's classes (idempotent)."""
+        """Patch moto's classes (idempotent).
+
+        Raises :class:`MotoIncompatible` (and leaves moto untouched) if the installed moto lacks
+        something a patch replaces.
+        """
         if self._installed:
             return self
         from moto.cloudwatch.models import CloudWatchBackend
@@ -143,67 +172,100 @@ class Emulator:
         from moto.events.models import EventsBackend, Rule
         from moto.sqs.models import SQSBackend
         from moto.sqs.responses import SQSResponse
+        from moto.xray.models import SegmentCollection
         from moto.xray.responses import XRayResponse
 
         p = self._patcher
         try:
+            moto_fixes.install(p)
+            dynamodb.install(p)
             p.setattr(
-                XRayResponse, "trace_summaries", xray.make_handler(lambda: self.xray_page_size)
+                XRayResponse,
+                "get_trace_summaries",
+                xray.make_handler(lambda: self.xray_page_size),
+            )
+            p.setattr(
+                SegmentCollection,
+                "put_segment",
+                xray.wrap_put_segment(SegmentCollection.put_segment),
+                requires=("segment",),
             )
             p.setattr(
                 SQSBackend,
                 "send_message",
                 hooks.wrap_send_message(SQSBackend.send_message, self.counters),
+                requires=hooks.SEND_MESSAGE_PARAMETERS,
             )
             p.setattr(
                 SQSBackend,
                 "receive_message",
                 hooks.wrap_receive_message(SQSBackend.receive_message, self.counters),
+                requires=("queue_name",),
             )
             p.setattr(
                 SQSBackend,
                 "delete_message",
                 hooks.wrap_delete_message(SQSBackend.delete_message, self.counters),
+                requires=("queue_name", "receipt_handle"),
             )
             p.setattr(
                 SQSResponse,
                 "receive_message",
                 hooks.wrap_receive_response(SQSResponse.receive_message),
             )
-            p.setattr(EventsBackend, "put_events", hooks.wrap_put_events(EventsBackend.put_events))
+            p.setattr(
+                EventsBackend,
+                "put_events",
+                hooks.wrap_put_events(EventsBackend.put_events),
+                requires=("events",),
+            )
             p.setattr(
                 Rule,
                 "send_to_targets",
                 hooks.wrap_send_to_targets(Rule.send_to_targets, self.counters),
+                requires=("original_event",),
             )
             p.setattr(
                 CloudWatchBackend,
                 "put_metric_alarm",
                 alarms.wrap_put_metric_alarm(CloudWatchBackend.put_metric_alarm),
+                requires=("name",),
             )
             p.setattr(
                 CloudWatchBackend,
                 "set_alarm_state",
                 alarms.wrap_set_alarm_state(CloudWatchBackend.set_alarm_state),
+                requires=("alarm_name", "reason", "reason_data", "state_value"),
             )
             p.setattr(
                 CloudWatchBackend,
                 "delete_alarms",
                 alarms.wrap_delete_alarms(CloudWatchBackend.delete_alarms),
+                requires=("alarm_names",),
             )
             p.setattr(
                 CloudWatchBackend,
                 "get_metric_data",
                 metrics.wrap_get_metric_data(CloudWatchBackend.get_metric_data),
+                requires=("queries", "start_time", "end_time", "scan_by"),
             )
             p.setattr(
                 CloudWatchBackend,
                 "get_filtered_metrics",
                 metrics.wrap_get_filtered_metrics(CloudWatchBackend.get_filtered_metrics),
+                requires=("metric_name", "namespace", "dimensions"),
             )
             p.setattr(CloudWatchResponse, "describe_alarms", alarms.describe_alarms)
-            p.setattr(CloudWatchResponse, "describe_alarm_history", alarms.describe_alarm_history)
-            p.setattr(CloudWatchResponse, "put_composite_alarm", alarms.put_composite_alarm)
+            # moto has no handler for these two actions: they are added, not replaced.
+            p.setattr(
+                CloudWatchResponse,
+                "describe_alarm_history",
+                alarms.describe_alarm_history,
+                new=True,
+            )
+            p.setattr(
+                CloudWatchResponse, "put_composite_alarm", alarms.put_composite_alarm, new=True
+            )
             schemas.register(p)
             self.replays = replays.register(p)
             p.setattr(
@@ -243,6 +305,15 @@ class Emulator:
             changes = alarms.evaluate_all(when)
         return TickReport(when, written, changes)
 
+    def housekeep(self, now: datetime | None = None) -> dict[str, int]:
+        """Expire and cap every history moto keeps (:func:`.retention.sweep`), as of ``now``.
+
+        Returns how many items of each kind were dropped.
+        """
+        when = alarms.utc_naive(now or datetime.now(UTC))
+        with self._tick_lock:
+            return retention.sweep(when, self.limits)
+
     def start(self, interval_s: float | None = None) -> None:
         """Run :meth:`tick` every ``interval_s`` seconds in a daemon thread (idempotent)."""
         if interval_s is not None:
@@ -269,6 +340,9 @@ class Emulator:
         while not self._stop.is_set():
             try:
                 self.tick()
+                if time.monotonic() - self._last_housekeeping >= self.housekeeping_interval_s:
+                    self._last_housekeeping = time.monotonic()
+                    self.housekeep()
             except Exception:
                 # A failed sample must not end the loop: the next one may well succeed.
                 log.exception("emulator tick failed")

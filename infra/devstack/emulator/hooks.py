@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import inspect
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -25,13 +26,20 @@ def _trace_header() -> str | None:
     return getattr(_local, "trace_header", None)
 
 
+SEND_MESSAGE_PARAMETERS = ("self", "queue_name", "message_body", "system_attributes")
+
+
 def wrap_send_message(original: Callable[..., Any], counters: Counters) -> Callable[..., Any]:
+    # Where system_attributes sits among the optional arguments (moto's callers pass it by
+    # keyword; a positional one is left alone).
+    names = list(inspect.signature(original).parameters)
+    optional_position = names.index("system_attributes") - 3 if "system_attributes" in names else 0
+
     def send_message(
         self: Any, queue_name: str, message_body: str, *args: Any, **kwargs: Any
     ) -> Any:
         header = _trace_header()
-        # system_attributes is the fifth optional parameter; moto's callers pass it by keyword.
-        if header and len(args) < 5:
+        if header and len(args) <= optional_position:
             system = dict(kwargs.get("system_attributes") or {})
             if not system.get("AWSTraceHeader"):
                 system["AWSTraceHeader"] = {"StringValue": header, "DataType": "String"}

@@ -20,3 +20,16 @@ def test_cli_options_map_to_devstack_options() -> None:
 
     assert (options.port, options.traffic, options.seed) == (5055, False, 3)
     assert options.host == "127.0.0.1"
+
+
+def test_devstack_command_refuses_a_moto_without_what_the_emulator_patches(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from moto.xray.responses import XRayResponse
+
+    from infra.devstack.emulator import moto_version
+
+    monkeypatch.delattr(XRayResponse, "get_trace_summaries")
+
+    with pytest.raises(CommandError, match=f"moto {moto_version()} is not compatible"):
+        call_command("devstack", "--port", "0", "--no-traffic")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from infra.devstack.clients import Clients
-from infra.devstack.moto_hooks import detach_event_source_pollers
+from infra.devstack.emulator.moto_fixes import detach_event_source_pollers
 from infra.devstack.provision import provision
 from infra.topology import TOPOLOGY
 

@@ -222,6 +222,55 @@ def test_one_correlation_id_keeps_one_trace_id() -> None:
     assert first.startswith("1-6553f100-") and len(first) == 35
 
 
+def invocation(number: int) -> Invocation:
+    return Invocation("fn", "arn:fn", f"req-{number}", 1.0, 2.0, hops=[Hop(f"c-{number}", ["T"])])
+
+
+def test_a_started_segment_writer_sends_one_batch_and_flushes_what_is_left_on_stop(
+    moto_clients: Clients,
+) -> None:
+    batches: list[int] = []
+    moto_clients("xray").meta.events.register(
+        "before-parameter-build.xray.PutTraceSegments",
+        lambda params, **kw: batches.append(len(params["TraceSegmentDocuments"])),
+    )
+    writer = SegmentWriter(moto_clients, TraceIds(), flush_interval_s=3600)
+    writer.start()
+    for number in range(3):
+        writer.send(invocation(number))
+
+    queued = list(batches)
+    writer.stop()
+
+    assert queued == []
+    assert batches == [3]
+
+
+def test_a_started_segment_writer_drops_what_does_not_fit_its_queue(
+    moto_clients: Clients,
+) -> None:
+    writer = SegmentWriter(moto_clients, TraceIds(), flush_interval_s=3600, max_pending=2)
+    writer.start()
+
+    for number in range(3):
+        writer.send(invocation(number))
+    writer.stop()
+
+    assert writer.dropped == 1
+
+
+def test_trace_ids_forget_the_correlation_ids_seen_least_recently_past_the_limit() -> None:
+    trace_ids = TraceIds(limit=2)
+    first = trace_ids.for_correlation("c-1", now=1_700_000_000)
+    trace_ids.for_correlation("c-2", now=1_700_000_000)
+    trace_ids.for_correlation("c-1", now=1_700_000_000)  # seen again: kept
+
+    trace_ids.for_correlation("c-3", now=1_700_000_000)
+
+    assert len(trace_ids) == 2
+    assert trace_ids.for_correlation("c-1", now=1_700_009_999) == first
+
+
 @pytest.mark.parametrize("share", [-0.1, 1.5])
 def test_faults_reject_a_share_outside_zero_to_one(share: float) -> None:
     with pytest.raises(ValueError):

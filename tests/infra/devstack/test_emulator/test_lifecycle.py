@@ -32,12 +32,12 @@ def test_record_lambda_invocation_goes_to_the_installed_emulator_only(stack, nam
 
 
 def test_uninstall_restores_the_patched_moto_methods(stack):
-    before = XRayResponse.__dict__["trace_summaries"]
+    before = XRayResponse.__dict__["get_trace_summaries"]
     extra = Emulator().install()
-    patched = XRayResponse.__dict__["trace_summaries"]
+    patched = XRayResponse.__dict__["get_trace_summaries"]
     extra.uninstall()
     assert patched is not before
-    assert XRayResponse.__dict__["trace_summaries"] is before
+    assert XRayResponse.__dict__["get_trace_summaries"] is before
 
 
 def test_background_loop_ticks_until_stopped(monkeypatch):

@@ -163,3 +163,26 @@ def test_results_page_with_next_token(client, base, stack, monkeypatch):
 def test_compile_filter_rejects_unknown_keywords():
     with pytest.raises(FilterError):
         compile_filter('edge("a", "b")')
+
+
+def test_batch_get_traces_returns_each_document_whole(client, base):
+    trace_id = _trace_id(base, 77)
+    document = _segment(trace_id, base + 1, {"correlation_id": "c-77"})
+    _put(client, document)
+
+    traces = client("xray").batch_get_traces(TraceIds=[trace_id, _trace_id(base, 78)])
+
+    assert [s["Document"] for s in traces["Traces"][0]["Segments"]] == [document]
+    assert traces["UnprocessedTraceIds"] == [_trace_id(base, 78)]
+
+
+def test_stored_segments_keep_their_document_without_moto_s_parsed_copies(client, base, stack):
+    from moto.xray.models import xray_backends
+
+    trace_id = _trace_id(base, 79)
+    _put(client, _segment(trace_id, base + 1, {"correlation_id": "c-79"}))
+
+    stored = xray_backends["123456789012"]["us-east-1"]._segment_collection._traces[trace_id]
+    segment = stored["segments"][0]
+    assert segment.subsegments is None and segment.annotations is None
+    assert json.loads(segment.raw)["subsegments"][0]["annotations"] == {"correlation_id": "c-79"}
