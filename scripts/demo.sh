@@ -7,9 +7,13 @@ cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 PORT=${PORT:-8000}
 DEVSTACK_PORT=${DEVSTACK_PORT:-5000}
+# A second devstack in another Region: the dashboard gets two environments from the start.
+DEVSTACK2_PORT=${DEVSTACK2_PORT:-5001}
+DEVSTACK2_REGION=${DEVSTACK2_REGION:-eu-west-1}
 URL="http://127.0.0.1:${PORT}/"
 mkdir -p var
 DEVSTACK_LOG=var/devstack.log
+DEVSTACK2_LOG=var/devstack-${DEVSTACK2_REGION:-eu-west-1}.log
 WORKER_LOG=var/worker.log
 SERVER_LOG=var/server.log
 BEAT_LOG=var/beat.log
@@ -57,17 +61,42 @@ if [ -z "${NO_DEVSTACK:-}" ]; then
   export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1
   unset AWS_PROFILE AWS_SESSION_TOKEN
   : > "$DEVSTACK_LOG"
+  : > "$DEVSTACK2_LOG"
   "$PY" manage.py devstack --port "$DEVSTACK_PORT" > "$DEVSTACK_LOG" 2>&1 &
   pids+=($!)
-  echo "Starting the AWS emulator and provisioning the event system (log: $DEVSTACK_LOG)..."
-  # Ready once it has provisioned the topology and prints its endpoint.
+  first=$!
+  "$PY" manage.py devstack --port "$DEVSTACK2_PORT" --region "$DEVSTACK2_REGION" --rate 1 \
+    > "$DEVSTACK2_LOG" 2>&1 &
+  pids+=($!)
+  second=$!
+  echo "Starting two AWS emulators (us-east-1 and ${DEVSTACK2_REGION}) and provisioning the event" \
+    "system in each (logs: $DEVSTACK_LOG, $DEVSTACK2_LOG)..."
+  # Ready once each has provisioned the topology and prints its endpoint.
   for _ in $(seq 1 240); do
-    grep -q "moto server on" "$DEVSTACK_LOG" && break
-    if ! kill -0 "${pids[0]}" 2>/dev/null; then
-      echo "devstack failed to start:"; cat "$DEVSTACK_LOG"; exit 1
-    fi
+    grep -q "moto server on" "$DEVSTACK_LOG" && grep -q "moto server on" "$DEVSTACK2_LOG" && break
+    for pid_log in "$first:$DEVSTACK_LOG" "$second:$DEVSTACK2_LOG"; do
+      if ! kill -0 "${pid_log%%:*}" 2>/dev/null; then
+        echo "devstack failed to start:"; cat "${pid_log#*:}"; exit 1
+      fi
+    done
     sleep 0.5
   done
+  # The two environments of the dashboard (operations/environments.py), one per emulator.
+  export EVENTOPS_ENVIRONMENTS_FILE=var/environments.toml
+  cat > "$EVENTOPS_ENVIRONMENTS_FILE" <<TOML
+# Written by make demo (scripts/demo.sh): one environment per local emulator.
+[environments.demo]
+region = "us-east-1"
+label = "Demo (us-east-1)"
+endpoint_url = "http://127.0.0.1:${DEVSTACK_PORT}"
+color = "teal"
+
+[environments.demo-eu]
+region = "${DEVSTACK2_REGION}"
+label = "Demo (${DEVSTACK2_REGION})"
+endpoint_url = "http://127.0.0.1:${DEVSTACK2_PORT}"
+color = "indigo"
+TOML
 fi
 
 logins=$("$PY" manage.py createdemousers --no-color)
@@ -105,8 +134,10 @@ lines=(
   ""
 )
 if [ -z "${NO_DEVSTACK:-}" ]; then
-  lines+=("AWS emulator (moto): ${AWS_ENDPOINT_URL}, with demo traffic")
-  logs="${DEVSTACK_LOG}, ${logs}"
+  lines+=("AWS emulators (moto): ${AWS_ENDPOINT_URL} (us-east-1) and"
+          "  http://127.0.0.1:${DEVSTACK2_PORT} (${DEVSTACK2_REGION}), with demo traffic;"
+          "  two environments in ${EVENTOPS_ENVIRONMENTS_FILE}")
+  logs="${DEVSTACK_LOG}, ${DEVSTACK2_LOG}, ${logs}"
 fi
 lines+=("logs: ${logs}" "(their errors also appear below)" "" "Ctrl-C stops everything.")
 width=0

@@ -383,7 +383,11 @@ def _serve(devstack: Devstack, options: Options, out: Output, stop: threading.Ev
     out.write(f"devstack: moto server on {devstack.endpoint}\n")
     out.write("  point the dashboard and the Celery worker at it with:\n")
     out.write(f"    AWS_ENDPOINT_URL={devstack.endpoint}\n")
-    for name, value in CLIENT_ENVIRONMENT.items():
+    for name, value in {
+        **CLIENT_ENVIRONMENT,
+        "AWS_DEFAULT_REGION": options.region,
+        "AWS_REGION": options.region,
+    }.items():
         out.write(f"    {name}={value}\n")
     out.flush()
     while not stop.wait(options.status_interval_s):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -50,6 +51,12 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     defaults = Options()
     parser.add_argument("--host", default=defaults.host, help="address to bind (127.0.0.1)")
     parser.add_argument("--port", type=int, default=defaults.port, help="moto port (5000)")
+    parser.add_argument(
+        "--region",
+        default=defaults.region,
+        help="the AWS Region the topology is provisioned in (us-east-1); make demo runs a "
+        "second devstack in another Region, so the dashboard has two environments",
+    )
     parser.add_argument("--rate", type=float, default=defaults.rate, help="new orders per second")
     parser.add_argument(
         "--poison", type=float, default=defaults.poison, help="share of poison orders (0-1)"
@@ -121,6 +128,7 @@ def options_from(args: argparse.Namespace | dict[str, Any]) -> Options:
         evaluation_interval_s=values["evaluation_interval"],
         status_interval_s=values["status_interval"],
         handler_log_level=values["handler_log_level"],
+        region=values.get("region") or defaults.region,
         trace_retention_hours=values.get("trace_retention_hours", defaults.trace_retention_hours),
         metric_retention_hours=values.get(
             "metric_retention_hours", defaults.metric_retention_hours
@@ -130,6 +138,8 @@ def options_from(args: argparse.Namespace | dict[str, Any]) -> Options:
     TrafficConfig(rate=options.rate, poison_share=options.poison)  # validates the shares
     Faults(options.transient)
     options.limits()
+    if not re.match(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$", options.region):
+        raise ValueError(f"{options.region!r} is not an AWS Region (like eu-west-1)")
     if options.metric_retention_hours <= 0:
         raise ValueError("the metric retention must be positive")
     return options
