@@ -28,6 +28,18 @@ LAUNCH_ARGS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _aws_refuses_at_once(settings: Any) -> Iterator[None]:
+    """Pages a browser test opens without the ``moto_server`` fixture read "AWS" on a
+    local port that refuses at once, once: never the real endpoints (which this machine
+    cannot reach, slowly, with retries). ``moto_server`` overrides the endpoint."""
+    settings.AWS_ENDPOINT_URL = f"http://127.0.0.1:{_free_port()}"
+    settings.AWS_MAX_ATTEMPTS = 1
+    aws_client.reset()
+    yield
+    aws_client.reset()
+
+
 @pytest.fixture
 def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """One Chromium per test: Playwright's sync API keeps an event loop running in
