@@ -120,7 +120,19 @@ if REDIS_URL:
         "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300, minimum=30)
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # No Redis: a cache on disk, shared by every process of this machine (the web
+    # server's workers and the Celery worker), so one refresh serves them all; a
+    # local-memory cache would be one copy per process, each refreshed on its own.
+    # Writes are atomic renames; refresh locks are flock'd files (operations/cache.py).
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+            # One entry per page read, environment and queue page; culling (a third of
+            # the files, when over the limit) is a directory scan, so keep the limit high.
+            "OPTIONS": {"MAX_ENTRIES": 20000},
+        }
+    }
     CELERY_BROKER_URL = "filesystem://"
     _celery_dir = VAR_DIR / "celery"
     for _folder in ("out", "processed", "control"):
@@ -160,6 +172,9 @@ AWS_MAX_POOL_CONNECTIONS = env_int("AWS_MAX_POOL_CONNECTIONS", 20, minimum=1)
 EVENTOPS_ENVIRONMENTS_FILE = env_str("EVENTOPS_ENVIRONMENTS_FILE")
 EVENTOPS_RESOURCE_PREFIX = env_str("EVENTOPS_RESOURCE_PREFIX")
 EVENTOPS_CACHE_TTL = env_int("EVENTOPS_CACHE_TTL", 15, minimum=0)
+# Past its TTL a read is still served, silently, for this long while one caller (or a
+# background thread) refreshes it; older than that, callers wait for the refresh.
+EVENTOPS_CACHE_STALE_SECONDS = env_int("EVENTOPS_CACHE_STALE_SECONDS", 60, minimum=0)
 EVENTOPS_POLL_SECONDS = env_int("EVENTOPS_POLL_SECONDS", 15, minimum=2)
 # Rules, targets, archives, event logs and event source mappings change only on deploys.
 EVENTOPS_TOPOLOGY_TTL = env_int("EVENTOPS_TOPOLOGY_TTL", 300, minimum=0)

@@ -43,6 +43,7 @@ def pytest_configure(config: pytest.Config) -> None:
     works near the day it was written fails there. time-machine moves Python's wall clock
     (time.time, datetime.now, in every thread, moto's included) but not the monotonic clock
     that timeouts and lock waits use, which is what an LD_PRELOAD faketime breaks."""
+    _local_memory_cache_for_tests()
     days = os.environ.get("EVENTOPS_TEST_CLOCK_AHEAD_DAYS", "").strip()
     if days:
         import time_machine
@@ -51,6 +52,19 @@ def pytest_configure(config: pytest.Config) -> None:
         traveller = time_machine.travel(ahead, tick=True)
         traveller.start()
         config.stash[_CLOCK_AHEAD] = traveller
+
+
+def _local_memory_cache_for_tests() -> None:
+    """In-process tests use a local-memory cache, emptied before each test, instead of the
+    embedded default's file cache under var/ (shared with a dev server, and slower).
+    tests/operations/test_cache_refresh.py tests the file cache itself; a Redis cache
+    (CI's integration pass, REDIS_URL) is kept."""
+    from django.conf import settings
+    from django.test.utils import override_settings
+
+    if settings.CACHES["default"]["BACKEND"].endswith("FileBasedCache"):
+        local = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+        override_settings(CACHES=local).enable()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
