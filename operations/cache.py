@@ -244,7 +244,7 @@ class _FileLock:
 def _lock_for(key: str) -> _CacheLock | _FileLock:
     backend = caches["default"]
     if isinstance(backend, FileBasedCache):
-        return _FileLock(backend._dir, key)  # noqa: SLF001
+        return _FileLock(str(getattr(backend, "_dir")), key)  # noqa: B009
     return _CacheLock(key)
 
 
@@ -290,11 +290,14 @@ def wait_for_background(timeout: float = 30.0) -> None:
 # --- the read ------------------------------------------------------------------------------
 
 
-def cached(name: str, fetch: Callable[[], T], *, max_age: int | None = None) -> Cached[T]:
+def cached(
+    name: str, fetch: Callable[[], T], *, max_age: int | None = None, stale: int | None = None
+) -> Cached[T]:
     """The value of ``fetch()``, from the cache when fresh, stale on ``AwsError``.
 
     Past its TTL, one caller refreshes (see the module docstring) and the others get
-    the last value for ``stale_seconds()`` more, or wait for the refresher.
+    the last value for ``stale`` seconds more (``EVENTOPS_CACHE_STALE_SECONDS`` unless
+    given: reads that change only on deploys pass their own TTL), or wait for it.
 
     A failure is remembered for ``min(max_age, ttl())`` seconds (the read TTL, so a
     long-lived structure read retries as soon as an ordinary one would): within
@@ -310,8 +313,10 @@ def cached(name: str, fetch: Callable[[], T], *, max_age: int | None = None) -> 
     settled = _settled(entry, failure, max_age)
     if settled is not None:
         return settled
-    servable = entry is not None and now - entry[0] < max_age + stale_seconds()
+    stale = stale_seconds() if stale is None else stale
+    servable = entry is not None and now - entry[0] < max_age + stale
     lock = _lock_for(key)
+    handed_off = False
     if lock.acquire():
         try:
             # Someone may have refreshed (or failed) between our read and our lock.
@@ -320,7 +325,7 @@ def cached(name: str, fetch: Callable[[], T], *, max_age: int | None = None) -> 
             if settled is not None:
                 return settled
             if servable and entry is not None and _background_mode.get():
-                held, lock = lock, None
+                held, handed_off = lock, True
 
                 def job() -> None:
                     try:
@@ -332,7 +337,7 @@ def cached(name: str, fetch: Callable[[], T], *, max_age: int | None = None) -> 
                 return Cached(value=entry[1], fetched_at=entry[0], max_age=max_age)
             return _refresh(name, key, fetch, max_age, entry, failure)
         finally:
-            if lock is not None:
+            if not handed_off:
                 lock.release()
     if servable and entry is not None:
         # Another caller is refreshing it: the last value, now.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -22,6 +23,7 @@ from operations.topology import Consumer
 ALARM_CSS = {"ALARM": "state-alarm", "OK": "state-ok"}
 _PLACEHOLDER = "eventops-placeholder"
 ROWS_FRAGMENT = "overview-rows-html"
+ROWS_VERSION = "overview-rows-by-version"
 
 
 def reversible(name: str, *args: str) -> bool:
@@ -97,20 +99,30 @@ def rows_html() -> str:
 
     The fragment holds nothing user-specific, and while every source is fresh
     in the cache a re-render would give the same HTML; this keeps a warm
-    render constant in the number of consumers.
+    render constant in the number of consumers. Past that, the sources are read
+    (a stale one is refreshed in the background, never in this request) and the
+    fragment is re-rendered only if what they hold changed.
     """
     html = read_cache.recall(ROWS_FRAGMENT)
     if html is not None:
         return html
-    view = topology.overview()
+    with read_cache.refreshing_in_background():
+        view = topology.overview()
+    kept = read_cache.recall(ROWS_VERSION)
+    if kept is not None and kept[0] == view.version:
+        return kept[1]
     # The cache key is per environment (operations/cache.py), and so is this context.
     context = {
         "overview": view,
         "rows": overview_rows(view.consumers),
         "env": environments.current(),
+        "counts_read_at": view.counts_read_at,
     }
     html = render_to_string("overview/_rows.html", context)
     read_cache.remember(ROWS_FRAGMENT, view.fresh_until, html)
+    # Kept as long as a stale source may be served, keyed by what it was rendered from.
+    keep = time.time() + read_cache.ttl() + read_cache.stale_seconds()
+    read_cache.remember(ROWS_VERSION, keep, (view.version, html))
     return html
 
 
