@@ -12,6 +12,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from operations import cache as read_cache
 from operations.aws import client as aws_client
 
 FAKE_AWS_ENV = {
@@ -118,6 +119,8 @@ def aws(settings) -> Iterator[None]:
     with mock_aws():
         aws_client.reset()
         yield
+        # A page may have left a refresh running in the background: it ends inside moto.
+        read_cache.wait_for_background()
     aws_client.reset()
 
 
