@@ -13,7 +13,9 @@ the embedded default under a temporary directory). Each figure is the median and
 of ``--rounds`` rounds:
 
 - cold: an empty cache before the overview, and again before the queue page (so the
-  queue page does not reuse the overview's reads); its AWS calls by operation;
+  queue page does not reuse the overview's reads): the overview's first response (the
+  first read runs in the background; a first-ever view waits for it at most 1.5 s), the
+  time until the complete overview is ready, and the AWS calls of that first read;
 - warm: renders within the TTL (no AWS call expected);
 - refresh: the clock moved past the TTL; the request (served from the last value) and
   the background refresh it starts, timed apart, with the refresh's AWS calls (target at
@@ -105,6 +107,13 @@ def build(n: int, sqs: Any, events: Any, cw: Any) -> None:
         )
 
 
+def counting(calls: Counter) -> Callable[..., None]:
+    def hook(model: Any, **kwargs: Any) -> None:
+        calls.update([model.name])
+
+    return hook
+
+
 def spread(values: list[float], unit: str = "ms") -> str:
     return (
         f"median {statistics.median(values):.1f} {unit} "
@@ -180,9 +189,7 @@ def in_process(sizes: list[int], rounds: int) -> None:
             aws_client.reset()
             calls: Counter = Counter()
             # Register before any client exists: clients copy the session's hooks.
-            aws_client.session().events.register(
-                "before-call.*.*", lambda model, **kw: calls.update([model.name])
-            )
+            aws_client.session().events.register("before-call.*.*", counting(calls))
             emu = emulator.install()
             try:
                 started = time.perf_counter()
@@ -199,20 +206,38 @@ def in_process(sizes: list[int], rounds: int) -> None:
                 )
                 queue_path = f"/env/default/queues/bench-c{n - 1:04d}/"
 
-                cold_ms, cold_queue_ms = [], []
+                cold_ms, ready_ms, cold_queue_ms = [], [], []
                 cold_calls, cold_queue_calls = Counter(), Counter()
                 for _ in range(rounds):
                     cache.clear()
-                    cold_calls, ms = get(overview_path, calls)
-                    cold_ms.append(ms)
+                    calls.clear()
+                    started = time.perf_counter()
+                    response = client.get(overview_path)
+                    cold_ms.append((time.perf_counter() - started) * 1000)
+                    read_cache.wait_for_background(timeout=600)
+                    ready_ms.append((time.perf_counter() - started) * 1000)
+                    cold_calls = Counter(calls)
+                    complete = client.get(overview_path, **htmx).content
+                    if b"bench-c0000" not in complete:
+                        raise SystemExit("the overview did not fill in after its first read")
                     cache.clear()
                     cold_queue_calls, ms = get(queue_path, calls)
                     cold_queue_ms.append(ms)
-                print(f"  overview cold: {sum(cold_calls.values())} calls: {by_operation(cold_calls)}")
-                print(f"    server time {spread(cold_ms)}  (target at 1,000: < 2,000 ms)")
                 print(
-                    f"  queue page cold (empty cache): {sum(cold_queue_calls.values())} calls; "
-                    f"server time {spread(cold_queue_ms)}"
+                    f"  overview cold (empty cache): first response {spread(cold_ms)} "
+                    f"(target at 1,000: < 2,000 ms)"
+                )
+                print(
+                    f"    the complete overview ready (first read, in the background) after "
+                    f"{spread(ready_ms)}"
+                )
+                print(
+                    f"    {sum(cold_calls.values())} calls (one fetch, whoever asks): "
+                    f"{by_operation(cold_calls)}"
+                )
+                print(
+                    f"  queue page cold (empty cache again): "
+                    f"{sum(cold_queue_calls.values())} calls; server time {spread(cold_queue_ms)}"
                 )
 
                 get(overview_path, calls)
@@ -255,8 +280,13 @@ def in_process(sizes: list[int], rounds: int) -> None:
                     f"  overview refresh past the TTL: {spread(refresh_calls, 'calls')}; last: "
                     f"{by_operation(last_refresh)}  (target at 1,000: <= 50)"
                 )
-                print(f"    the request that finds it stale {spread(served_ms)} (served the last value)")
-                print(f"    its background refresh, from that request's start, {spread(refresh_ms)}")
+                print(
+                    f"    the request that finds it stale {spread(served_ms)} "
+                    "(served the last rows)"
+                )
+                print(
+                    f"    its background refresh, from that request's start, {spread(refresh_ms)}"
+                )
 
                 topo_ms, topo_calls = [], []
                 for _ in range(rounds):
@@ -276,9 +306,13 @@ def in_process(sizes: list[int], rounds: int) -> None:
                 cache.clear()
                 tracemalloc.start()
                 get(overview_path, calls)
+                read_cache.wait_for_background(timeout=600)
                 peak = tracemalloc.get_traced_memory()[1] / 2**20
                 tracemalloc.stop()
-                print(f"  peak Python memory of one cold overview (separate round): {peak:.1f} MiB")
+                print(
+                    f"  peak Python memory of one cold overview and its first read "
+                    f"(separate round): {peak:.1f} MiB"
+                )
             finally:
                 emulator.uninstall()
                 aws_client.reset()
@@ -532,9 +566,7 @@ def load(
         queue_page = f"/env/default/queues/bench-c{size - 1:04d}/"
         for server in servers:
             for cache_kind in caches:
-                _load_one(
-                    server, cache_kind, moto, seconds, viewer_counts, queue_page
-                )
+                _load_one(server, cache_kind, moto, seconds, viewer_counts, queue_page)
     finally:
         os.killpg(moto_process.pid, signal.SIGTERM)
         moto_process.wait(timeout=10)

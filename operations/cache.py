@@ -282,6 +282,24 @@ def _submit(job: Callable[[], None]) -> None:
     future.add_done_callback(_pending.discard)
 
 
+def start_once(name: str, job: Callable[[], None]) -> bool:
+    """Run ``job`` in a background thread (in the caller's environment and identity)
+    unless a job of that ``name`` runs already, in this process or another; returns
+    whether it started one."""
+    lock = _lock_for(f"{cache_key(name)}:job")
+    if not lock.acquire():
+        return False
+
+    def run() -> None:
+        try:
+            job()
+        finally:
+            lock.release()
+
+    _submit(run)
+    return True
+
+
 def wait_for_background(timeout: float = 30.0) -> None:
     """Wait for the background refreshes started so far (tests and benchmarks)."""
     futures.wait(list(_pending), timeout=timeout)

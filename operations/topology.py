@@ -487,11 +487,6 @@ class Overview:
         return datetime.fromtimestamp(min(times), tz=UTC) if times else None
 
     @property
-    def version(self) -> tuple:
-        """What identifies the data of this overview: equal versions render the same."""
-        return tuple((c.fetched_at, c.failed_at, c.error) for _label, c in self.panels)
-
-    @property
     def alarms_firing(self) -> int:
         return sum(1 for a in self.alarms.value or [] if a.state == "ALARM")
 
