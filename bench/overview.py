@@ -14,7 +14,7 @@ of ``--rounds`` rounds:
 
 - cold: an empty cache before the overview, and again before the queue page (so the
   queue page does not reuse the overview's reads): the overview's first response (the
-  first read runs in the background; a first-ever view waits for it at most 1.5 s), the
+  first read runs in the background; a first-ever view waits for it at most 1 s), the
   time until the complete overview is ready, and the AWS calls of that first read;
 - warm: renders within the TTL (no AWS call expected);
 - refresh: the clock moved past the TTL; the request (served from the last value) and

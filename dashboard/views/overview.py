@@ -97,7 +97,7 @@ def overview_rows(consumers: list[Consumer]) -> list[dict[str, Any]]:
 
 # A first-ever view waits this long for the first read of the event system; past it, it
 # shows that the read is under way (and fills in on the next poll). Tests raise it.
-FIRST_FILL_SECONDS = 1.5
+FIRST_FILL_SECONDS = 1.0
 
 
 def render_rows() -> str:
