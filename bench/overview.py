@@ -210,6 +210,7 @@ def in_process(sizes: list[int], rounds: int) -> None:
                 cold_calls, cold_queue_calls = Counter(), Counter()
                 for _ in range(rounds):
                     cache.clear()
+                    read_cache.forget_local()
                     calls.clear()
                     started = time.perf_counter()
                     response = client.get(overview_path)
@@ -221,6 +222,7 @@ def in_process(sizes: list[int], rounds: int) -> None:
                     if b"bench-c0000" not in complete:
                         raise SystemExit("the overview did not fill in after its first read")
                     cache.clear()
+                    read_cache.forget_local()
                     cold_queue_calls, ms = get(queue_path, calls)
                     cold_queue_ms.append(ms)
                 print(
@@ -304,6 +306,7 @@ def in_process(sizes: list[int], rounds: int) -> None:
                 )
 
                 cache.clear()
+                read_cache.forget_local()
                 tracemalloc.start()
                 get(overview_path, calls)
                 read_cache.wait_for_background(timeout=600)

@@ -94,6 +94,7 @@ def _fresh_local_cache() -> None:
     backend = caches["default"]
     if isinstance(backend, LocMemCache):
         backend.clear()
+    read_cache.forget_local()
 
 
 @pytest.fixture(autouse=True)
