@@ -116,6 +116,8 @@ def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     aws_client.reset()
     yield
+    # No refresh a page started in the background outlives the test (and its fake AWS).
+    read_cache.wait_for_background()
     aws_client.reset()
 
 
