@@ -560,8 +560,13 @@ def dlq_messages(queue_name: str, window: tuple[datetime, datetime]) -> DlqDrill
     (it does not depend on the window), so all viewers within the TTL share one."""
     start, end = window
     result = DlqDrilldown(queue_name=queue_name, queue_url="", window_start=start, window_end=end)
-    inventory = topology.queues()
+    # Only the URL is needed: the structure read has it without reading depths; a queue
+    # created since that read is in the current list.
+    inventory = topology.queue_structure()
     queue = inventory.value.queues.get(queue_name) if inventory.value else None
+    if queue is None:
+        inventory = topology.queues()
+        queue = inventory.value.queues.get(queue_name) if inventory.value else None
     if queue is None:
         result.error = inventory.error or f"The queue {queue_name} was not found."
         return result
