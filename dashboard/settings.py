@@ -14,6 +14,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from dashboard.env import env_bool, env_float, env_int, env_list, env_str
+from operations.masking import compile_patterns, split_patterns
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("EVENTOPS_VAR_DIR", str(BASE_DIR / "var")))
@@ -160,6 +161,16 @@ AWS_MAX_POOL_CONNECTIONS = env_int("AWS_MAX_POOL_CONNECTIONS", 20, minimum=1)
 EVENTOPS_ENVIRONMENTS_FILE = env_str("EVENTOPS_ENVIRONMENTS_FILE")
 EVENTOPS_RESOURCE_PREFIX = env_str("EVENTOPS_RESOURCE_PREFIX")
 EVENTOPS_CACHE_TTL = env_int("EVENTOPS_CACHE_TTL", 15, minimum=0)
+# Masking of sensitive values in bodies and attributes (operations/masking.py): on unless
+# EVENTOPS_MASKING=off; extra key names (comma-separated) and extra regular expressions
+# (a JSON array, or comma-separated outside brackets).
+EVENTOPS_MASKING = env_bool("EVENTOPS_MASKING", True)
+EVENTOPS_MASK_KEYS = env_list("EVENTOPS_MASK_KEYS", [])
+EVENTOPS_MASK_PATTERNS = split_patterns(env_str("EVENTOPS_MASK_PATTERNS"))
+try:
+    compile_patterns(EVENTOPS_MASK_PATTERNS)
+except ValueError as error:
+    raise ImproperlyConfigured(str(error)) from error
 EVENTOPS_POLL_SECONDS = env_int("EVENTOPS_POLL_SECONDS", 15, minimum=2)
 # Rules, targets, archives, event logs and event source mappings change only on deploys.
 EVENTOPS_TOPOLOGY_TTL = env_int("EVENTOPS_TOPOLOGY_TTL", 300, minimum=0)
