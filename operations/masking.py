@@ -107,9 +107,8 @@ def compile_patterns(patterns: Iterable[str]) -> tuple[re.Pattern[str], ...]:
         try:
             compiled.append(re.compile(pattern))
         except re.error as error:
-            raise ValueError(
-                f"EVENTOPS_MASK_PATTERNS: {pattern!r} is not a regular expression: {error}"
-            )
+            message = f"EVENTOPS_MASK_PATTERNS: {pattern!r} is not a regular expression: {error}"
+            raise ValueError(message) from error
     return tuple(compiled)
 
 

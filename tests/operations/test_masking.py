@@ -183,8 +183,9 @@ def test_luhn() -> None:
 @pytest.mark.django_db
 def test_who_sees_masked(viewer, operator, admin, settings) -> None:
     body = json.dumps({"password": "p"})
-    assert masking.for_viewer(body, viewer, "default") == json.dumps({"password": MASK}, ensure_ascii=False)
-    assert masking.for_viewer(body, operator, "default") == json.dumps({"password": MASK}, ensure_ascii=False)
+    hidden = json.dumps({"password": MASK}, ensure_ascii=False)
+    assert masking.for_viewer(body, viewer, "default") == hidden
+    assert masking.for_viewer(body, operator, "default") == hidden
     assert masking.for_viewer(body, admin, "default") == body
     settings.EVENTOPS_MASKING = False
     assert masking.for_viewer(body, viewer, "default") == body
