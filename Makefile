@@ -45,6 +45,8 @@ lock: $(VENV)/.installed-dev
 lock-check: $(VENV)/.installed-dev
 	scripts/lock.sh --check
 
+# The demo is local development: DEBUG on unless set (settings.py leaves it off).
+demo: export DEBUG := $(or $(DEBUG),true)
 demo: $(VENV)/.installed-demo
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0

@@ -119,3 +119,34 @@ def test_no_region_variable_leaves_the_region_to_the_profile():
     )
     assert unset.stdout.strip() == "''"
     assert default.stdout.strip() == "'eu-west-1'"
+
+
+def _production_start(extra_env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``manage.py check`` as a production start: no DEBUG, no SECRET_KEY, not under pytest."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"SECRET_KEY", "DEBUG", "DATABASE_URL", "REDIS_URL", "PYTEST_VERSION"}
+    }
+    env.update(extra_env)
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_debug_is_off_unless_set_so_a_start_without_secret_key_stops_in_one_line():
+    result = _production_start({})
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "eventops: configuration error: SECRET_KEY is required when DEBUG is off (set "
+        "SECRET_KEY to a long random value, or DEBUG=true for local development only)"
+    ]
+
+
+def test_debug_true_still_starts_without_secret_key():
+    assert _production_start({"DEBUG": "true"}).returncode == 0
