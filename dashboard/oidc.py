@@ -23,6 +23,7 @@ import threading
 from typing import Any
 from urllib.parse import urlencode
 
+import jwt
 import requests
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -192,6 +193,29 @@ class RoleMappingBackend(OIDCAuthenticationBackend):
         if self.OIDC_OP_USER_ENDPOINT:
             userinfo = super().get_userinfo(access_token, id_token, payload)
         return {**payload, **(userinfo or {})}
+
+    def retrieve_matching_jwk(self, token: Any) -> Any:
+        """The provider's key for ``token``. The key ID (``kid``) is optional in a JWS (RFC
+        7515, 4.1.4): without one, the provider's only signing key of the token's algorithm
+        is used (the signature is still checked), never a guess between several."""
+        header = jwt.get_unverified_header(token)
+        if "kid" in header:
+            return super().retrieve_matching_jwk(token)
+        response = requests.get(
+            self.OIDC_OP_JWKS_ENDPOINT,
+            verify=self.get_settings("OIDC_VERIFY_SSL", True),
+            timeout=self.get_settings("OIDC_TIMEOUT", None),
+        )
+        response.raise_for_status()
+        algorithm = header.get("alg")
+        keys = [
+            key
+            for key in response.json().get("keys", [])
+            if key.get("alg", algorithm) == algorithm and key.get("use", "sig") == "sig"
+        ]
+        if len(keys) != 1:
+            raise SuspiciousOperation("The ID token names no key and the provider has several.")
+        return jwt.PyJWK(keys[0])
 
     def verify_claims(self, claims: dict[str, Any]) -> bool:
         return isinstance(claims.get("sub"), str) and bool(claims["sub"])

@@ -15,7 +15,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from dashboard.env import env_bool, env_float, env_int, env_list, env_str
+from dashboard.env import env_bool, env_float, env_int, env_list, env_str, origin
 from dashboard.role_map import parse_role_map
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -268,6 +268,11 @@ if not EVENTOPS_PASSWORD_LOGIN and not OIDC_RP_CLIENT_ID:
         "(OIDC_RP_CLIENT_ID, OIDC_OP_DISCOVERY_URL) as well"
     )
 
+# The provider's origins (discovery document and end-session endpoint), for the CSP.
+SSO_ORIGINS = sorted(
+    {origin(url) for url in (OIDC_OP_DISCOVERY_URL, OIDC_OP_LOGOUT_ENDPOINT) if origin(url)}
+)
+
 # Logs Insights queries a person can start from the archive's event browser.
 EVENTOPS_LOGS_MAX_WINDOW_HOURS = env_int("EVENTOPS_LOGS_MAX_WINDOW_HOURS", 24, minimum=1)
 EVENTOPS_LOGS_QUERIES_PER_MINUTE = env_int("EVENTOPS_LOGS_QUERIES_PER_MINUTE", 4, minimum=1)
@@ -316,7 +321,9 @@ CONTENT_SECURITY_POLICY = {
         "font-src": ["'self'"],
         "object-src": ["'none'"],
         "base-uri": ["'none'"],
-        "form-action": ["'self'"],
+        # Logging out posts to /logout/, which redirects to the provider's end-session
+        # page when signed in through it: form-action covers that redirect too.
+        "form-action": ["'self'", *SSO_ORIGINS],
         "frame-ancestors": ["'none'"],
     }
 }

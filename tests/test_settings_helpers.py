@@ -150,3 +150,33 @@ def test_debug_is_off_unless_set_so_a_start_without_secret_key_stops_in_one_line
 
 def test_debug_true_still_starts_without_secret_key():
     assert _production_start({"DEBUG": "true"}).returncode == 0
+
+
+def _setting(expression: str, extra_env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    env.update({"DJANGO_SETTINGS_MODULE": "dashboard.settings", **extra_env})
+    code = f"import django; django.setup(); from django.conf import settings; print({expression})"
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_the_providers_origin_may_receive_the_logout_form():
+    result = _setting(
+        "settings.CONTENT_SECURITY_POLICY['DIRECTIVES']['form-action']",
+        {
+            "OIDC_RP_CLIENT_ID": "eventops",
+            "OIDC_OP_DISCOVERY_URL": "https://idp.example.com/realms/x/.well-known/openid-configuration",
+        },
+    )
+    assert result.stdout.strip() == "[\"'self'\", 'https://idp.example.com']", result.stderr
+
+
+def test_single_sign_on_needs_its_provider():
+    result = _setting("1", {"OIDC_RP_CLIENT_ID": "eventops"})
+    assert result.returncode != 0 and "set OIDC_OP_DISCOVERY_URL too" in result.stderr
+
+
+def test_turning_passwords_off_needs_single_sign_on():
+    result = _setting("1", {"EVENTOPS_PASSWORD_LOGIN": "false"})
+    assert result.returncode != 0 and "leaves no way to sign in" in result.stderr
