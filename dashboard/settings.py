@@ -343,5 +343,7 @@ LOGGING = {
     "loggers": {
         "botocore": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
+        # Every successful login at INFO; failures and lockouts are warnings.
+        "axes": {"level": "WARNING"},
     },
 }

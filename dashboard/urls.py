@@ -6,11 +6,13 @@ from django.contrib import admin
 from django.urls import include, path, register_converter
 from mozilla_django_oidc.views import OIDCLogoutView
 
-from dashboard import auth, oidc
+from dashboard import auth, converters, oidc
 from dashboard.environment import EnvironmentConverter
 from dashboard.views import health, home
 
 register_converter(EnvironmentConverter, "env")
+# <queue:name>, <bus:name>, <archive:name>...: AWS names checked before any view runs.
+converters.register()
 
 # One URL module per feature, all inside the environment.
 environment_patterns = [
