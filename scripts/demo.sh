@@ -116,7 +116,8 @@ pids+=($!)
 # schedule file lives under var/ (CELERY_BEAT_SCHEDULE_FILENAME).
 "$PY" -m celery -A dashboard beat --loglevel=INFO > "$BEAT_LOG" 2>&1 &
 pids+=($!)
-"$PY" manage.py runserver "127.0.0.1:${PORT}" --noreload > "$SERVER_LOG" 2>&1 &
+# --insecure: the development server serves the static files with DEBUG off too (make serve).
+"$PY" manage.py runserver "127.0.0.1:${PORT}" --noreload --insecure > "$SERVER_LOG" 2>&1 &
 pids+=($!)
 
 for _ in $(seq 1 120); do
