@@ -191,8 +191,11 @@ class RoleMappingBackend(OIDCAuthenticationBackend):
         """The userinfo endpoint's claims over the ID token's (groups may be in either)."""
         userinfo: Any = {}
         if self.OIDC_OP_USER_ENDPOINT:
-            userinfo = super().get_userinfo(access_token, id_token, payload)
-        return {**payload, **(userinfo or {})}
+            userinfo = super().get_userinfo(access_token, id_token, payload) or {}
+        # OpenID Connect Core 5.3.2: the userinfo's sub must be the ID token's.
+        if userinfo and userinfo.get("sub") != payload.get("sub"):
+            raise SuspiciousOperation("The userinfo response is about someone else (sub).")
+        return {**payload, **userinfo}
 
     def retrieve_matching_jwk(self, token: Any) -> Any:
         """The provider's key for ``token``. The key ID (``kid``) is optional in a JWS (RFC

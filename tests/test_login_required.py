@@ -87,4 +87,4 @@ def test_login_page_is_public(client):
 def test_healthz_is_public(client, db):
     response = client.get("/healthz")
     assert "Location" not in response and response["Content-Type"] == "application/json"
-    assert set(response.json()["checks"]) == {"database", "cache", "broker"}
+    assert set(response.json()["checks"]) == {"database", "cache", "broker", "single_sign_on"}

@@ -47,7 +47,9 @@ def test_env_list_splits_and_strips():
     assert env_list("X", [], {"X": " a, b ,,c "}) == ["a", "b", "c"]
 
 
-def _run_settings(extra_env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _run_settings(
+    extra_env: dict[str, str], code: str = "print('ok')"
+) -> subprocess.CompletedProcess[str]:
     env = {
         k: v
         for k, v in os.environ.items()
@@ -55,7 +57,7 @@ def _run_settings(extra_env: dict[str, str]) -> subprocess.CompletedProcess[str]
     }
     env.update({"DJANGO_SETTINGS_MODULE": "dashboard.settings", **extra_env})
     return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); print('ok')"],
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -153,12 +155,8 @@ def test_debug_true_still_starts_without_secret_key():
 
 
 def _setting(expression: str, extra_env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
-    env.update({"DJANGO_SETTINGS_MODULE": "dashboard.settings", **extra_env})
-    code = f"import django; django.setup(); from django.conf import settings; print({expression})"
-    return subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
-    )
+    code = f"from django.conf import settings; print({expression})"
+    return _run_settings({"DEBUG": "true", **extra_env}, code)
 
 
 def test_the_providers_origin_may_receive_the_logout_form():

@@ -132,3 +132,30 @@ def test_endpoints_come_from_the_discovery_document_once(settings, monkeypatch):
     assert oidc.RoleMappingBackend().OIDC_OP_TOKEN_ENDPOINT == "https://idp.example/token"
     assert fetched == [settings.OIDC_OP_DISCOVERY_URL]
     oidc.forget_discovery()
+
+
+def test_a_userinfo_about_someone_else_is_refused(settings, monkeypatch):
+    from mozilla_django_oidc.auth import OIDCAuthenticationBackend
+
+    settings.OIDC_OP_USER_ENDPOINT = "https://idp.example/userinfo"
+    monkeypatch.setattr(
+        OIDCAuthenticationBackend,
+        "get_userinfo",
+        lambda self, a, i, p: {"sub": "mallory", "groups": ["sre-oncall"]},
+    )
+    with pytest.raises(oidc.SuspiciousOperation):
+        sign_in({"sub": "u-1", "preferred_username": "alice", "groups": []})
+    assert not User.objects.filter(username="alice").exists()
+
+
+def test_groups_from_the_userinfo_endpoint_count(settings, monkeypatch):
+    from mozilla_django_oidc.auth import OIDCAuthenticationBackend
+
+    settings.OIDC_OP_USER_ENDPOINT = "https://idp.example/userinfo"
+    monkeypatch.setattr(
+        OIDCAuthenticationBackend,
+        "get_userinfo",
+        lambda self, a, i, p: {"sub": "u-1", "groups": ["sre-oncall"]},
+    )
+    user = sign_in({"sub": "u-1", "preferred_username": "alice"})
+    assert names(user) == {"operator"}

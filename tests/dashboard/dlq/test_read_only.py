@@ -4,13 +4,11 @@ AWS call and changes nothing, even for an admin; pages offer no mutation; a bann
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from operations.models import Operation
 from tests import aws_calls as counting
-from tests.conftest import ensure_groups
 from tests.operations import archive_world
 from tests.operations.archive_world import ARCHIVE
 
@@ -93,16 +91,6 @@ def read_only(settings):
 
 
 @pytest.fixture
-def admin_client(db) -> Client:
-    ensure_groups()
-    user = User.objects.create_user("ada")
-    user.groups.add(Group.objects.get(name="admin"))
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
 def ids(queues, world) -> dict[str, str]:
     message = queues.put_event(1)
     redrive_op = Operation.objects.create(
@@ -124,13 +112,11 @@ def _state(queues) -> list[tuple]:
 
 
 @pytest.mark.parametrize("name", sorted(MUTATING))
-def test_a_mutation_is_refused_in_read_only_mode(
-    name, admin_client, ids, queues, read_only, aws_calls
-):
+def test_a_mutation_is_refused_in_read_only_mode(name, ada, ids, queues, read_only, aws_calls):
     url, data = MUTATING[name](ids)
     before = _state(queues)
     aws_calls.clear()
-    response = admin_client.post(url, data)
+    response = ada.post(url, data)
     calls = dict(aws_calls)
     assert response.status_code == 403
     assert "read-only mode" in response.content.decode()
@@ -140,11 +126,11 @@ def test_a_mutation_is_refused_in_read_only_mode(
 
 @pytest.mark.parametrize("name", sorted(MUTATING))
 def test_the_same_post_is_not_refused_for_read_only_reasons_when_the_mode_is_off(
-    name, admin_client, ids, queues
+    name, ada, ids, queues
 ):
     """The refusal above comes from the mode, not from a bad request."""
     url, data = MUTATING[name](ids)
-    response = admin_client.post(url, data)
+    response = ada.post(url, data)
     assert response.status_code != 403 and "read-only mode" not in response.content.decode()
 
 
@@ -154,24 +140,22 @@ def _page(client: Client, name: str, *args) -> str:
     return response.content.decode()
 
 
-def test_the_dlq_page_offers_no_mutation(admin_client, ids, read_only):
-    html = _page(admin_client, "operations:dlq_messages", "orders-dlq")
+def test_the_dlq_page_offers_no_mutation(ada, ids, read_only):
+    html = _page(ada, "operations:dlq_messages", "orders-dlq")
     assert 'id="read-only-banner"' in html
     for marker in ('id="delete-form"', 'id="redrive-link"', "Edit and re-send"):
         assert marker not in html
 
 
-def test_the_dlq_page_offers_them_when_the_mode_is_off(admin_client, ids):
-    html = _page(admin_client, "operations:dlq_messages", "orders-dlq")
+def test_the_dlq_page_offers_them_when_the_mode_is_off(ada, ids):
+    html = _page(ada, "operations:dlq_messages", "orders-dlq")
     assert 'id="read-only-banner"' not in html
     for marker in ('id="delete-form"', 'id="redrive-link"', "Edit and re-send"):
         assert marker in html
 
 
-def test_the_redrive_preview_says_nobody_may_start_it(admin_client, ids, read_only):
-    response = admin_client.get(
-        reverse("operations:redrive", args=[ENV, "orders-dlq"]), {"preview": "1"}
-    )
+def test_the_redrive_preview_says_nobody_may_start_it(ada, ids, read_only):
+    response = ada.get(reverse("operations:redrive", args=[ENV, "orders-dlq"]), {"preview": "1"})
     html = response.content.decode()
     assert 'id="who-can-redrive"' in html and 'id="redrive-start"' not in html
     assert "Nobody: the dashboard is in read-only mode" in html
@@ -184,13 +168,13 @@ def test_the_redrive_preview_says_nobody_may_start_it(admin_client, ids, read_on
         ("replay_detail", "replay_op", 'id="replay-cancel-form"'),
     ],
 )
-def test_operation_pages_offer_no_cancel(admin_client, ids, read_only, settings, page, key, marker):
-    assert marker not in _page(admin_client, page, ids[key])
+def test_operation_pages_offer_no_cancel(ada, ids, read_only, settings, page, key, marker):
+    assert marker not in _page(ada, page, ids[key])
     settings.EVENTOPS_READ_ONLY = False
-    assert marker in _page(admin_client, page, ids[key])
+    assert marker in _page(ada, page, ids[key])
 
 
-def test_the_archive_page_offers_no_replay(admin_client, ids, read_only, settings):
-    assert "Replay a window" not in _page(admin_client, "archive_detail", ARCHIVE)
+def test_the_archive_page_offers_no_replay(ada, ids, read_only, settings):
+    assert "Replay a window" not in _page(ada, "archive_detail", ARCHIVE)
     settings.EVENTOPS_READ_ONLY = False
-    assert "Replay a window" in _page(admin_client, "archive_detail", ARCHIVE)
+    assert "Replay a window" in _page(ada, "archive_detail", ARCHIVE)
