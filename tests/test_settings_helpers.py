@@ -178,3 +178,22 @@ def test_single_sign_on_needs_its_provider():
 def test_turning_passwords_off_needs_single_sign_on():
     result = _setting("1", {"EVENTOPS_PASSWORD_LOGIN": "false"})
     assert result.returncode != 0 and "leaves no way to sign in" in result.stderr
+
+
+def test_the_wsgi_entry_point_stops_in_one_line_too():
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"SECRET_KEY", "DEBUG", "DATABASE_URL", "REDIS_URL", "PYTEST_VERSION"}
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", "import dashboard.wsgi"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("eventops: configuration error: SECRET_KEY is required")
+    assert len(result.stderr.splitlines()) == 1
