@@ -9,7 +9,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from dashboard.environment import env_url
-from operations import alarms
+from operations import access, alarms
 from operations.aws.errors import AwsError
 from operations.cache import describe_error
 
@@ -57,7 +57,12 @@ def alarm_detail(request: HttpRequest, name: str) -> HttpResponse:
 def redrive_target(found: alarms.DlqDrilldown) -> dict[str, object]:
     """Links into the DLQ flow for exactly the messages shown: the redrive preview filtered
     to their message IDs (all of them, then per event type), and the messages page."""
-    preview = _link("operations:redrive", found.queue_name) if found.message_ids else ""
+    # In read-only mode nobody may redrive: no links to a redrive that cannot start.
+    preview = (
+        _link("operations:redrive", found.queue_name)
+        if found.message_ids and not access.read_only()
+        else ""
+    )
     groups = []
     if preview:
         by_type: dict[str, list[str]] = {}

@@ -18,6 +18,7 @@ from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 
+from dashboard import query_budget
 from dashboard.environment import env_reverse, operation_url
 from dashboard.http import HtmxHttpRequest
 from operations import archive as reads
@@ -237,12 +238,17 @@ def archive_events(request: HtmxHttpRequest, view: ArchiveView) -> HttpResponse:
         if len(token) > MAX_TOKEN_LENGTH:
             raise BadInput("The page token is not valid: open the first page again.")
         context.update(start=start, end=end, filters=filters)
+        query_budget.check_window(start, end)
+        if end - start > reads.FILTER_WINDOW:  # read with a Logs Insights query
+            query_budget.spend_query(request.user.pk)
         page = reads.read_events(view.log_group, start, end, filters, token=token)
         context["page"] = page
         if page.next_token:
             context["next_url"] = "?" + urlencode({**params, "token": page.next_token})
     except (BadInput, reads.InvalidTime) as exc:
         context["error"], status = str(exc), 400
+    except query_budget.OverBudget as exc:
+        context["error"], status = str(exc), exc.status
     except QueryTimedOut as exc:
         context["error"], status = str(exc), 504
     except AwsError as exc:

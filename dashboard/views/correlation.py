@@ -59,7 +59,7 @@ def panel_actions(
     a filtered redrive preview per DLQ, the archive's events, and for operators the
     replay form prefilled with the events' window."""
     links = []
-    if found.key == "dlq":
+    if found.key == "dlq" and not access.read_only():
         for queue in sorted({m.queue_name for m in found.rows}):
             url = _url("operations:redrive", queue)
             if url:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import NoReverseMatch
 
+from dashboard import converters
 from dashboard.environment import env_reverse
 from operations import dlq
 from operations.aws import sqs
@@ -23,9 +23,6 @@ from operations.dlq_sources import source_choices as source_choices  # the views
 from operations.enqueue import QueueUnavailable
 
 logger = logging.getLogger(__name__)
-
-# SQS queue names: 1-80 of [A-Za-z0-9_-], ".fifo" for FIFO queues.
-QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}(\.fifo)?$")
 
 
 def aws_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -70,7 +67,7 @@ def resolve_dlq(name: str) -> Dlq:
     exists, or no queue sends it its dead letters (peeking a live queue would raise its
     messages' receive counts and push healthy messages toward its DLQ).
     Other AWS errors propagate as ``AwsError`` for the page to show."""
-    if not QUEUE_NAME.match(name):
+    if not converters.valid("queue", name):
         raise Http404("No such queue.")
     try:
         url = sqs.queue_url(name)

@@ -58,10 +58,8 @@ def require(environment: Environment, identity: str, action: access.Action) -> N
     has a dashboard account of the same name, unless that account may take it here.
     (Someone at the shell with the dashboard's settings is otherwise trusted, as the
     database and AWS credentials they can read already are.)"""
-    if action in access.MUTATIONS and access.read_only():
-        raise CommandError(
-            "Refused: the dashboard is in read-only mode (EVENTOPS_READ_ONLY).", returncode=2
-        )
+    if action in access.MUTATIONS:
+        refuse_in_read_only()
     from django.contrib.auth import get_user_model
 
     user = get_user_model().objects.filter(username=identity).first()
@@ -70,4 +68,12 @@ def require(environment: Environment, identity: str, action: access.Action) -> N
             f"Refused: {identity} may not {access.VERBS[action]} in {environment.label}. "
             + access.who_can(action, environment.name),
             returncode=2,
+        )
+
+
+def refuse_in_read_only() -> None:
+    """Refuse a mutation from the shell in read-only mode, as the pages do (exit 2)."""
+    if access.read_only():
+        raise CommandError(
+            "Refused: the dashboard is in read-only mode (EVENTOPS_READ_ONLY).", returncode=2
         )
