@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -120,6 +121,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- cache and Celery ------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
+CACHES: dict[str, dict[str, Any]]
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -135,7 +137,19 @@ if REDIS_URL:
         "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300, minimum=30)
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # No Redis: a cache on disk, shared by every process of this machine (the web
+    # server's workers and the Celery worker), so one refresh serves them all; a
+    # local-memory cache would be one copy per process, each refreshed on its own.
+    # Writes are atomic renames; refresh locks are flock'd files (operations/cache.py).
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+            # One entry per page read, environment and queue page; culling (a third of
+            # the files, when over the limit) is a directory scan, so keep the limit high.
+            "OPTIONS": {"MAX_ENTRIES": 20000},
+        }
+    }
     CELERY_BROKER_URL = "filesystem://"
     _celery_dir = VAR_DIR / "celery"
     for _folder in ("out", "processed", "control"):
@@ -185,6 +199,9 @@ try:
     compile_patterns(EVENTOPS_MASK_PATTERNS)
 except ValueError as error:
     raise ImproperlyConfigured(str(error)) from error
+# Past its TTL a read is still served, silently, for this long while one caller (or a
+# background thread) refreshes it; older than that, callers wait for the refresh.
+EVENTOPS_CACHE_STALE_SECONDS = env_int("EVENTOPS_CACHE_STALE_SECONDS", 60, minimum=0)
 EVENTOPS_POLL_SECONDS = env_int("EVENTOPS_POLL_SECONDS", 15, minimum=2)
 # Rules, targets, archives, event logs and event source mappings change only on deploys.
 EVENTOPS_TOPOLOGY_TTL = env_int("EVENTOPS_TOPOLOGY_TTL", 300, minimum=0)
