@@ -11,9 +11,10 @@ from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods
 
+from dashboard.environment import environment_of
 from dashboard.http import HtmxHttpRequest
 from dashboard.views.archive import fragment_status
-from operations import schema_check
+from operations import masking, schema_check
 from operations.aws import schemas
 from operations.aws.errors import AwsError
 from operations.cache import cached, describe_error
@@ -117,6 +118,12 @@ def schema_validate(request: HtmxHttpRequest) -> HttpResponse:
                 context["error"], status = str(exc), 400
             except AwsError as exc:
                 context["error"], status = describe_error(exc), 502
+            if "result" in context and masking.must_mask(
+                request.user, environment_of(request).name
+            ):
+                # The problems quote values: masked as the bodies they come from are.
+                context["result"] = schema_check.masked(context["result"])
+                context["masked_input"] = masking.MASK in data["body"]
     template = "schemas/_result.html" if request.htmx else "schemas/check.html"
     response = render(request, template, context, status=fragment_status(request, status))
     patch_vary_headers(response, ["HX-Request"])
