@@ -15,6 +15,7 @@ from dataclasses import replace
 from operations import masking
 from operations.correlation import (
     Entry,
+    FoundMessage,
     LoggedEvent,
     Panel,
     Timeline,
@@ -43,7 +44,7 @@ def masked_panel(found: Panel) -> Panel:
     """``found`` as someone who sees bodies masked sees it. Lookups match on correlation
     and event IDs: a row whose IDs masking changes (they look like a card number or a
     configured pattern) is left out, since it was found by a value its reader may not see."""
-    if found.key == "dlq":
+    if found.key == "dlq" and all(isinstance(r, FoundMessage) for r in found.rows):
         rows = []
         for row in found.rows:
             shown = replace(row, message=row.message.masked)
@@ -51,7 +52,7 @@ def masked_panel(found: Panel) -> Panel:
             if same and shown.event_id == row.event_id:
                 rows.append(shown)
         return replace(found, rows=rows, entries=[dlq_entry(r) for r in rows])
-    if found.key == "events":
+    if found.key == "events" and all(_is_event_row(r) for r in found.rows):
         rows = []
         for row in found.rows:
             event = masked_event(row["event"])
@@ -60,6 +61,10 @@ def masked_panel(found: Panel) -> Panel:
         entries = [event_entry(row["event"], row.get("rules", [])) for row in rows]
         return replace(found, rows=rows, entries=entries)
     return replace(found, entries=[masked_entry(e) for e in found.entries])
+
+
+def _is_event_row(row: object) -> bool:
+    return isinstance(row, dict) and isinstance(row.get("event"), LoggedEvent)
 
 
 def masked_timeline(built: Timeline) -> Timeline:
