@@ -220,7 +220,7 @@ class LoggedEvent:
 
     @property
     def pretty(self) -> str:
-        return json.dumps(self.envelope, indent=2, sort_keys=True, default=str)
+        return json.dumps(self.envelope, indent=2, sort_keys=True, default=str, ensure_ascii=False)
 
     def mentions(self, *ids: str) -> bool:
         return bool({self.id, self.correlation_id} & set(ids))

@@ -11,29 +11,12 @@ from django.test import Client
 from django.urls import reverse
 
 from operations.models import Operation
+from tests.secret_bodies import API_KEY, BODY, CARD, PASSWORD, leaked
 
 from .conftest import Queues
 
 pytestmark = pytest.mark.django_db
 
-CARD = "4111111111111111"  # Luhn-valid
-SPACED_CARD = "4111 1111 1111 1111"
-PASSWORD = "hunter2"
-API_KEY = "sk_live_51abcdefSECRET"
-SECRETS = (CARD, SPACED_CARD, PASSWORD, API_KEY)
-BODY = json.dumps(
-    {
-        "id": "e-secret",
-        "detail-type": "OrderPaid",
-        "source": "shop",
-        "detail": {
-            "correlationId": "corr-secret",
-            "card": CARD,
-            "password": PASSWORD,
-            "note": f"paid with {SPACED_CARD}",
-        },
-    }
-)
 MESSAGES = reverse("operations:dlq_messages", args=["default", "orders-dlq"])
 EXPORT = reverse("operations:dlq_export", args=["default", "orders-dlq"])
 PREVIEW = reverse("operations:redrive", args=["default", "orders-dlq"])
@@ -50,10 +33,6 @@ def logged_in(user: User) -> Client:
     client = Client()
     client.force_login(user)
     return client
-
-
-def leaked(text: str) -> list[str]:
-    return [secret for secret in SECRETS if secret in text]
 
 
 def test_viewer_page_has_no_secret_anywhere(viewer_client, queues: Queues) -> None:
@@ -170,9 +149,7 @@ def test_viewer_attribute_filter_cannot_probe_a_masked_attribute(
     viewer_client, queues: Queues
 ) -> None:
     put_secret(queues)
-    response = viewer_client.get(
-        PREVIEW, {"attribute_name": "api_key", "attribute_value": API_KEY}
-    )
+    response = viewer_client.get(PREVIEW, {"attribute_name": "api_key", "attribute_value": API_KEY})
     assert response.context["preview"].matching == []
 
 
