@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from django.urls import reverse
 
-from operations import correlation, dlq, schema_check
+from operations import alarms, correlation, dlq, schema_check
 from operations.aws import sqs
 from operations.models import Operation
 from tests.secret_bodies import BODY, CARD, CORRELATION_ID, PASSWORD, leaked
@@ -170,3 +170,34 @@ def test_admin_operation_page_shows_the_original_parameters(admin_client, edit_o
     url = reverse("operations:detail", args=["default", edit_operation.pk])
     html = admin_client.get(url).content.decode()
     assert PASSWORD in html and CARD in html
+
+
+# --- the alarm drill-down ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def dlq_alarm_with_a_secret_error(monkeypatch):
+    from operations.aws.cloudwatch import Alarm, AlarmDetail
+
+    alarm = Alarm("billing-dlq-not-empty", "arn:a", "metric", "ALARM", "x", AT, True)
+    group = alarms.MessageGroup(f"card {CARD} refused", "OrderPaid", ["c-1"], 1, ["m-1"])
+    found = alarms.DlqDrilldown(
+        queue_name="billing-dlq",
+        queue_url="http://sqs/billing-dlq",
+        window_start=AT,
+        window_end=AT,
+        groups=[group],
+        examined=1,
+    )
+    drill = alarms.Drilldown(detail=AlarmDetail(alarm=alarm, threshold=0.0), dlq=found)
+    monkeypatch.setattr(alarms, "drilldown", lambda name: drill)
+    return reverse("alarm_detail", args=["default", alarm.name])
+
+
+def test_viewer_alarm_drilldown_masks_the_errors(viewer_client, dlq_alarm_with_a_secret_error):
+    html = viewer_client.get(dlq_alarm_with_a_secret_error).content.decode()
+    assert "card ••••1111 refused" in html and CARD not in html
+
+
+def test_admin_alarm_drilldown_shows_the_errors(admin_client, dlq_alarm_with_a_secret_error):
+    assert f"card {CARD} refused" in admin_client.get(dlq_alarm_with_a_secret_error).text

@@ -150,6 +150,9 @@ class Command(BaseCommand):
 
     def _preview(self, url: str, filters: dlq.Filters) -> None:
         preview = dlq.preview(url, filters)
+        if filters.masked:
+            # Event types are printed as this person may see them.
+            preview.by_event_type = dlq.group_by((m.masked for m in preview.matching), "event_type")
         self.stdout.write(
             f"{len(preview.matching)} of {preview.examined} examined messages match "
             f"(about {preview.queue_depth} in the queue)"
