@@ -2,13 +2,14 @@
 
 from django.urls import URLPattern, URLResolver, path
 
+from dashboard.views import access_log, operations, redrive
 from dashboard.views import dlq_actions as actions
 from dashboard.views import dlq_messages as messages
-from dashboard.views import operations, redrive
 
 app_name = "operations"
 urlpatterns: list[URLPattern | URLResolver] = [
     path("operations/", operations.operation_list, name="list"),
+    path("operations/access/", access_log.access_log, name="access_log"),
     path("operations/<int:pk>/", operations.operation_detail, name="detail"),
     path("operations/<int:pk>/progress/", operations.operation_progress, name="progress"),
     path("operations/<int:pk>/cancel/", operations.operation_cancel, name="cancel"),

@@ -14,8 +14,8 @@ from django.shortcuts import render
 from django.urls import NoReverseMatch
 
 from dashboard import converters
-from dashboard.environment import env_reverse
-from operations import dlq
+from dashboard.environment import env_reverse, environment_of
+from operations import dlq, masking, read_audit
 from operations.aws import sqs
 from operations.aws.errors import AwsError
 from operations.dlq_sources import is_dead_letter_queue
@@ -103,6 +103,38 @@ def remember_loops(dlq_url: str, examined: int, loops: dict[str, list[int]]) -> 
 
 def seen_loops(operation_id: int) -> list[str]:
     return dlq.loops_of_operation(operation_id)
+
+
+def masked_here(request: HttpRequest) -> bool:
+    """Whether this person sees bodies masked in the request's environment."""
+    return masking.must_mask(request.user, environment_of(request).name)
+
+
+def shown_messages(messages: list[dlq.DlqMessage], masked: bool) -> list[dlq.DlqMessage]:
+    """The messages as this person may see them: the one place a DLQ page masks."""
+    return [m.masked for m in messages] if masked else messages
+
+
+def record_read(
+    request: HttpRequest,
+    kind: str,
+    target: str,
+    count: int,
+    *,
+    masked: bool,
+    every_time: bool = False,
+) -> None:
+    """Audit a read of message bodies from a page (operations/read_audit.py)."""
+    if count:
+        read_audit.record(
+            request.user,
+            kind,
+            target,
+            count=count,
+            unmasked=not masked,
+            environment=environment_of(request).name,
+            every_time=every_time,
+        )
 
 
 def message_rows(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import secrets
@@ -14,9 +15,20 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from dashboard.http import HtmxHttpRequest
-from dashboard.views.dlq_common import Dlq, aws_errors, message_rows, remember_loops, resolve_dlq
+from dashboard.views.dlq_common import (
+    Dlq,
+    aws_errors,
+    masked_here,
+    message_rows,
+    record_read,
+    remember_loops,
+    resolve_dlq,
+    shown_messages,
+)
 from operations import dlq
+from operations.access import Action, require_here
 from operations.aws.errors import AwsError
+from operations.read_audit import ReadAudit
 
 # How many messages one peek shows (bounded receives of 10).
 PEEK_LIMIT = 50
@@ -31,23 +43,29 @@ EXPORT_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 @require_GET
 @aws_errors
 def dlq_messages(request: HtmxHttpRequest, name: str) -> HttpResponse:
-    """Peek at a DLQ: each message escaped and pretty-printed, grouped, with loop warnings."""
+    """Peek at a DLQ: each message escaped and pretty-printed, grouped, with loop warnings;
+    masked for whoever may not see it unmasked, and the read audited."""
+    require_here(request, Action.VIEW_BODIES)
     queue = resolve_dlq(name)
-    context: dict[str, object] = {"queue": queue}
+    masked = masked_here(request)
+    context: dict[str, object] = {"queue": queue, "masked": masked}
     try:
         peeked = dlq.peek(queue.url, limit=PEEK_LIMIT)
     except AwsError as exc:
         return render(request, "dlq/messages.html", {**context, "error": exc})
     loops = dlq.redrive_loops(queue.url, (m.correlation_id for m in peeked.messages))
     remember_loops(queue.url, len(peeked.messages), loops)
+    shown = dataclasses.replace(peeked, messages=shown_messages(peeked.messages, masked))
     context.update(
-        peek=peeked,
-        export_token=keep_export(queue, peeked),
-        rows=message_rows(peeked.messages, loops),
+        peek=shown,
+        export_token=keep_export(queue, shown, masked=masked),
+        rows=message_rows(shown.messages, loops),
         loops=sorted(loops.items()),
-        by_event_type=dlq.group_by(peeked.messages, "event_type"),
-        by_error=dlq.group_by(peeked.messages, "error"),
+        by_event_type=dlq.group_by(shown.messages, "event_type"),
+        by_error=dlq.group_by(shown.messages, "error"),
     )
+    kind = ReadAudit.Kind.VIEWED_BODIES
+    record_read(request, kind, queue.name, len(shown.messages), masked=masked)
     return render(request, "dlq/messages.html", context)
 
 
@@ -55,10 +73,13 @@ def dlq_messages(request: HtmxHttpRequest, name: str) -> HttpResponse:
 @aws_errors
 def dlq_export(request: HtmxHttpRequest, name: str) -> HttpResponse:
     """The messages the page showed, as a JSON download (``?peek=<token>``, kept 15 min);
-    without a valid token, a fresh peek, which says so (it cannot return hidden messages)."""
+    without a valid token, a fresh peek, which says so (it cannot return hidden messages).
+    Masked for whoever may not see bodies unmasked; every export is audited."""
+    require_here(request, Action.EXPORT)
     queue = resolve_dlq(name)
-    text = kept_export(queue, request.GET.get("peek", ""))
-    if text is None:
+    masked = masked_here(request)
+    kept = kept_export(queue, request.GET.get("peek", ""), masked=masked)
+    if kept is None:
         try:
             peeked = dlq.peek(queue.url, limit=PEEK_LIMIT)
         except AwsError as exc:
@@ -68,18 +89,27 @@ def dlq_export(request: HtmxHttpRequest, name: str) -> HttpResponse:
             f"{EXPORT_SECONDS // 60} minutes). It does not include messages still hidden by "
             f"that peek, and it hides these for {peeked.visibility_seconds} seconds."
         )
-        text = export_text(queue, peeked, source="fresh peek", note=note)
+        shown = dataclasses.replace(peeked, messages=shown_messages(peeked.messages, masked))
+        kept = (
+            export_text(queue, shown, source="fresh peek", note=note, masked=masked),
+            len(shown.messages),
+        )
+    text, count = kept
+    record_read(request, ReadAudit.Kind.EXPORTED, queue.name, count, masked=masked, every_time=True)
     response = HttpResponse(text, content_type="application/json")
     response["Content-Disposition"] = f'attachment; filename="{queue.name}-messages.json"'
     return response
 
 
-def export_text(queue: Dlq, peeked: dlq.Peek, *, source: str, note: str = "") -> str:
+def export_text(queue: Dlq, peeked: dlq.Peek, *, source: str, masked: bool, note: str = "") -> str:
+    """The export file of ``peeked`` (messages already masked when ``masked``)."""
     payload: dict[str, Any] = {
         "queue": queue.name,
         "source": source,
         "peeked_at": datetime.now(UTC).isoformat(),
         "visibility_seconds": peeked.visibility_seconds,
+        # Sensitive values are masked: this file cannot be sent back as it is.
+        "masked": masked,
         # Binary message attributes carry their bytes as base64 (BinaryEncoding says so).
         "binary_encoding": "base64",
         "messages": [m.export() for m in peeked.messages],
@@ -93,21 +123,27 @@ def _export_key(token: str) -> str:
     return f"eventops:dlq-export:{token}"
 
 
-def keep_export(queue: Dlq, peeked: dlq.Peek) -> str:
-    """Keep the export of the peeked messages; the token for the export link ("" if too big)."""
-    text = export_text(queue, peeked, source="page peek")
+def keep_export(queue: Dlq, peeked: dlq.Peek, *, masked: bool) -> str:
+    """Keep the export of the peeked (shown) messages; the token for the export link ("" if
+    too big). Whether it is masked is kept with it: an unmasked copy is never served to
+    someone who must see it masked."""
+    text = export_text(queue, peeked, source="page peek", masked=masked)
     if len(text) > MAX_KEPT_EXPORT_CHARS:
         return ""
     token = secrets.token_urlsafe(16)
-    cache.set(_export_key(token), {"queue": queue.url, "text": text}, EXPORT_SECONDS)
+    kept = {"queue": queue.url, "text": text, "masked": masked, "count": len(peeked.messages)}
+    cache.set(_export_key(token), kept, EXPORT_SECONDS)
     return token
 
 
-def kept_export(queue: Dlq, token: str) -> str | None:
-    """The export kept under ``token`` for this queue, or None."""
+def kept_export(queue: Dlq, token: str, *, masked: bool) -> tuple[str, int] | None:
+    """The export kept under ``token`` for this queue and its message count, or None (also
+    when it is unmasked and ``masked`` says the requester must not see it so)."""
     if not EXPORT_TOKEN.match(token):
         return None
     kept = cache.get(_export_key(token))
     if not isinstance(kept, dict) or kept.get("queue") != queue.url:
         return None
-    return str(kept["text"])
+    if masked and not kept.get("masked"):
+        return None
+    return str(kept["text"]), int(kept.get("count") or 0)
