@@ -77,6 +77,8 @@ def refuse_in_read_only() -> None:
         raise CommandError(
             "Refused: the dashboard is in read-only mode (EVENTOPS_READ_ONLY).", returncode=2
         )
+
+
 def add_unmasked_argument(parser: ArgumentParser) -> None:
     parser.add_argument(
         "--unmasked",

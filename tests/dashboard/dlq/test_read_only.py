@@ -59,7 +59,7 @@ READING = {
     "healthz", "login", "logout", "admin_login", "home",
     "oidc_authentication_init", "oidc_authentication_callback",
     "overview", "queues", "queue_detail", "bus_detail",
-    "operations:list", "operations:detail", "operations:progress",
+    "operations:list", "operations:access_log", "operations:detail", "operations:progress",
     "operations:dlq_messages", "operations:dlq_export", "operations:redrive",
     "archives", "replay_detail", "archive_detail", "archive_events", "archive_event",
     "replay_new", "schemas", "schema_check", "schema_detail",
