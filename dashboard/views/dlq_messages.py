@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET
 from dashboard.http import HtmxHttpRequest
 from dashboard.views.dlq_common import Dlq, aws_errors, message_rows, remember_loops, resolve_dlq
 from operations import dlq
+from operations.access import Action, require_here
 from operations.aws.errors import AwsError
 
 # How many messages one peek shows (bounded receives of 10).
@@ -32,6 +33,7 @@ EXPORT_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 @aws_errors
 def dlq_messages(request: HtmxHttpRequest, name: str) -> HttpResponse:
     """Peek at a DLQ: each message escaped and pretty-printed, grouped, with loop warnings."""
+    require_here(request, Action.VIEW_BODIES)
     queue = resolve_dlq(name)
     context: dict[str, object] = {"queue": queue}
     try:
@@ -56,6 +58,7 @@ def dlq_messages(request: HtmxHttpRequest, name: str) -> HttpResponse:
 def dlq_export(request: HtmxHttpRequest, name: str) -> HttpResponse:
     """The messages the page showed, as a JSON download (``?peek=<token>``, kept 15 min);
     without a valid token, a fresh peek, which says so (it cannot return hidden messages)."""
+    require_here(request, Action.EXPORT)
     queue = resolve_dlq(name)
     text = kept_export(queue, request.GET.get("peek", ""))
     if text is None:
