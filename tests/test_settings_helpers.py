@@ -123,8 +123,11 @@ def test_no_region_variable_leaves_the_region_to_the_profile():
     assert default.stdout.strip() == "'eu-west-1'"
 
 
-def _production_start(extra_env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """``manage.py check`` as a production start: no DEBUG, no SECRET_KEY, not under pytest."""
+def _production_start(
+    extra_env: dict[str, str], args: tuple[str, ...] = ("manage.py", "check")
+) -> subprocess.CompletedProcess[str]:
+    """``manage.py check`` (or ``args``) as a production start: no DEBUG, no SECRET_KEY, not
+    under pytest."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -132,7 +135,7 @@ def _production_start(extra_env: dict[str, str]) -> subprocess.CompletedProcess[
     }
     env.update(extra_env)
     return subprocess.run(
-        [sys.executable, "manage.py", "check"],
+        [sys.executable, *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -181,19 +184,7 @@ def test_turning_passwords_off_needs_single_sign_on():
 
 
 def test_the_wsgi_entry_point_stops_in_one_line_too():
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"SECRET_KEY", "DEBUG", "DATABASE_URL", "REDIS_URL", "PYTEST_VERSION"}
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", "import dashboard.wsgi"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = _production_start({}, ("-c", "import dashboard.wsgi"))
     assert result.returncode == 2
     assert result.stderr.startswith("eventops: configuration error: SECRET_KEY is required")
     assert len(result.stderr.splitlines()) == 1

@@ -97,3 +97,47 @@ def test_the_lockout_ends_after_the_cool_off(client, alice, time_machine):
         "/login/", {"username": "alice", "password": PASSWORD}, REMOTE_ADDR="10.0.0.1"
     )
     assert response.status_code == 302
+
+
+def test_axes_comes_first_and_lets_single_sign_on_through(client, rf, settings, monkeypatch, alice):
+    """The chain is axes, passwords, OIDC: an OIDC callback's authenticate() passes axes
+    and reaches the OIDC backend (and a password lockout of that name does not stop it:
+    the provider vouched for the person)."""
+    from dashboard import oidc
+
+    assert settings.AUTHENTICATION_BACKENDS[0] == "axes.backends.AxesStandaloneBackend"
+    settings.OIDC_RP_CLIENT_ID = "eventops"
+    sso_user = User.objects.create_user("alice-sso")
+    reached = []
+
+    def provider_says_yes(self, request, **kwargs):
+        reached.append(kwargs)
+        return sso_user
+
+    for _ in range(5):
+        fail(client)
+    assert fail(client).status_code == 429  # alice is locked out at this address
+    monkeypatch.setattr(oidc.RoleMappingBackend, "authenticate", provider_says_yes)
+    request = rf.get("/oidc/callback/", {"code": "c", "state": "s"}, REMOTE_ADDR="10.0.0.1")
+    request.session = {}
+    assert authenticate(request, nonce="n", code_verifier=None) == sso_user
+    assert reached == [{"nonce": "n", "code_verifier": None}]
+
+
+def test_repeated_failed_single_sign_on_callbacks_lock_the_address(rf, settings, monkeypatch):
+    from dashboard import oidc
+
+    settings.OIDC_RP_CLIENT_ID = "eventops"
+    reached = []
+    monkeypatch.setattr(
+        oidc.RoleMappingBackend, "authenticate", lambda self, request, **kw: reached.append(1)
+    )
+
+    def callback():
+        request = rf.get("/oidc/callback/", {"code": "c", "state": "s"}, REMOTE_ADDR="10.9.9.9")
+        request.session = {}
+        return authenticate(request, nonce="n", code_verifier=None)
+
+    results = [callback() for _ in range(6)]
+    assert results == [None] * 6
+    assert len(reached) == 5  # the sixth never reached the provider
