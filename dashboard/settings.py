@@ -42,6 +42,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "csp",
     "template_partials",
+    # The REST API (dashboard/api/); listed so its docs page uses ninja's own static files.
+    "ninja",
     "operations",
     "dashboard",
 ]
@@ -171,6 +173,9 @@ try:
     compile_patterns(EVENTOPS_MASK_PATTERNS)
 except ValueError as error:
     raise ImproperlyConfigured(str(error)) from error
+# The dashboard's public address (https://eventops.example.com), for absolute links in API
+# answers and notifications; empty: the host each request came to.
+EVENTOPS_BASE_URL = env_str("EVENTOPS_BASE_URL").rstrip("/")
 EVENTOPS_POLL_SECONDS = env_int("EVENTOPS_POLL_SECONDS", 15, minimum=2)
 # Rules, targets, archives, event logs and event source mappings change only on deploys.
 EVENTOPS_TOPOLOGY_TTL = env_int("EVENTOPS_TOPOLOGY_TTL", 300, minimum=0)

@@ -6,8 +6,9 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, register_converter
 
+from dashboard import api
 from dashboard.environment import EnvironmentConverter
-from dashboard.views import health, home
+from dashboard.views import health, home, tokens
 
 register_converter(EnvironmentConverter, "env")
 
@@ -25,5 +26,8 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("", home.home, name="home"),
+    path("tokens/", tokens.token_list, name="api_tokens"),
+    path("tokens/<int:pk>/revoke/", tokens.token_revoke, name="api_token_revoke"),
+    *api.urlpatterns(),
     path("env/<env:env>/", include(environment_patterns)),
 ]
