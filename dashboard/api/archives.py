@@ -90,9 +90,7 @@ def replay_start(
             if not body.reason.strip():
                 raise Problem(422, "A reason is required: it goes into the audit trail.")
             try:
-                op = replay.start_replay_operation(
-                    plan, reason=body.reason, user=request.user
-                )
+                op = replay.start_replay_operation(plan, reason=body.reason, user=request.user)
             except replay.ReplayRequestError as exc:
                 raise Problem(409, str(exc), kind="replay-refused") from None
             return 202, Viewer(request, env.name).operation(request, op)

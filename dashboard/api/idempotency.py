@@ -44,8 +44,10 @@ def answer(request: HttpRequest, handler: Callable[[], Answer]) -> Answer:
     except Problem as problem:
         return problem.status, document(request, problem)
     except QueueUnavailable as exc:
-        problem = Problem(503, str(exc), kind="queue-unavailable", operation_id=exc.operation_id)
-        return 503, document(request, problem)
+        unavailable = Problem(
+            503, str(exc), kind="queue-unavailable", operation_id=exc.operation_id
+        )
+        return 503, document(request, unavailable)
     except AwsError as exc:
         return 502, document(request, Problem(502, str(exc), kind="aws-error"))
 
@@ -59,7 +61,7 @@ def idempotent(
         return body_response(*answer(request, handler))
     if len(key) > MAX_KEY or not key.isprintable():
         raise Problem(400, f"{HEADER} must be 1 to {MAX_KEY} printable characters.")
-    user = request.user
+    user: Any = request.user
     digest = request_hash(request, payload)
     IdempotencyKey.objects.filter(user=user, key=key, created__lt=timezone.now() - KEEP).delete()
     try:
@@ -75,9 +77,7 @@ def idempotent(
     if status >= 500:
         row.delete()
     else:
-        IdempotencyKey.objects.filter(pk=row.pk).update(
-            response_status=status, response_body=body
-        )
+        IdempotencyKey.objects.filter(pk=row.pk).update(response_status=status, response_body=body)
     return body_response(status, body)
 
 

@@ -97,9 +97,7 @@ def operation_cancel(
             op.refresh_from_db()
             viewer = Viewer(request, env.name)
             if result.status in (cancelling.REFUSED, cancelling.FINISHED):
-                raise Problem(
-                    409, result.message, kind=f"cancel-{result.status}", state=op.state
-                )
+                raise Problem(409, result.message, kind=f"cancel-{result.status}", state=op.state)
             return 202, {
                 "status": result.status,
                 "message": result.message,

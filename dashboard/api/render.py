@@ -61,7 +61,9 @@ class Viewer:
         return masking.mask_value(value) if self.mask else value
 
     def message(self, m: dlq.DlqMessage) -> dict[str, Any]:
-        attributes: dict[str, Any] = {k: dlq.export_attribute(v) for k, v in m.attributes_raw.items()}
+        attributes: dict[str, Any] = {
+            k: dlq.export_attribute(v) for k, v in m.attributes_raw.items()
+        }
         if self.mask:
             attributes = masking.mask_attributes(attributes)
         return {

@@ -106,7 +106,7 @@ class FiltersIn(Schema):
 
 
 class RedriveIn(Schema):
-    filters: FiltersIn = Field(default_factory=FiltersIn)
+    filters: FiltersIn = Field(default_factory=FiltersIn)  # type: ignore[arg-type]
     max_messages: int | None = Field(None, ge=1, le=1_000_000)
     rate: float | None = Field(None, ge=0.1, le=500, description="Messages per second.")
     destination: str = Field(
