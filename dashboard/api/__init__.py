@@ -120,8 +120,14 @@ not_found.login_required = False  # type: ignore[attr-defined]
 
 def urlpatterns() -> list[URLPattern | URLResolver]:
     urls, app_name, namespace = api.urls
+    # ninja's root view answers an HTML 404: answer a problem there too (ninja reverses the
+    # root's name for the OpenAPI document's server path).
+    patterns = [
+        path("", not_found, name="api-root") if getattr(p, "name", "") == "api-root" else p
+        for p in urls
+    ]
     return [
-        path("api/v1/", (_open(list(urls)), app_name, namespace)),
+        path("api/v1/", (_open(patterns), app_name, namespace)),
         path("api/<path:rest>", not_found),
         path("api/", not_found),
     ]
