@@ -176,6 +176,9 @@ except ValueError as error:
 # The dashboard's public address (https://eventops.example.com), for absolute links in API
 # answers and notifications; empty: the host each request came to.
 EVENTOPS_BASE_URL = env_str("EVENTOPS_BASE_URL").rstrip("/")
+# SNS topics whose HTTPS deliveries POST /hooks/sns accepts (comma-separated ARNs): the
+# alarms topic. Empty: the hook refuses everything, and beat polls DescribeAlarmHistory.
+EVENTOPS_SNS_TOPIC_ARNS = env_list("EVENTOPS_SNS_TOPIC_ARNS", [])
 EVENTOPS_POLL_SECONDS = env_int("EVENTOPS_POLL_SECONDS", 15, minimum=2)
 # Rules, targets, archives, event logs and event source mappings change only on deploys.
 EVENTOPS_TOPOLOGY_TTL = env_int("EVENTOPS_TOPOLOGY_TTL", 300, minimum=0)

@@ -8,7 +8,7 @@ from django.urls import include, path, register_converter
 
 from dashboard import api
 from dashboard.environment import EnvironmentConverter
-from dashboard.views import health, home, tokens
+from dashboard.views import health, home, hooks, tokens
 
 register_converter(EnvironmentConverter, "env")
 
@@ -22,6 +22,7 @@ environment_patterns = [
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
+    path("hooks/sns", hooks.sns_hook, name="sns_hook"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
