@@ -207,6 +207,14 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": EVENTOPS_SWEEP_SECONDS},
     }
 }
+# Without an SNS subscription (EVENTOPS_SNS_TOPIC_ARNS empty), alarm changes are read from
+# DescribeAlarmHistory this often, so the history outlives AWS's 14 days unviewed.
+EVENTOPS_ALARM_POLL_SECONDS = env_int("EVENTOPS_ALARM_POLL_SECONDS", 60, minimum=30)
+CELERY_BEAT_SCHEDULE["alarm-history"] = {
+    "task": "operations.poll_alarm_history",
+    "schedule": float(EVENTOPS_ALARM_POLL_SECONDS),
+    "options": {"expires": EVENTOPS_ALARM_POLL_SECONDS},
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # --- auth ------------------------------------------------------------------------------

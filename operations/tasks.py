@@ -138,3 +138,11 @@ def sweep_operations() -> None:
     """Re-enqueue pending operations nobody took, resume running ones whose worker died
     (Celery beat runs it every ``EVENTOPS_SWEEP_SECONDS``)."""
     sweep.run()
+
+
+@shared_task(name="operations.poll_alarm_history", ignore_result=True)
+def poll_alarm_history() -> None:
+    """Beat, every minute: alarm changes from DescribeAlarmHistory (without SNS)."""
+    from operations import alarm_ingest
+
+    alarm_ingest.poll()

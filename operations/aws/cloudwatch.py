@@ -338,13 +338,14 @@ def _history_item(raw: dict) -> AlarmHistoryItem:
 def describe_alarm_history(
     name: str, start: datetime, end: datetime, *, item_type: str = "StateUpdate", limit: int = 500
 ) -> list[AlarmHistoryItem]:
-    """State changes of one alarm between ``start`` and ``end``, newest first, at most ``limit``.
+    """State changes of one alarm (of every alarm when ``name`` is empty) between ``start``
+    and ``end``, newest first, at most ``limit``.
 
     AWS keeps about 14 days of history; moto does not implement this call.
     """
     # https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_DescribeAlarmHistory.html
     params: dict[str, object] = {
-        "AlarmName": name,
+        **({"AlarmName": name} if name else {}),
         "AlarmTypes": ["MetricAlarm", "CompositeAlarm"],
         "HistoryItemType": item_type,
         "StartDate": start,
