@@ -229,6 +229,34 @@ class EventOpsStack(cdk.Stack):
             endpoint=alert_email.value_as_string,
         )
         _set_condition(email, has_email)
+        # The dashboard's POST /hooks/sns records every alarm change (its history outlives
+        # AWS's 14 days); it confirms the subscription itself when the topic's ARN is in its
+        # EVENTOPS_SNS_TOPIC_ARNS.
+        dashboard_hook = cdk.CfnParameter(
+            self,
+            "DashboardSnsHookUrl",
+            type="String",
+            default="",
+            allowed_pattern=r"^(https://[^\s]+/hooks/sns)?$",
+            constraint_description="empty, or the dashboard's https://.../hooks/sns URL",
+            description="Optional HTTPS URL of the dashboard's /hooks/sns, subscribed to the "
+            "alerts topic",
+        )
+        has_hook = cdk.CfnCondition(
+            self,
+            "HasDashboardSnsHook",
+            expression=cdk.Fn.condition_not(
+                cdk.Fn.condition_equals(dashboard_hook.value_as_string, "")
+            ),
+        )
+        hook = sns.Subscription(
+            self,
+            "DashboardSnsHookSubscription",
+            topic=self.alerts_topic,
+            protocol=sns.SubscriptionProtocol.HTTPS,
+            endpoint=dashboard_hook.value_as_string,
+        )
+        _set_condition(hook, has_hook)
 
         # --- tables ------------------------------------------------------------------
         self.orders_table = dynamodb.Table(
