@@ -179,6 +179,10 @@ EVENTOPS_BASE_URL = env_str("EVENTOPS_BASE_URL").rstrip("/")
 # SNS topics whose HTTPS deliveries POST /hooks/sns accepts (comma-separated ARNs): the
 # alarms topic. Empty: the hook refuses everything, and beat polls DescribeAlarmHistory.
 EVENTOPS_SNS_TOPIC_ARNS = env_list("EVENTOPS_SNS_TOPIC_ARNS", [])
+# Where ended operations and new or regressed failure groups are announced: Slack-compatible
+# incoming webhook URLs (comma-separated) and an SNS topic ARN (operations/notifications.py).
+EVENTOPS_NOTIFY_WEBHOOKS = env_list("EVENTOPS_NOTIFY_WEBHOOKS", [])
+EVENTOPS_NOTIFY_SNS_TOPIC_ARN = env_str("EVENTOPS_NOTIFY_SNS_TOPIC_ARN")
 EVENTOPS_POLL_SECONDS = env_int("EVENTOPS_POLL_SECONDS", 15, minimum=2)
 # Rules, targets, archives, event logs and event source mappings change only on deploys.
 EVENTOPS_TOPOLOGY_TTL = env_int("EVENTOPS_TOPOLOGY_TTL", 300, minimum=0)

@@ -21,6 +21,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from operations import audit_channel, environments
+from operations.operation_events import ended
 
 
 class Operation(models.Model):
@@ -237,6 +238,8 @@ class Operation(models.Model):
             **fields,
         )
         self.refresh_from_db()
+        if updated:
+            ended(self.pk)
         return bool(updated)
 
     @property
@@ -282,6 +285,7 @@ class Operation(models.Model):
             state=self.State.CANCELLED, finished_at=now, updated_at=now, **who
         ):
             self.refresh_from_db()
+            ended(self.pk)
             return True
         if end_abandoned and self.end_if_abandoned(
             self.State.CANCELLED,
@@ -310,6 +314,8 @@ class Operation(models.Model):
             **fields,
         )
         self.refresh_from_db()
+        if updated:
+            ended(self.pk)
         return bool(updated)
 
 
