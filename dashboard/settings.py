@@ -8,6 +8,7 @@ Celery's filesystem broker under ``var/``). Production sets ``DEBUG=False``,
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 import dj_database_url
@@ -44,11 +45,15 @@ INSTALLED_APPS = [
     "template_partials",
     # The REST API (dashboard/api/); listed so its docs page uses ninja's own static files.
     "ninja",
+    # /metrics (dashboard/views/metrics.py); its database wrappers are not used.
+    "django_prometheus",
     "operations",
     "dashboard",
 ]
 
 MIDDLEWARE = [
+    # First and last: request counts and latencies by view for /metrics.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -61,6 +66,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "dashboard.urls"
@@ -183,6 +189,18 @@ EVENTOPS_SNS_TOPIC_ARNS = env_list("EVENTOPS_SNS_TOPIC_ARNS", [])
 # incoming webhook URLs (comma-separated) and an SNS topic ARN (operations/notifications.py).
 EVENTOPS_NOTIFY_WEBHOOKS = env_list("EVENTOPS_NOTIFY_WEBHOOKS", [])
 EVENTOPS_NOTIFY_SNS_TOPIC_ARN = env_str("EVENTOPS_NOTIFY_SNS_TOPIC_ARN")
+# /metrics is open to this bearer token, or to clients in these networks (CIDRs).
+EVENTOPS_METRICS_TOKEN = env_str("EVENTOPS_METRICS_TOKEN")
+EVENTOPS_METRICS_ALLOWED_NETWORKS = env_list(
+    "EVENTOPS_METRICS_ALLOWED_NETWORKS", ["127.0.0.1/32", "::1/128"]
+)
+for _network in EVENTOPS_METRICS_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"EVENTOPS_METRICS_ALLOWED_NETWORKS: {_network!r} is not a network (CIDR)"
+        ) from None
 EVENTOPS_POLL_SECONDS = env_int("EVENTOPS_POLL_SECONDS", 15, minimum=2)
 # Rules, targets, archives, event logs and event source mappings change only on deploys.
 EVENTOPS_TOPOLOGY_TTL = env_int("EVENTOPS_TOPOLOGY_TTL", 300, minimum=0)
@@ -257,8 +275,8 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", SECURE_HSTS_SECONDS >= 31536000)
 if env_bool("SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-# /healthz is probed over plain HTTP by load balancers.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# /healthz is probed over plain HTTP by load balancers, /metrics scraped by Prometheus.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {

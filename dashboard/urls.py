@@ -8,7 +8,7 @@ from django.urls import include, path, register_converter
 
 from dashboard import api
 from dashboard.environment import EnvironmentConverter
-from dashboard.views import health, home, hooks, tokens
+from dashboard.views import health, home, hooks, metrics, tokens
 
 register_converter(EnvironmentConverter, "env")
 
@@ -23,6 +23,7 @@ environment_patterns = [
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("hooks/sns", hooks.sns_hook, name="sns_hook"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

@@ -28,6 +28,7 @@ from typing import Any, Generic, TypeVar
 from django.conf import settings
 from django.core.cache import cache
 
+from operations import metrics
 from operations.aws import client as aws_client
 from operations.aws import context as aws_context
 from operations.aws.errors import AwsError
@@ -180,10 +181,13 @@ def cached(name: str, fetch: Callable[[], T], *, max_age: int | None = None) -> 
     entry = found.get(key)
     failure = found.get(failure_key)
     if entry is not None and max_age > 0 and now - entry[0] < max_age:
+        metrics.cache_lookup(hit=True)
         return Cached(value=entry[1], fetched_at=entry[0], max_age=max_age)
     remember_failure = min(max_age, ttl())
     if failure is not None and remember_failure > 0 and now - failure[0] < remember_failure:
+        metrics.cache_lookup(hit=True)
         return _failed(entry, failure)
+    metrics.cache_lookup(hit=False)
     try:
         value = fetch()
     except AwsError as exc:

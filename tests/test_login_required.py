@@ -1,4 +1,5 @@
-"""Every view needs a login, except the login page, /healthz and the SNS hook (signed).
+"""Every view needs a login, except the login page, /healthz, the SNS hook (signed) and
+/metrics (a token or an allowed network).
 
 The test walks the whole URL configuration, so a view added later cannot forget.
 """
@@ -11,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
-PUBLIC = {"login", "healthz", "sns_hook"}
+PUBLIC = {"login", "healthz", "sns_hook", "metrics"}
 # Django admin has its own login page; the JS catalog and static views are not ours.
 ADMIN_PREFIX = "admin/"
 # The REST API authenticates by token instead (test_anonymous_api_requests_are_401); its

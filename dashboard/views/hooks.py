@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from operations import metrics
 from operations import sns_messages as sns
 
 logger = logging.getLogger(__name__)
@@ -34,8 +35,10 @@ def sns_hook(request: HttpRequest) -> HttpResponse:
         sns.verify(message)
     except sns.Rejected as exc:
         logger.warning("SNS hook: refused a post from %s: %s", request.META.get("REMOTE_ADDR"), exc)
+        metrics.sns_received("invalid", "refused")
         return JsonResponse({"error": f"Refused: {exc}"}, status=403)
     kind = message["Type"]
+    metrics.sns_received(kind, "accepted")
     if kind == sns.SUBSCRIBE:
         try:
             sns.confirm_subscription(message)
