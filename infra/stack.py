@@ -55,6 +55,9 @@ POWERTOOLS_LAYER_VERSION = 27
 POWERTOOLS_LAYER_CONTEXT = "powertools_layer_arn"
 # Context key: keep tables and log groups when the stack is deleted.
 RETAIN_DATA_CONTEXT = "retain_data"
+# Where the consumers' runbooks live (``-c runbook_base_url=https://...``), unless one
+# names its own in the topology.
+RUNBOOK_BASE_CONTEXT = "runbook_base_url"
 
 CORRELATION_INDEX = "by-correlation-id"
 # Matches every event: EventBridge requires a non-empty pattern, and every event has a source.
@@ -340,6 +343,7 @@ class EventOpsStack(cdk.Stack):
                 idempotency_table=self.idempotency_table,
                 orders_table=self.orders_table,
                 function_defaults=defaults,
+                runbook_base_url=str(self.node.try_get_context(RUNBOOK_BASE_CONTEXT) or ""),
             )
 
         # Any consumer's DLQ not empty: one alarm over the per-consumer ones, so the

@@ -14,7 +14,7 @@ from dashboard.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
 from dashboard.api.problems import Problem
 from dashboard.api.render import Viewer, absolute, iso
 from dashboard.environment import env_url
-from operations import access, alarms, topology
+from operations import access, alarms, runbooks, topology
 from operations import correlation as corr
 from operations.aws.cloudwatch import Alarm
 
@@ -43,6 +43,7 @@ def _alarm(request: HttpRequest, a: Alarm) -> dict[str, Any]:
         "state": a.state,
         "state_reason": a.state_reason,
         "changed_at": iso(a.changed_at),
+        "runbook": runbooks.known_runbook(a),
         "page": absolute(request, env_url("alarm_detail", a.name)),
     }
 

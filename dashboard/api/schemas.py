@@ -222,4 +222,5 @@ class AlarmOut(Schema):
     state: str
     state_reason: str
     changed_at: datetime | None
+    runbook: str
     page: str

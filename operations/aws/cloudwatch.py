@@ -51,6 +51,7 @@ class Alarm:
     metrics: tuple[AlarmMetric, ...] = ()
     rule: str = ""  # composite alarms only
     state_transitioned: datetime | None = None  # the last change of state itself
+    description: str = ""  # AlarmDescription (may name a runbook URL)
 
     @property
     def changed_at(self) -> datetime | None:
@@ -118,6 +119,7 @@ def _metric_alarm(raw: dict) -> Alarm:
         actions_enabled=bool(raw.get("ActionsEnabled", True)),
         metrics=tuple(metrics),
         state_transitioned=raw.get("StateTransitionedTimestamp"),
+        description=str(raw.get("AlarmDescription") or ""),
     )
 
 
@@ -132,6 +134,7 @@ def _composite_alarm(raw: dict) -> Alarm:
         actions_enabled=bool(raw.get("ActionsEnabled", True)),
         rule=raw.get("AlarmRule", ""),
         state_transitioned=raw.get("StateTransitionedTimestamp"),
+        description=str(raw.get("AlarmDescription") or ""),
     )
 
 
@@ -409,3 +412,13 @@ def alarm_children(name: str) -> list[Alarm]:
     except Exception as exc:
         raise translate(exc, "DescribeAlarms") from exc
     return children
+
+
+def alarm_tags(arn: str) -> dict[str, str]:
+    """The tags of the alarm ``arn`` (``ListTagsForResource``)."""
+    # https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_ListTagsForResource.html
+    try:
+        page = client("cloudwatch").list_tags_for_resource(ResourceARN=arn)
+    except Exception as exc:
+        raise translate(exc, "ListTagsForResource") from exc
+    return {str(t.get("Key", "")): str(t.get("Value", "")) for t in page.get("Tags", [])}
