@@ -19,7 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
 
-from dashboard.api import archives, dlqs, operations, reads
+from dashboard.api import archives, dlqs, failures, operations, reads
 from dashboard.api.auth import TokenAuth
 from dashboard.api.problems import Problem, respond
 from operations.aws.errors import AwsError
@@ -44,6 +44,7 @@ api.add_router("", reads.router)
 api.add_router("", dlqs.router)
 api.add_router("", operations.router)
 api.add_router("", archives.router)
+api.add_router("", failures.router)
 
 
 @api.exception_handler(Problem)

@@ -73,3 +73,32 @@ def test_correlation_lists_the_operations_that_touched_an_id(
     op.touched.create(correlation_id="corr-42")
     body = viewer_api.get(f"{ENV}/correlation/corr-42", {"since": "1h"}).json()
     assert body["correlation_id"] == "corr-42" and body["panels"]["operations"]["count"] == 1
+
+
+def test_failure_groups_answer_501_until_the_model_exists(viewer_api: ApiClient) -> None:
+    response = viewer_api.get(f"{ENV}/failure-groups/")
+    assert response.status_code == 501 and response["Content-Type"] == "application/problem+json"
+
+
+def test_failure_groups_are_listed_and_masked_when_the_model_exists(
+    viewer_api: ApiClient, monkeypatch
+) -> None:
+    from dashboard.api import failures
+
+    class Group:
+        pk, environment, count, state = 1, "default", 4, "open"
+        title = "KeyError password=hunter2"
+
+    class Rows(list):
+        def filter(self, **kw):
+            return Rows(g for g in self if g.environment == kw["environment"])
+
+        def order_by(self, *a):
+            return self
+
+    class Model:
+        objects = Rows([Group()])
+
+    monkeypatch.setattr(failures, "group_model", lambda: Model)
+    (row,) = viewer_api.get(f"{ENV}/failure-groups/").json()["results"]
+    assert (row["count"], row["state"]) == (4, "open") and "hunter2" not in row["title"]

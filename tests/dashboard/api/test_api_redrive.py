@@ -169,3 +169,11 @@ def test_dlq_list_and_detail_give_depth_and_sources(viewer_api: ApiClient, queue
     one = viewer_api.get("/api/v1/env/default/dlqs/orders-dlq").json()
     assert [d["name"] for d in listed["results"]] == ["orders-dlq"]
     assert (one["depth"], one["sources"][0]["arn"]) == (1, queues.source_arn)
+
+
+def test_the_operation_page_says_it_came_through_the_api(
+    operator_api: ApiClient, operator_client, queues: Queues
+) -> None:
+    body = operator_api.post(REDRIVE, {"reason": "r"}).json()
+    html = operator_client.get(f"/env/default/operations/{body['id']}/").content.decode()
+    assert "via the API, token “deploy-bot”" in html
