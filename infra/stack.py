@@ -509,6 +509,8 @@ class EventOpsStack(cdk.Stack):
                     "cloudwatch:GetMetricData",
                     "cloudwatch:DescribeAlarms",
                     "cloudwatch:DescribeAlarmHistory",
+                    # An alarm's runbook tag (operations/runbooks.py).
+                    "cloudwatch:ListTagsForResource",
                     "cloudwatch:ListMetrics",
                 ],
                 ["*"],
