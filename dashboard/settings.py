@@ -237,6 +237,11 @@ CELERY_BEAT_SCHEDULE["alarm-history"] = {
     "schedule": float(EVENTOPS_ALARM_POLL_SECONDS),
     "options": {"expires": EVENTOPS_ALARM_POLL_SECONDS},
 }
+# REST API Idempotency-Keys are kept 24 hours.
+CELERY_BEAT_SCHEDULE["api-idempotency-purge"] = {
+    "task": "operations.purge_idempotency_keys",
+    "schedule": 3600.0,
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # --- auth ------------------------------------------------------------------------------

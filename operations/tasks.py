@@ -146,3 +146,13 @@ def poll_alarm_history() -> None:
     from operations import alarm_ingest
 
     alarm_ingest.poll()
+
+
+@shared_task(name="operations.purge_idempotency_keys", ignore_result=True)
+def purge_idempotency_keys() -> None:
+    """Beat, hourly: forget API Idempotency-Keys older than 24 hours."""
+    from datetime import timedelta
+
+    from operations.models import IdempotencyKey
+
+    IdempotencyKey.objects.filter(created__lt=timezone.now() - timedelta(hours=24)).delete()

@@ -177,3 +177,17 @@ def test_the_operation_page_says_it_came_through_the_api(
     body = operator_api.post(REDRIVE, {"reason": "r"}).json()
     html = operator_client.get(f"/env/default/operations/{body['id']}/").content.decode()
     assert "via the API, token “deploy-bot”" in html
+
+
+def test_keys_older_than_a_day_are_purged(operator_api: ApiClient, queues: Queues) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from operations.tasks import purge_idempotency_keys
+
+    operator_api.post(REDRIVE, {"dry_run": True}, **{"Idempotency-Key": "old"})
+    operator_api.post(REDRIVE, {"dry_run": True}, **{"Idempotency-Key": "new"})
+    IdempotencyKey.objects.filter(key="old").update(created=timezone.now() - timedelta(hours=25))
+    purge_idempotency_keys()
+    assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new"]
