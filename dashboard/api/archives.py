@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
-from ninja import Field, Query, Router, Schema
+from ninja import Query, Router
 
 from dashboard.api import schemas
 from dashboard.api.auth import environment_scope, require
 from dashboard.api.idempotency import Answer, idempotent
-from dashboard.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
+from dashboard.api.pagination import ListParams, page
 from dashboard.api.problems import Problem
 from dashboard.api.render import Viewer, absolute, iso
 from dashboard.environment import env_url
@@ -21,11 +21,6 @@ from operations.archive import QueryTimedOut
 from operations.aws import events
 
 router = Router(tags=["Archives"])
-
-
-class ListParams(Schema):
-    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
-    offset: int = Field(0, ge=0)
 
 
 def _archive(request: HttpRequest, a: events.ArchiveDetail) -> dict[str, Any]:

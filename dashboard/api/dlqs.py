@@ -12,7 +12,7 @@ from ninja import Query, Router
 from dashboard.api import schemas
 from dashboard.api.auth import environment_scope, require
 from dashboard.api.idempotency import Answer, idempotent
-from dashboard.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
+from dashboard.api.pagination import ListParams, page
 from dashboard.api.problems import Problem
 from dashboard.api.render import Viewer, absolute, groups, queue
 from dashboard.environment import env_url
@@ -30,11 +30,6 @@ PEEK_NOTE = (
     "Peeking receives the messages: they stay hidden for visibility_seconds and their "
     "receive count rises (SQS has no read-only peek)."
 )
-
-
-class ListParams(schemas.Schema):
-    limit: int = schemas.Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
-    offset: int = schemas.Field(0, ge=0)
 
 
 def _dlq(name: str) -> Dlq:
@@ -197,21 +192,8 @@ def _start(request: HttpRequest, found: Dlq, body: schemas.RedriveIn) -> Answer:
     form = StartForm(form_data(body), sources=source_choices(found.url))
     if not form.is_valid():
         raise invalid(form)
-    data = form.cleaned_data
-    params = engine.RedriveParams(
-        filters=form.filters(),
-        max_messages=data["max_messages"],
-        rate=data["rate"],
-        destination_arn=data["destination_arn"] or "",
-        dlq_arn=found.attributes.arn,
-    )
-    start = engine.StartRequest(
-        found.url,
-        params,
-        data["reason"],
-        request.user,
-        str(request.user.get_username()),
-        native=engine.use_native(params),
+    start = form.start_request(
+        found.url, found.attributes.arn, request.user, str(request.user.get_username())
     )
     try:
         op = engine.start(start)

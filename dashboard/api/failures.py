@@ -10,21 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Field, Query, Router, Schema
+from ninja import Query, Router
 
 from dashboard.api import schemas
 from dashboard.api.auth import environment_scope
-from dashboard.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
+from dashboard.api.pagination import ListParams, page
 from dashboard.api.problems import Problem
 from dashboard.api.render import Viewer
 
 router = Router(tags=["Failure groups"])
 OPTIONAL = ("state", "signature", "first_seen", "last_seen")
-
-
-class ListParams(Schema):
-    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
-    offset: int = Field(0, ge=0)
 
 
 def group_model() -> Any:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router
 
 from dashboard.api import schemas
 from dashboard.api.auth import environment_scope, require
 from dashboard.api.idempotency import Answer, idempotent
-from dashboard.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
+from dashboard.api.pagination import ListParams, page
 from dashboard.api.problems import Problem
 from dashboard.api.render import Viewer
 from operations import cancel as cancelling
@@ -20,12 +20,10 @@ from operations.models import Operation
 router = Router(tags=["Operations"])
 
 
-class OperationFilters(Schema):
+class OperationFilters(ListParams):
     kind: str = Field("", max_length=32)
     state: str = Field("", max_length=16)
     target: str = Field("", max_length=200)
-    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
-    offset: int = Field(0, ge=0)
 
 
 def _operation(environment: str, pk: int) -> Operation:

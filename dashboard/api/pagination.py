@@ -9,10 +9,18 @@ from urllib.parse import urlencode
 
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from ninja import Field, Schema
 
 T = TypeVar("T")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+
+
+class ListParams(Schema):
+    """``limit`` and ``offset`` of a list (subclass it to add filters)."""
+
+    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
+    offset: int = Field(0, ge=0)
 
 
 def page(

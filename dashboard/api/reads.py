@@ -10,7 +10,7 @@ from ninja import Field, Query, Router, Schema
 
 from dashboard.api import schemas
 from dashboard.api.auth import environment_scope
-from dashboard.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
+from dashboard.api.pagination import ListParams, page
 from dashboard.api.problems import Problem
 from dashboard.api.render import Viewer, absolute, iso
 from dashboard.environment import env_url
@@ -90,10 +90,8 @@ def overview(request: HttpRequest, environment: str) -> Any:
         }
 
 
-class AlarmParams(Schema):
+class AlarmParams(ListParams):
     state: str = Field("", max_length=32)
-    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
-    offset: int = Field(0, ge=0)
 
 
 @router.get(

@@ -70,22 +70,7 @@ def redrive_start(request: HtmxHttpRequest, name: str) -> HttpResponse:
             "has_filters": True,
         }
         return render(request, "dlq/redrive.html", context, status=400)
-    data = form.cleaned_data
-    params = engine.RedriveParams(
-        filters=form.filters(),
-        max_messages=data["max_messages"],
-        rate=data["rate"],
-        destination_arn=data["destination_arn"] or "",
-        dlq_arn=queue.attributes.arn,
-    )
-    start = engine.StartRequest(
-        queue.url,
-        params,
-        data["reason"],
-        request.user,
-        user_name(request),
-        native=engine.use_native(params),
-    )
+    start = form.start_request(queue.url, queue.attributes.arn, request.user, user_name(request))
     try:
         op = engine.start(start)
     except IntegrityError:

@@ -7,6 +7,7 @@ import pytest
 
 from operations.models import Operation
 from tests.dashboard.api.conftest import ApiClient, Queues
+from tests.operations.test_runbooks import put_alarm
 
 pytestmark = pytest.mark.django_db
 ENV = "/api/v1/env/default"
@@ -20,18 +21,9 @@ def test_overview_lists_consumers_with_dlq_depth(viewer_api: ApiClient, queues: 
 
 
 def test_alarms_filter_by_state(viewer_api: ApiClient, aws: None) -> None:
-    cw = boto3.client("cloudwatch", region_name="us-east-1")
     for name in ("a-ok", "b-firing"):
-        cw.put_metric_alarm(
-            AlarmName=name,
-            MetricName="m",
-            Namespace="n",
-            Statistic="Sum",
-            Period=60,
-            EvaluationPeriods=1,
-            Threshold=1,
-            ComparisonOperator="GreaterThanThreshold",
-        )
+        put_alarm(name)
+    cw = boto3.client("cloudwatch", region_name="us-east-1")
     cw.set_alarm_state(AlarmName="b-firing", StateValue="ALARM", StateReason="test")
     body = viewer_api.get(f"{ENV}/alarms/", {"state": "ALARM"}).json()
     assert [a["name"] for a in body["results"]] == ["b-firing"]
