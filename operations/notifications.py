@@ -35,6 +35,7 @@ STATE_EMOJI = {
     "failed": ":x:",
     "cancelled": ":no_entry_sign:",
 }
+DLQ_KINDS = frozenset({"redrive", "native_redrive", "delete_messages", "edit_resend"})
 WEBHOOK = "webhook"
 SNS = "sns"
 
@@ -102,7 +103,25 @@ def operation_message(op: Any) -> dict[str, Any]:
         path = reverse("operations:detail", args=[op.environment, op.pk])
     except NoReverseMatch:
         path = ""
-    return message(title, lines, absolute(path))
+    return message(title, lines, absolute(path), queue_runbook(op))
+
+
+def queue_runbook(op: Any) -> str:
+    """For an operation on a DLQ, the runbook of an alarm on that DLQ; best effort: a
+    notification never waits on, nor fails for, an alarm lookup that fails."""
+    if not op.target_label or op.kind not in DLQ_KINDS:
+        return ""
+    from operations import environments, runbooks
+
+    environment = environments.get(op.environment)
+    if environment is None:
+        return ""
+    try:
+        with environments.activate(environment):
+            return runbooks.for_queue(op.target_label)
+    except Exception:
+        logger.warning("runbook of %s: lookup failed", op.target_label, exc_info=True)
+        return ""
 
 
 def failure_group_message(group: Any, change: str) -> dict[str, Any]:

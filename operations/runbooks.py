@@ -52,3 +52,16 @@ def known_runbook(alarm: Alarm) -> str:
         if url:
             return url
     return _url(alarm.description)
+
+
+def for_queue(queue_name: str) -> str:
+    """The runbook of the first alarm watching ``queue_name`` that names one (from the
+    cached alarm list of the current environment), or ""."""
+    from operations import topology
+
+    found = topology.alarms().value or []
+    for alarm in topology.alarms_by_queue(found).get(queue_name, []):
+        url = known_runbook(alarm)
+        if url:
+            return url
+    return ""

@@ -41,7 +41,8 @@ class Receiver:
 
 
 @pytest.fixture
-def webhook(settings: Any) -> Iterator[Receiver]:
+def webhook(settings: Any, aws: None) -> Iterator[Receiver]:
+    """A local webhook receiver; AWS is moto (a DLQ operation's runbook is looked up)."""
     receiver = Receiver(200)
     settings.EVENTOPS_NOTIFY_WEBHOOKS = [receiver.url]
     settings.EVENTOPS_BASE_URL = "https://ops.example.com"
@@ -111,7 +112,7 @@ def test_a_failing_webhook_is_retried_then_given_up_without_touching_the_operati
 
 
 def test_an_unreachable_webhook_never_raises(
-    settings: Any, django_capture_on_commit_callbacks: Any
+    settings: Any, aws: None, django_capture_on_commit_callbacks: Any
 ) -> None:
     settings.EVENTOPS_NOTIFY_WEBHOOKS = ["http://127.0.0.1:9/nothing"]
     from dashboard.celery import app
@@ -180,3 +181,23 @@ def test_a_failure_group_is_announced_with_its_runbook(webhook: Receiver) -> Non
 def test_slack_control_characters_are_escaped() -> None:
     note = notifications.message("t", ["<!channel> & co"], "")
     assert "&lt;!channel&gt; &amp; co" in note["blocks"][0]["text"]["text"]
+
+
+def test_a_redrive_notification_carries_its_dlq_alarms_runbook(
+    webhook: Receiver, django_capture_on_commit_callbacks: Any
+) -> None:
+    boto3.client("sqs", region_name="us-east-1").create_queue(QueueName="orders-dlq")
+    boto3.client("cloudwatch", region_name="us-east-1").put_metric_alarm(
+        AlarmName="orders-dlq-not-empty",
+        AlarmDescription="Runbook: https://wiki.example/orders-dlq",
+        MetricName="ApproximateNumberOfMessagesVisible",
+        Namespace="AWS/SQS",
+        Dimensions=[{"Name": "QueueName", "Value": "orders-dlq"}],
+        Statistic="Maximum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=0,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    finish(running(), django_capture_on_commit_callbacks)
+    assert "Runbook: https://wiki.example/orders-dlq" in webhook.bodies[0]["text"]
