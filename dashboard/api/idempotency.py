@@ -22,6 +22,7 @@ from operations.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
 KEEP = timedelta(hours=24)
+ABANDONED = timedelta(minutes=5)
 MAX_KEY = 255
 
 Answer = tuple[int, dict[str, Any]]
@@ -63,7 +64,12 @@ def idempotent(
         raise Problem(400, f"{HEADER} must be 1 to {MAX_KEY} printable characters.")
     user: Any = request.user
     digest = request_hash(request, payload)
-    IdempotencyKey.objects.filter(user=user, key=key, created__lt=timezone.now() - KEEP).delete()
+    now = timezone.now()
+    IdempotencyKey.objects.filter(user=user, key=key, created__lt=now - KEEP).delete()
+    # A first request whose process died mid-answer must not block its key for a day.
+    IdempotencyKey.objects.filter(
+        user=user, key=key, response_status__isnull=True, created__lt=now - ABANDONED
+    ).delete()
     try:
         with transaction.atomic():
             row = IdempotencyKey.objects.create(user=user, key=key, request_hash=digest)

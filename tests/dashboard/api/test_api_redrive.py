@@ -191,3 +191,24 @@ def test_keys_older_than_a_day_are_purged(operator_api: ApiClient, queues: Queue
     IdempotencyKey.objects.filter(key="old").update(created=timezone.now() - timedelta(hours=25))
     purge_idempotency_keys()
     assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new"]
+
+
+def test_a_key_still_being_answered_is_409_until_abandoned(
+    operator_api: ApiClient, operator, queues: Queues
+) -> None:
+    from datetime import timedelta
+
+    from django.test import RequestFactory
+    from django.utils import timezone
+
+    from dashboard.api.idempotency import request_hash
+    from dashboard.api.schemas import RedriveIn
+
+    body = {"reason": "r"}
+    digest = request_hash(RequestFactory().post(REDRIVE), RedriveIn(**body).model_dump(mode="json"))
+    row = IdempotencyKey.objects.create(user=operator, key="k-4", request_hash=digest)
+    busy = operator_api.post(REDRIVE, body, **{"Idempotency-Key": "k-4"})
+    assert busy.status_code == 409 and not Operation.objects.exists()
+    IdempotencyKey.objects.filter(pk=row.pk).update(created=timezone.now() - timedelta(minutes=6))
+    again = operator_api.post(REDRIVE, body, **{"Idempotency-Key": "k-4"})
+    assert again.status_code == 202 and Operation.objects.count() == 1
