@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from django import forms
 
-from operations import dlq, dlq_actions
+from operations import dlq, dlq_actions, redrive
 
 REASON_HELP = "Why: it is recorded with the operation."
 FILTER_FIELDS = (
@@ -88,6 +89,24 @@ class StartForm(FilterForm):
     reason = forms.CharField(
         max_length=2000, widget=forms.Textarea(attrs={"rows": 2}), help_text=REASON_HELP
     )
+
+    def start_request(
+        self, dlq_url: str, dlq_arn: str, user: Any, user_name: str, *, masked: bool
+    ) -> redrive.StartRequest:
+        """What the valid form asks for, as the redrive service takes it (pages and API).
+        ``masked``: the person sees bodies masked, so their filters match the masked bodies
+        (the worker applies it)."""
+        data = self.cleaned_data
+        params = redrive.RedriveParams(
+            filters=dataclasses.replace(self.filters(), masked=masked),
+            max_messages=data["max_messages"],
+            rate=data["rate"],
+            destination_arn=data["destination_arn"] or "",
+            dlq_arn=dlq_arn,
+        )
+        return redrive.StartRequest(
+            dlq_url, params, data["reason"], user, user_name, native=redrive.use_native(params)
+        )
 
     def __init__(self, *args: Any, sources: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -8,6 +8,7 @@ Celery's filesystem broker under ``var/``). Production sets ``DEBUG=False``,
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -55,11 +56,17 @@ INSTALLED_APPS = [
     "template_partials",
     "axes",
     "mozilla_django_oidc",
+    # The REST API (dashboard/api/); listed so its docs page uses ninja's own static files.
+    "ninja",
+    # /metrics (dashboard/views/metrics.py); its database wrappers are not used.
+    "django_prometheus",
     "operations",
     "dashboard",
 ]
 
 MIDDLEWARE = [
+    # First and last: request counts and latencies by view for /metrics.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -74,6 +81,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     # Last, as django-axes asks: turns a lockout into the lockout page.
     "axes.middleware.AxesMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "dashboard.urls"
@@ -202,6 +210,28 @@ except ValueError as error:
 # Past its TTL a read is still served, silently, for this long while one caller (or a
 # background thread) refreshes it; older than that, callers wait for the refresh.
 EVENTOPS_CACHE_STALE_SECONDS = env_int("EVENTOPS_CACHE_STALE_SECONDS", 60, minimum=0)
+# The dashboard's public address (https://eventops.example.com), for absolute links in API
+# answers and notifications; empty: the host each request came to.
+EVENTOPS_BASE_URL = env_str("EVENTOPS_BASE_URL").rstrip("/")
+# SNS topics whose HTTPS deliveries POST /hooks/sns accepts (comma-separated ARNs): the
+# alarms topic. Empty: the hook refuses everything, and beat polls DescribeAlarmHistory.
+EVENTOPS_SNS_TOPIC_ARNS = env_list("EVENTOPS_SNS_TOPIC_ARNS", [])
+# Where ended operations and new or regressed failure groups are announced: Slack-compatible
+# incoming webhook URLs (comma-separated) and an SNS topic ARN (operations/notifications.py).
+EVENTOPS_NOTIFY_WEBHOOKS = env_list("EVENTOPS_NOTIFY_WEBHOOKS", [])
+EVENTOPS_NOTIFY_SNS_TOPIC_ARN = env_str("EVENTOPS_NOTIFY_SNS_TOPIC_ARN")
+# /metrics is open to this bearer token, or to clients in these networks (CIDRs).
+EVENTOPS_METRICS_TOKEN = env_str("EVENTOPS_METRICS_TOKEN")
+EVENTOPS_METRICS_ALLOWED_NETWORKS = env_list(
+    "EVENTOPS_METRICS_ALLOWED_NETWORKS", ["127.0.0.1/32", "::1/128"]
+)
+for _network in EVENTOPS_METRICS_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"EVENTOPS_METRICS_ALLOWED_NETWORKS: {_network!r} is not a network (CIDR)"
+        ) from None
 EVENTOPS_POLL_SECONDS = env_int("EVENTOPS_POLL_SECONDS", 15, minimum=2)
 # Rules, targets, archives, event logs and event source mappings change only on deploys.
 EVENTOPS_TOPOLOGY_TTL = env_int("EVENTOPS_TOPOLOGY_TTL", 300, minimum=0)
@@ -229,6 +259,19 @@ CELERY_BEAT_SCHEDULE = {
         # A sweep that waited a whole interval behind a long task is superseded.
         "options": {"expires": EVENTOPS_SWEEP_SECONDS},
     }
+}
+# Without an SNS subscription (EVENTOPS_SNS_TOPIC_ARNS empty), alarm changes are read from
+# DescribeAlarmHistory this often, so the history outlives AWS's 14 days unviewed.
+EVENTOPS_ALARM_POLL_SECONDS = env_int("EVENTOPS_ALARM_POLL_SECONDS", 60, minimum=30)
+CELERY_BEAT_SCHEDULE["alarm-history"] = {
+    "task": "operations.poll_alarm_history",
+    "schedule": float(EVENTOPS_ALARM_POLL_SECONDS),
+    "options": {"expires": EVENTOPS_ALARM_POLL_SECONDS},
+}
+# REST API Idempotency-Keys are kept 24 hours.
+CELERY_BEAT_SCHEDULE["api-idempotency-purge"] = {
+    "task": "operations.purge_idempotency_keys",
+    "schedule": 3600.0,
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -336,8 +379,8 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", SECURE_HSTS_SECONDS >= 31536000)
 if env_bool("SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-# /healthz is probed over plain HTTP by load balancers.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# /healthz is probed over plain HTTP by load balancers, /metrics scraped by Prometheus.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {

@@ -6,9 +6,9 @@ from django.contrib import admin
 from django.urls import include, path, register_converter
 from mozilla_django_oidc.views import OIDCLogoutView
 
-from dashboard import auth, converters, oidc
+from dashboard import api, auth, converters, oidc
 from dashboard.environment import EnvironmentConverter
-from dashboard.views import health, home
+from dashboard.views import health, home, hooks, metrics, tokens
 
 register_converter(EnvironmentConverter, "env")
 # <queue:name>, <bus:name>, <archive:name>...: AWS names checked before any view runs.
@@ -34,7 +34,12 @@ urlpatterns = [
     ),
     path("oidc/callback/", oidc.CallbackView.as_view(), name="oidc_authentication_callback"),
     path("admin/login/", auth.admin_login, name="admin_login"),
+    path("hooks/sns", hooks.sns_hook, name="sns_hook"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("", home.home, name="home"),
+    path("tokens/", tokens.token_list, name="api_tokens"),
+    path("tokens/<int:pk>/revoke/", tokens.token_revoke, name="api_token_revoke"),
+    *api.urlpatterns(),
     path("env/<env:env>/", include(environment_patterns)),
 ]

@@ -47,6 +47,7 @@ from django.conf import settings
 from django.core.cache import cache, caches
 from django.core.cache.backends.filebased import FileBasedCache
 
+from operations import metrics
 from operations.aws import client as aws_client
 from operations.aws import context as aws_context
 from operations.aws.context import ContextThreadPoolExecutor
@@ -369,9 +370,11 @@ def _settled(
     """The fresh value, or the remembered failure; None when a fetch is due."""
     now = time.time()
     if entry is not None and now - entry[0] < max_age:
+        metrics.cache_lookup(hit=True)
         return Cached(value=entry[1], fetched_at=entry[0], max_age=max_age)
     remember_failure = min(max_age, ttl())
     if failure is not None and remember_failure > 0 and now - failure[0] < remember_failure:
+        metrics.cache_lookup(hit=True)
         return _failed(entry, failure)
     return None
 
@@ -420,6 +423,7 @@ def _refresh(
     """Fetch now, and store the value or the failure."""
     now = time.time()
     remember_failure = min(max_age, ttl())
+    metrics.cache_lookup(hit=False)
     try:
         value = fetch()
     except AwsError as exc:

@@ -10,7 +10,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from dashboard.environment import env_url, environment_of
-from operations import access, alarms, masking
+from operations import access, alarms, masking, runbooks
 from operations.aws.errors import AwsError
 from operations.cache import describe_error
 
@@ -49,6 +49,7 @@ def alarm_detail(request: HttpRequest, name: str) -> HttpResponse:
         failed = {"name": name, "error": describe_error(exc)}
         return render(request, "alarms/detail.html", failed, status=502)
     context: dict[str, object] = {"name": name, "drill": drill, "alarm": drill.alarm}
+    context["runbook"] = runbooks.runbook(drill.alarm)
     context["charts"] = [g.chart() for g in drill.graphs]
     if drill.dlq and drill.dlq.queue_url:
         context["redrive"] = redrive_target(drill.dlq)

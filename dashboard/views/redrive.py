@@ -84,22 +84,12 @@ def redrive_start(request: HtmxHttpRequest, name: str) -> HttpResponse:
             "has_filters": True,
         }
         return render(request, "dlq/redrive.html", context, status=400)
-    data = form.cleaned_data
-    params = engine.RedriveParams(
-        # Someone who sees bodies masked filters the masked bodies (the worker applies it).
-        filters=dataclasses.replace(form.filters(), masked=masked_here(request)),
-        max_messages=data["max_messages"],
-        rate=data["rate"],
-        destination_arn=data["destination_arn"] or "",
-        dlq_arn=queue.attributes.arn,
-    )
-    start = engine.StartRequest(
+    start = form.start_request(
         queue.url,
-        params,
-        data["reason"],
+        queue.attributes.arn,
         request.user,
         user_name(request),
-        native=engine.use_native(params),
+        masked=masked_here(request),
     )
     try:
         op = engine.start(start)
