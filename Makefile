@@ -88,6 +88,7 @@ bench: $(VENV)/.installed-dev
 	$(PY) bench/redrive.py
 	$(PY) bench/redrive_fifo.py
 	$(PY) bench/trace.py
+	$(PY) bench/masking.py
 
 soak: $(VENV)/.installed-demo
 	$(PY) bench/devstack_soak.py --minutes 10 --rate 2
