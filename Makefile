@@ -96,6 +96,7 @@ bench: $(VENV)/.installed-dev
 	$(PY) bench/redrive.py
 	$(PY) bench/redrive_fifo.py
 	$(PY) bench/trace.py
+	$(PY) bench/masking.py
 
 # Development tooling loads the settings: DEBUG on unless set (no SECRET_KEY needed).
 soak: export DEBUG := $(or $(DEBUG),true)

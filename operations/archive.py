@@ -106,13 +106,21 @@ class EventFilters:
     masked: bool = False
 
     def matches(self, event: LoggedEvent) -> bool:
-        if self.masked and self.active:
-            event = event.masked
+        """Masked: found in the original and still there once masked (the mask itself,
+        ``••••1111``, is looked for in the masked event only)."""
+        if not self._fields_match(event, lenient=self.masked):
+            return False
+        return not (self.masked and self.active and not self._fields_match(event.masked))
+
+    def _fields_match(self, event: LoggedEvent, *, lenient: bool = False) -> bool:
+        def wanted(value: str) -> bool:
+            return bool(value) and not (lenient and masking.MASK in value)
+
         return (
-            (not self.source or event.source == self.source)
-            and (not self.detail_type or event.detail_type == self.detail_type)
-            and (not self.correlation_id or event.correlation_id == self.correlation_id)
-            and (not self.text or self.text in event.message)
+            (not wanted(self.source) or event.source == self.source)
+            and (not wanted(self.detail_type) or event.detail_type == self.detail_type)
+            and (not wanted(self.correlation_id) or event.correlation_id == self.correlation_id)
+            and (not wanted(self.text) or self.text in event.message)
         )
 
     @property
@@ -304,7 +312,8 @@ def _ms(moment: datetime) -> int:
 def _filter_pattern(filters: EventFilters) -> str:
     """A FilterLogEvents quoted term for the most selective filter, or "" (filter locally)."""
     for value in (filters.correlation_id, filters.text, filters.detail_type, filters.source):
-        if value and '"' not in value and "\\" not in value:
+        # The mask (••••1111) is never in the log: such a value is matched locally.
+        if value and '"' not in value and "\\" not in value and masking.MASK not in value:
             return f'"{value}"'
     return ""
 
@@ -315,6 +324,16 @@ def insights_string(value: str) -> str:
 
 
 def insights_query(filters: EventFilters, before_ms: int, limit: int) -> str:
+    # Values holding the mask (••••1111) are never in the log: they are matched locally.
+    def sent(value: str) -> str:
+        return "" if masking.MASK in value else value
+
+    filters = EventFilters(
+        source=sent(filters.source),
+        detail_type=sent(filters.detail_type),
+        correlation_id=sent(filters.correlation_id),
+        text=sent(filters.text),
+    )
     lines = ["fields @timestamp, @message"]
     lines.append(f"filter @timestamp < {int(before_ms)}")
     if filters.source:

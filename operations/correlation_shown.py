@@ -9,6 +9,7 @@ holds finds nothing.
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import replace
 
@@ -60,6 +61,12 @@ def masked_panel(found: Panel) -> Panel:
                 rows.append({**row, "event": event})
         entries = [event_entry(row["event"], row.get("rules", [])) for row in rows]
         return replace(found, rows=rows, entries=entries)
+    if found.key == "operations":
+        # Reasons are free text (a card number pasted into "why"): shown masked, never saved.
+        rows = [copy.copy(op) for op in found.rows]
+        for op in rows:
+            op.reason = masking.mask_text(op.reason)
+        return replace(found, rows=rows, entries=[masked_entry(e) for e in found.entries])
     return replace(found, entries=[masked_entry(e) for e in found.entries])
 
 

@@ -320,26 +320,41 @@ class Filters:
         return not any(v for k, v in self.to_dict().items() if k != "masked")
 
     def matches(self, message: DlqMessage) -> bool:
+        """Whether the message is one to move. Masked (``masked``): a value must be found in
+        the original and still be there once masked, so nothing masking hides ever matches;
+        a value holding the mask itself (``••••1111``) is looked for in the masked message
+        only. The original is checked first: most messages fail there, without masking."""
         if self.message_ids and message.message_id not in self.message_ids:
             return False
-        if self.masked and (
-            self.event_type or self.correlation_id or self.attribute_name or self.contains
-        ):
-            message = message.masked
-        if self.event_type and message.event_type != self.event_type:
+        if not self._content_matches(message, lenient=self.masked):
             return False
-        if self.correlation_id and message.correlation_id != self.correlation_id:
-            return False
-        if self.attribute_name and (
-            message.attributes.get(self.attribute_name) != self.attribute_value
-        ):
-            return False
-        if self.contains and self.contains not in message.raw.body:
+        looks_at_content = any(
+            (self.event_type, self.correlation_id, self.attribute_name, self.contains)
+        )
+        if self.masked and looks_at_content and not self._content_matches(message.masked):
             return False
         sent = message.sent_at
         if self.sent_after and (sent is None or sent < self.sent_after):
             return False
         return not (self.sent_before and (sent is None or sent >= self.sent_before))
+
+    def _content_matches(self, message: DlqMessage, *, lenient: bool = False) -> bool:
+        """The text filters; ``lenient`` passes over values that hold the mask."""
+
+        def wanted(value: str) -> bool:
+            return bool(value) and not (lenient and masking.MASK in value)
+
+        if wanted(self.event_type) and message.event_type != self.event_type:
+            return False
+        if wanted(self.correlation_id) and message.correlation_id != self.correlation_id:
+            return False
+        if (
+            self.attribute_name
+            and wanted(self.attribute_value or self.attribute_name)
+            and message.attributes.get(self.attribute_name) != self.attribute_value
+        ):
+            return False
+        return not (wanted(self.contains) and self.contains not in message.raw.body)
 
     def to_dict(self) -> dict[str, Any]:
         """For ``Operation.parameters`` (JSON)."""

@@ -12,8 +12,8 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from dashboard.environment import environment_of
 from dashboard.http import HtmxHttpRequest
+from dashboard.views.operations import environment_scope
 from operations import access
 from operations.read_audit import ReadAudit
 
@@ -30,11 +30,7 @@ def sees_everyone(user: object, environment: str) -> bool:
 def access_log(request: HtmxHttpRequest) -> HttpResponse:
     """Reads of message bodies, newest first, filterable by person, environment and kind."""
     chosen = {key: request.GET.get(key, "").strip()[:150] for key in FILTERS}
-    here = environment_of(request).name
-    visible = [env.name for env in access.visible_environments(request.user)]
-    scope = chosen["environment"] if chosen["environment"] in [*visible, "all"] else here
-    chosen["environment"] = scope
-    environments = visible if scope == "all" else [scope]
+    environments = environment_scope(request, chosen)
     everyone = [name for name in environments if sees_everyone(request.user, name)]
     own = Q(username=request.user.get_username(), environment__in=environments)
     rows = ReadAudit.objects.filter(Q(environment__in=everyone) | own)

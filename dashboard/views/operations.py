@@ -39,12 +39,7 @@ DLQ_KINDS = frozenset(
 def operation_list(request: HtmxHttpRequest) -> HttpResponse:
     """Every operation, newest first, filterable by kind, state, user and target."""
     chosen = {key: request.GET.get(key, "").strip()[:200] for key in FILTERS}
-    here = environment_of(request).name
-    visible = [env.name for env in access.visible_environments(request.user)]
-    # This environment's operations, or every environment the user may see ("all").
-    scope = chosen["environment"] if chosen["environment"] in [*visible, "all"] else here
-    chosen["environment"] = scope
-    rows = Operation.objects.filter(environment__in=visible if scope == "all" else [scope])
+    rows = Operation.objects.filter(environment__in=environment_scope(request, chosen))
     if chosen["kind"]:
         rows = rows.filter(kind=chosen["kind"])
     if chosen["state"]:
@@ -64,6 +59,16 @@ def operation_list(request: HtmxHttpRequest) -> HttpResponse:
         "environments": access.visible_environments(request.user),
     }
     return render(request, "operations/list.html", context)
+
+
+def environment_scope(request: HtmxHttpRequest, chosen: dict[str, str]) -> list[str]:
+    """The environments a list shows: this one, another the user may see, or every one they
+    may see ("all"); ``chosen["environment"]`` is set to what was taken."""
+    here = environment_of(request).name
+    visible = [env.name for env in access.visible_environments(request.user)]
+    scope = chosen["environment"] if chosen["environment"] in [*visible, "all"] else here
+    chosen["environment"] = scope
+    return visible if scope == "all" else [scope]
 
 
 @require_GET

@@ -84,3 +84,12 @@ def test_opening_an_event_is_recorded_in_the_access_log(viewer_client, secret_ev
     read = ReadAudit.objects.get()
     assert (read.username, read.kind, read.unmasked) == ("victor", "viewed_message", False)
     assert read.target == f"{ARCHIVE} {secret_event[0]}"
+
+
+def test_viewer_finds_events_by_the_mask_they_see(viewer_client, secret_event):
+    assert secret_event[0] in viewer_client.get(EVENTS, {"q": "••••1111"}).content.decode()
+
+
+def test_a_masked_search_is_never_sent_to_logs_insights() -> None:
+    query = reads.insights_query(reads.EventFilters(text="••••1111", masked=True), 1, 10)
+    assert "••••" not in query

@@ -201,3 +201,11 @@ def test_viewer_alarm_drilldown_masks_the_errors(viewer_client, dlq_alarm_with_a
 
 def test_admin_alarm_drilldown_shows_the_errors(admin_client, dlq_alarm_with_a_secret_error):
     assert f"card {CARD} refused" in admin_client.get(dlq_alarm_with_a_secret_error).text
+
+
+def test_viewer_sees_operation_reasons_masked_in_the_correlation_panel(
+    viewer_client, edit_operation
+) -> None:
+    edit_operation.touched.create(correlation_id=CORRELATION_ID)
+    html = panel(viewer_client, "operations")
+    assert "was refused" in html and "••••1111" in html and CARD not in html

@@ -15,6 +15,7 @@ from operations import correlation, dlq
 from operations.aws import sqs
 from operations.models import Operation
 from operations.read_audit import ReadAudit
+from tests.operations.redrive_world import make_queues
 from tests.secret_bodies import BODY, CARD, CORRELATION_ID, PASSWORD, leaked
 
 pytestmark = pytest.mark.django_db
@@ -83,16 +84,10 @@ def test_trace_unmasked_is_refused_to_a_viewer(secret_dlq_panel) -> None:
 
 @pytest.fixture
 def secret_dlq(aws: None) -> str:
-    client = boto3.client("sqs", region_name="us-east-1")
-    url = client.create_queue(QueueName="orders-dlq")["QueueUrl"]
-    arn = client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    policy = json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": 3})
-    client.create_queue(QueueName="orders", Attributes={"RedrivePolicy": policy})
+    client, _source_url, _arn, url = make_queues()
     client.send_message(QueueUrl=url, MessageBody=BODY)
     client.send_message(QueueUrl=url, MessageBody=json.dumps({"detail-type": "OrderShipped"}))
-    return str(url)
+    return url
 
 
 def redrive(*args: str) -> str:
