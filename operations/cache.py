@@ -208,3 +208,10 @@ def _failed(entry: tuple[float, Any] | None, failure: tuple[float, str, str, boo
         access_denied=access_denied,
         failed_at=failed_at,
     )
+
+
+def forget(name: str) -> None:
+    """Drop a cached read and its remembered failure: the next read goes to AWS (after a
+    change made here, such as a delete, that the cached value would hide)."""
+    key = cache_key(name)
+    cache.delete_many([key, _failure_key(key)])
