@@ -55,6 +55,10 @@ _IAM_SERVICE = {
     "ListArchives": "events",
     "DescribeLogGroups": "logs",
     "ListEventSourceMappings": "lambda",
+    "GetFunctionConfiguration": "lambda",
+    "StartQuery": "logs",
+    "FilterLogEvents": "logs",
+    "BatchGetTraces": "xray",
 }
 
 
