@@ -8,8 +8,9 @@ Lambda's DLQ attributes (``ErrorCode``/``ErrorMessage``), then "no error recorde
 
 The consumer is found from the message's source queue (:mod:`operations.triage.consumers`).
 A lookup is a cached read keyed by the DLQ and the set of message IDs, kept
-``ERRORS_MAX_AGE`` seconds (a message's recorded failure does not change); a source that
-fails is skipped with a note and the next one is tried.
+``ERRORS_MAX_AGE`` seconds; an error found is also kept per message for a day (a message's
+recorded failure does not change). A source that fails is skipped with a note and the next
+one is tried.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+from django.core.cache import cache
+
 from operations.aws import xray
 from operations.aws.errors import AwsError
-from operations.cache import cached, ttl
+from operations.cache import cache_key, cached, ttl
 from operations.dlq import DlqMessage
 from operations.triage import consumers as consumer_lookup
 from operations.triage import logs as consumer_logs
@@ -32,8 +35,9 @@ from operations.triage import logs as consumer_logs
 logger = logging.getLogger(__name__)
 
 NO_ERROR = "(no error recorded)"
-# How long a lookup is kept (at least the read TTL).
+# How long a lookup is kept (at least the read TTL), and an error found for a message.
 ERRORS_MAX_AGE = 300
+RECORDED_MAX_AGE = 24 * 3600
 # The log window starts this long before the oldest message's first send.
 WINDOW_MARGIN = timedelta(minutes=5)
 # Without a send time, the window goes back this far.
@@ -104,21 +108,41 @@ class Lookup:
     notes: list[str] = field(default_factory=list)
 
 
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+
+
+def _memo_key(dlq_url: str, message_id: str) -> str:
+    return cache_key(f"triage-error:{_digest(dlq_url, message_id)}")
+
+
 def lookup(dlq_url: str, messages: Iterable[DlqMessage]) -> Lookup:
-    """The consumers' and X-Ray's errors for ``messages`` (cached; see the module doc)."""
+    """The consumers' and X-Ray's errors for ``messages`` (cached; see the module doc).
+
+    An error once found is kept per message for ``RECORDED_MAX_AGE`` (a message's failure
+    does not change), so a later peek that sees some of the same messages only looks up the
+    others."""
     batch = list({m.message_id: m for m in messages}.values())
     if not batch:
         return Lookup()
-    ids = "\n".join(sorted(m.message_id for m in batch))
-    digest = hashlib.sha256(f"{dlq_url}\n{ids}".encode()).hexdigest()[:32]
+    keys = {m.message_id: _memo_key(dlq_url, m.message_id) for m in batch}
+    memo = cache.get_many(list(keys.values()))
+    known = {i: memo[k] for i, k in keys.items() if isinstance(memo.get(k), ConsumerError)}
+    rest = [m for m in batch if m.message_id not in known]
+    if not rest:
+        return Lookup(errors=known)
+    ids = sorted(m.message_id for m in rest)
     found = cached(
-        f"triage-errors:{digest}",
-        lambda: _look_up(dlq_url, batch),
+        f"triage-errors:{_digest(dlq_url, *ids)}",
+        lambda: _look_up(dlq_url, rest),
         max_age=max(ERRORS_MAX_AGE, ttl()),
     )
     if found.value is None:
-        return Lookup(notes=[found.error] if found.error else [])
-    return found.value
+        return Lookup(errors=known, notes=[found.error] if found.error else [])
+    fresh = {keys[i]: e for i, e in found.value.errors.items() if i in keys and i not in known}
+    if fresh:
+        cache.set_many(fresh, RECORDED_MAX_AGE)
+    return Lookup(errors={**known, **found.value.errors}, notes=found.value.notes)
 
 
 def errors_for(dlq_url: str, messages: Iterable[DlqMessage]) -> dict[str, ConsumerError]:

@@ -147,6 +147,7 @@ def test_a_lookup_is_cached_for_the_same_messages(world: World) -> None:
     messages = world.messages()
     errors_for(world.dlq_url, messages)
     calls: Counter[str] = Counter()
+    aws_client.reset()  # the next clients carry the counter
     aws_client.session().events.register(
         "before-call.*.*", lambda model, **kw: calls.update([model.name])
     )
@@ -310,3 +311,19 @@ def test_logged_at_is_when_the_line_was_written() -> None:
     failure = consumer_logs.parse_line(powertools_line("m"), 1_700_000_000_000)
     assert failure is not None
     assert consumer_logs.logged_at(failure) == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
+
+
+def test_a_later_peek_looks_up_only_the_messages_not_known_yet(world: World) -> None:
+    first, second = world.put(), world.put()
+    world.log(powertools_line(first), powertools_line(second))
+    messages = {m.message_id: m for m in world.messages()}
+    errors_for(world.dlq_url, [messages[first]])
+    queries: list[str] = []
+    aws_client.reset()
+    aws_client.session().events.register(
+        "provide-client-params.logs.StartQuery",
+        lambda params, **kw: queries.append(params["queryString"]),
+    )
+    both = errors_for(world.dlq_url, [messages[first], messages[second]])
+    assert {e.source for e in both.values()} == {Source.LOGS}
+    assert len(queries) == 1 and second in queries[0] and first not in queries[0]
