@@ -134,7 +134,8 @@ def error_groups(
             },
         )
         group["count"] += 1
-    return sorted(groups.values(), key=lambda g: (-g["count"], g["title"]))
+    # Largest first; at equal counts, recorded errors before "no error recorded".
+    return sorted(groups.values(), key=lambda g: (-g["count"], g["source"] == "none", g["title"]))
 
 
 def export_text(queue: Dlq, peeked: dlq.Peek, *, source: str, note: str = "") -> str:
