@@ -8,12 +8,16 @@ Celery's filesystem broker under ``var/``). Production sets ``DEBUG=False``,
 
 from __future__ import annotations
 
+import os
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from dashboard.env import env_bool, env_float, env_int, env_list, env_str
+from dashboard.env import env_bool, env_float, env_int, env_list, env_str, origin
+from dashboard.role_map import parse_role_map
 from operations.masking import compile_patterns, split_patterns
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -21,12 +25,19 @@ VAR_DIR = Path(env_str("EVENTOPS_VAR_DIR", str(BASE_DIR / "var")))
 # The embedded defaults keep their state here (SQLite, Celery's filesystem broker).
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
-DEBUG = env_bool("DEBUG", True)
+# pytest (8.2+) sets PYTEST_VERSION for its run and the processes its tests start: the
+# test suite keeps the development defaults (pytest-django still runs views with DEBUG off).
+RUNNING_TESTS = bool(os.environ.get("PYTEST_VERSION"))
+# Off unless set: make demo (scripts/demo.sh) sets DEBUG=true, production leaves it unset.
+DEBUG = env_bool("DEBUG", RUNNING_TESTS)
 
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY is required when DEBUG is false")
+        raise ImproperlyConfigured(
+            "SECRET_KEY is required when DEBUG is off (set SECRET_KEY to a long random "
+            "value, or DEBUG=true for local development only)"
+        )
     SECRET_KEY = "insecure-development-key-only-for-debug-mode-0123456789abcdef"
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
@@ -42,6 +53,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "csp",
     "template_partials",
+    "axes",
+    "mozilla_django_oidc",
     "operations",
     "dashboard",
 ]
@@ -59,6 +72,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: turns a lockout into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "dashboard.urls"
@@ -106,6 +121,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- cache and Celery ------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
+CACHES: dict[str, dict[str, Any]]
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -121,7 +137,19 @@ if REDIS_URL:
         "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300, minimum=30)
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # No Redis: a cache on disk, shared by every process of this machine (the web
+    # server's workers and the Celery worker), so one refresh serves them all; a
+    # local-memory cache would be one copy per process, each refreshed on its own.
+    # Writes are atomic renames; refresh locks are flock'd files (operations/cache.py).
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+            # One entry per page read, environment and queue page; culling (a third of
+            # the files, when over the limit) is a directory scan, so keep the limit high.
+            "OPTIONS": {"MAX_ENTRIES": 20000},
+        }
+    }
     CELERY_BROKER_URL = "filesystem://"
     _celery_dir = VAR_DIR / "celery"
     for _folder in ("out", "processed", "control"):
@@ -171,6 +199,9 @@ try:
     compile_patterns(EVENTOPS_MASK_PATTERNS)
 except ValueError as error:
     raise ImproperlyConfigured(str(error)) from error
+# Past its TTL a read is still served, silently, for this long while one caller (or a
+# background thread) refreshes it; older than that, callers wait for the refresh.
+EVENTOPS_CACHE_STALE_SECONDS = env_int("EVENTOPS_CACHE_STALE_SECONDS", 60, minimum=0)
 EVENTOPS_POLL_SECONDS = env_int("EVENTOPS_POLL_SECONDS", 15, minimum=2)
 # Rules, targets, archives, event logs and event source mappings change only on deploys.
 EVENTOPS_TOPOLOGY_TTL = env_int("EVENTOPS_TOPOLOGY_TTL", 300, minimum=0)
@@ -205,6 +236,74 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
+# django-axes first (it refuses a locked-out account before anything checks a password),
+# then local passwords (dashboard/auth.py: off with EVENTOPS_PASSWORD_LOGIN=false), then
+# OpenID Connect (dashboard/oidc.py: inert until OIDC_RP_CLIENT_ID is set).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "dashboard.auth.PasswordBackend",
+    "dashboard.oidc.RoleMappingBackend",
+]
+EVENTOPS_PASSWORD_LOGIN = env_bool("EVENTOPS_PASSWORD_LOGIN", True)
+# Every mutation (redrive, replay, re-publish, edit, delete, cancel) hidden and refused,
+# in pages and commands, for everyone (operations/access.py).
+EVENTOPS_READ_ONLY = env_bool("EVENTOPS_READ_ONLY", False)
+
+# Failed logins: this many lock the account *and* the address out for this long (axes).
+EVENTOPS_LOGIN_FAILURE_LIMIT = env_int("EVENTOPS_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+EVENTOPS_LOGIN_LOCKOUT_MINUTES = env_int("EVENTOPS_LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
+AXES_FAILURE_LIMIT = EVENTOPS_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=EVENTOPS_LOGIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+
+# OpenID Connect single sign-on (mozilla-django-oidc; dashboard/oidc.py). Configured when
+# OIDC_RP_CLIENT_ID is set, with the provider's discovery document (fetched once, on first
+# use) or its endpoints named one by one (these win over discovery).
+OIDC_RP_CLIENT_ID = env_str("OIDC_RP_CLIENT_ID")
+OIDC_RP_CLIENT_SECRET = env_str("OIDC_RP_CLIENT_SECRET")
+OIDC_OP_DISCOVERY_URL = env_str("OIDC_OP_DISCOVERY_URL")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("OIDC_OP_AUTHORIZATION_ENDPOINT")
+OIDC_OP_TOKEN_ENDPOINT = env_str("OIDC_OP_TOKEN_ENDPOINT")
+OIDC_OP_USER_ENDPOINT = env_str("OIDC_OP_USER_ENDPOINT")
+OIDC_OP_JWKS_ENDPOINT = env_str("OIDC_OP_JWKS_ENDPOINT")
+OIDC_OP_LOGOUT_ENDPOINT = env_str("OIDC_OP_LOGOUT_ENDPOINT")
+OIDC_RP_SIGN_ALGO = env_str("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = env_str("OIDC_RP_SCOPES", "openid email profile")
+OIDC_TIMEOUT = env_float("OIDC_TIMEOUT", 10.0, minimum=0.1)
+OIDC_STORE_ID_TOKEN = True  # the provider's logout wants it back as id_token_hint
+OIDC_OP_LOGOUT_URL_METHOD = "dashboard.oidc.provider_logout_url"
+OIDC_AUTHENTICATE_CLASS = "dashboard.oidc.AuthenticationRequestView"
+OIDC_CALLBACK_CLASS = "dashboard.oidc.CallbackView"
+LOGIN_REDIRECT_URL_FAILURE = "/login/?sso=failed"
+EVENTOPS_OIDC_PROVIDER_LABEL = env_str("EVENTOPS_OIDC_PROVIDER_LABEL", "single sign-on")
+EVENTOPS_OIDC_GROUPS_CLAIM = env_str("EVENTOPS_OIDC_GROUPS_CLAIM", "groups")
+# "sre-oncall=operator,engineering=viewer,prod-admins=admin@prod": the provider's groups
+# and the eventops groups they grant; checked here, at startup.
+EVENTOPS_OIDC_ROLE_MAP = parse_role_map(env_str("EVENTOPS_OIDC_ROLE_MAP"))
+if OIDC_RP_CLIENT_ID and not (
+    OIDC_OP_DISCOVERY_URL or (OIDC_OP_AUTHORIZATION_ENDPOINT and OIDC_OP_TOKEN_ENDPOINT)
+):
+    raise ImproperlyConfigured(
+        "OIDC_RP_CLIENT_ID is set: set OIDC_OP_DISCOVERY_URL too (or "
+        "OIDC_OP_AUTHORIZATION_ENDPOINT, OIDC_OP_TOKEN_ENDPOINT, OIDC_OP_USER_ENDPOINT and "
+        "OIDC_OP_JWKS_ENDPOINT)"
+    )
+if not EVENTOPS_PASSWORD_LOGIN and not OIDC_RP_CLIENT_ID:
+    raise ImproperlyConfigured(
+        "EVENTOPS_PASSWORD_LOGIN=false leaves no way to sign in: configure OpenID Connect "
+        "(OIDC_RP_CLIENT_ID, OIDC_OP_DISCOVERY_URL) as well"
+    )
+
+# The provider's origins (discovery document and end-session endpoint), for the CSP.
+SSO_ORIGINS = sorted(
+    {origin(url) for url in (OIDC_OP_DISCOVERY_URL, OIDC_OP_LOGOUT_ENDPOINT) if origin(url)}
+)
+
+# Logs Insights queries a person can start from the archive's event browser.
+EVENTOPS_LOGS_MAX_WINDOW_HOURS = env_int("EVENTOPS_LOGS_MAX_WINDOW_HOURS", 24, minimum=1)
+EVENTOPS_LOGS_QUERIES_PER_MINUTE = env_int("EVENTOPS_LOGS_QUERIES_PER_MINUTE", 4, minimum=1)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -250,7 +349,9 @@ CONTENT_SECURITY_POLICY = {
         "font-src": ["'self'"],
         "object-src": ["'none'"],
         "base-uri": ["'none'"],
-        "form-action": ["'self'"],
+        # Logging out posts to /logout/, which redirects to the provider's end-session
+        # page when signed in through it: form-action covers that redirect too.
+        "form-action": ["'self'", *SSO_ORIGINS],
         "frame-ancestors": ["'none'"],
     }
 }
@@ -270,5 +371,7 @@ LOGGING = {
     "loggers": {
         "botocore": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
+        # Every successful login at INFO; failures and lockouts are warnings.
+        "axes": {"level": "WARNING"},
     },
 }

@@ -18,6 +18,7 @@ page, at most ``MAX_CALLS_PER_PAGE`` FilterLogEvents calls to fill one.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from operations import event_pattern
+from operations import event_pattern, masking
 from operations.aws import events, logs
 from operations.aws.errors import AwsError
 from operations.cache import Cached, cached
@@ -100,8 +101,13 @@ class EventFilters:
     detail_type: str = ""
     correlation_id: str = ""
     text: str = ""
+    # For someone who may not see events unmasked: the filters look at the masked event,
+    # so a search never finds a value they are not shown.
+    masked: bool = False
 
     def matches(self, event: LoggedEvent) -> bool:
+        if self.masked and self.active:
+            event = event.masked
         return (
             (not self.source or event.source == self.source)
             and (not self.detail_type or event.detail_type == self.detail_type)
@@ -175,6 +181,15 @@ class LoggedEvent:
     @property
     def is_replayed(self) -> bool:
         return bool(self.replay_name or self.republished_by)
+
+    @functools.cached_property
+    def masked(self) -> LoggedEvent:
+        """The event as someone who may not see secrets sees it (itself when nothing in it
+        is masked). For showing and searching only: replays use the archive's bytes."""
+        text = masking.mask_text(self.message)
+        if text == self.message:
+            return self
+        return parse_message(text, self.timestamp_ms) or self
 
     @property
     def pretty(self) -> str:

@@ -1,15 +1,25 @@
-"""Read cache for AWS data, with stale-on-error.
+"""Read cache for AWS data: stale-while-revalidate, one refresh per key, stale-on-error.
 
 Every read the dashboard makes goes through ``cached(key, fetch)``:
 
-- within ``EVENTOPS_CACHE_TTL`` seconds of the last good fetch, the cached value
-  is returned and AWS is not called (ten engineers cost what one does);
-- after that, ``fetch`` runs again; if it raises ``AwsError``, the last good
-  value is returned marked stale, with the error, for up to ``STALE_SECONDS``;
+- within ``EVENTOPS_CACHE_TTL`` seconds of the last good fetch (its fresh-until),
+  the cached value is returned and AWS is not called (ten engineers cost what one does);
+- after that, ONE caller refreshes it, whoever asks and in whichever process: it takes
+  a short lock in the cache (``cache.add`` on Redis and local memory, an ``flock``'d
+  file on the file cache, whose ``add`` is not atomic across processes). Everyone
+  else gets the last value at once while it is younger than fresh-until plus
+  ``EVENTOPS_CACHE_STALE_SECONDS`` (the keep-until of a silent stale value); with no
+  such value they wait briefly (``WAIT_SECONDS``) for the lock holder rather than all
+  fetching the same thing;
+- inside ``refreshing_in_background()`` (the overview and queue pages), the lock holder
+  does not even wait: the fetch runs in a background thread and the viewer gets the
+  last value; only the first fill of a key happens inside a request;
+- if ``fetch`` raises ``AwsError``, the last good value is returned marked stale,
+  with the error, for up to ``STALE_SECONDS``;
 - a failure is remembered too (the error and when), for the read TTL: during an
   AWS outage every view and every poll within that time gets the stale value and
   the error without calling AWS again (each call could take its retries and
-  timeouts, longer than a request may last).
+  timeouts, longer than a request may last). Waiters share it the same way.
 
 The result is a ``Cached`` that a panel renders: the value (possibly stale),
 and the error message to show next to it.
@@ -17,19 +27,29 @@ and the error message to show next to it.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import fcntl
 import hashlib
 import logging
+import os
+import threading
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.filebased import FileBasedCache
 
 from operations.aws import client as aws_client
 from operations.aws import context as aws_context
+from operations.aws.context import ContextThreadPoolExecutor
 from operations.aws.errors import AwsError
 
 logger = logging.getLogger(__name__)
@@ -164,12 +184,142 @@ def ttl() -> int:
     return int(getattr(settings, "EVENTOPS_CACHE_TTL", 15))
 
 
+def stale_seconds() -> int:
+    """How long past its TTL a value is still served, silently, while one caller refreshes."""
+    return int(getattr(settings, "EVENTOPS_CACHE_STALE_SECONDS", 60))
+
+
 def _failure_key(key: str) -> str:
     return f"{key}:failed"
 
 
-def cached(name: str, fetch: Callable[[], T], *, max_age: int | None = None) -> Cached[T]:
+# A refresh lock expires after this long on the backends with expiry (Redis, local
+# memory), so a holder that died frees the key; an flock'd file is freed by the kernel.
+LOCK_SECONDS = 30
+# Without a value to serve, a caller waits this long for the holder's result, polling.
+WAIT_SECONDS = 5.0
+POLL_SECONDS = 0.05
+
+
+class _CacheLock:
+    """``cache.add``: atomic on Redis (SET NX) and within one process on local memory."""
+
+    def __init__(self, key: str) -> None:
+        self.key = f"{key}:lock"
+        self.token = uuid.uuid4().hex
+
+    def acquire(self) -> bool:
+        return bool(cache.add(self.key, self.token, timeout=LOCK_SECONDS))
+
+    def release(self) -> None:
+        if cache.get(self.key) == self.token:
+            cache.delete(self.key)
+
+
+class _FileLock:
+    """An exclusive ``flock`` on a file next to the file cache: atomic across threads
+    (each ``open`` is its own lock holder) and processes, and released by the kernel if
+    the holder dies. The files stay (one per key): unlinking a lock file races with a
+    process that has it open."""
+
+    def __init__(self, directory: str, key: str) -> None:
+        digest = hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()
+        self.path = os.path.join(directory, "locks", f"{digest}.lock")
+        self.fd: int | None = None
+
+    def acquire(self) -> bool:
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self.fd = fd
+        return True
+
+    def release(self) -> None:
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+
+def _lock_for(key: str) -> _CacheLock | _FileLock:
+    backend = caches["default"]
+    if isinstance(backend, FileBasedCache):
+        return _FileLock(str(getattr(backend, "_dir")), key)  # noqa: B009
+    return _CacheLock(key)
+
+
+# --- background refresh ----------------------------------------------------------------
+
+_background_mode: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "eventops_refresh_in_background", default=False
+)
+_pool_lock = threading.Lock()
+_pool: ContextThreadPoolExecutor | None = None
+_pending: set[Future[Any]] = set()
+BACKGROUND_WORKERS = 4
+
+
+@contextlib.contextmanager
+def refreshing_in_background() -> Iterator[None]:
+    """Within the block, a stale read that has a value to serve is refreshed in a
+    background thread (in the caller's environment and identity), never in the caller."""
+    token = _background_mode.set(True)
+    try:
+        yield
+    finally:
+        _background_mode.reset(token)
+
+
+def _submit(job: Callable[[], None]) -> None:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ContextThreadPoolExecutor(
+                max_workers=BACKGROUND_WORKERS, thread_name_prefix="eventops-refresh"
+            )
+        future = _pool.submit(job)
+        _pending.add(future)
+    future.add_done_callback(_pending.discard)
+
+
+def start_once(name: str, job: Callable[[], object]) -> bool:
+    """Run ``job`` in a background thread (in the caller's environment and identity)
+    unless a job of that ``name`` runs already, in this process or another; returns
+    whether it started one."""
+    lock = _lock_for(f"{cache_key(name)}:job")
+    if not lock.acquire():
+        return False
+
+    def run() -> None:
+        try:
+            job()
+        finally:
+            lock.release()
+
+    _submit(run)
+    return True
+
+
+def wait_for_background(timeout: float = 30.0) -> None:
+    """Wait for the background refreshes started so far (tests and benchmarks)."""
+    futures.wait(list(_pending), timeout=timeout)
+
+
+# --- the read ------------------------------------------------------------------------------
+
+
+def cached(
+    name: str, fetch: Callable[[], T], *, max_age: int | None = None, stale: int | None = None
+) -> Cached[T]:
     """The value of ``fetch()``, from the cache when fresh, stale on ``AwsError``.
+
+    Past its TTL, one caller refreshes (see the module docstring) and the others get
+    the last value for ``stale`` seconds more (``EVENTOPS_CACHE_STALE_SECONDS`` unless
+    given: reads that change only on deploys pass their own TTL), or wait for it.
 
     A failure is remembered for ``min(max_age, ttl())`` seconds (the read TTL, so a
     long-lived structure read retries as soon as an ordinary one would): within
@@ -177,29 +327,147 @@ def cached(name: str, fetch: Callable[[], T], *, max_age: int | None = None) -> 
     returned. Only ``AwsError`` is caught: any other exception is a bug and propagates.
     """
     key = cache_key(name)
-    failure_key = _failure_key(key)
     max_age = ttl() if max_age is None else max_age
+    entry, failure = _read(key, shared=not _background_mode.get())
+    if max_age <= 0:
+        return _refresh(name, key, fetch, max_age, entry, failure)
     now = time.time()
-    found = cache.get_many([key, failure_key])
-    entry = found.get(key)
-    failure = found.get(failure_key)
-    if entry is not None and max_age > 0 and now - entry[0] < max_age:
+    settled = _settled(entry, failure, max_age)
+    if settled is not None:
+        return settled
+    stale = stale_seconds() if stale is None else stale
+    servable = entry is not None and now - entry[0] < max_age + stale
+    lock = _lock_for(key)
+    handed_off = False
+    if lock.acquire():
+        try:
+            # Someone may have refreshed (or failed) between our read and our lock.
+            entry, failure = _read(key)
+            settled = _settled(entry, failure, max_age)
+            if settled is not None:
+                return settled
+            if servable and entry is not None and _background_mode.get():
+                held, handed_off = lock, True
+
+                def job() -> None:
+                    try:
+                        _refresh(name, key, fetch, max_age, entry, failure)
+                    finally:
+                        held.release()
+
+                _submit(job)
+                return Cached(value=entry[1], fetched_at=entry[0], max_age=max_age)
+            return _refresh(name, key, fetch, max_age, entry, failure)
+        finally:
+            if not handed_off:
+                lock.release()
+    if servable and entry is not None:
+        # Another caller is refreshing it: the last value, now.
+        return Cached(value=entry[1], fetched_at=entry[0], max_age=max_age)
+    return _wait_for_refresh(name, key, fetch, max_age, entry)
+
+
+def _settled(
+    entry: tuple[float, Any] | None, failure: tuple[float, str, str, bool] | None, max_age: int
+) -> Cached[Any] | None:
+    """The fresh value, or the remembered failure; None when a fetch is due."""
+    now = time.time()
+    if entry is not None and now - entry[0] < max_age:
         return Cached(value=entry[1], fetched_at=entry[0], max_age=max_age)
     remember_failure = min(max_age, ttl())
     if failure is not None and remember_failure > 0 and now - failure[0] < remember_failure:
         return _failed(entry, failure)
+    return None
+
+
+# Pages (inside ``refreshing_in_background``) keep what they read in this process for up
+# to LOCAL_SECONDS: twenty viewers polling each second then unpickle a 2,000-queue
+# inventory (about 50 ms) once a second per process instead of twenty times. Locks,
+# waits and refreshes always read the shared cache.
+LOCAL_SECONDS = 1.0
+_LOCAL_LIMIT = 512
+_local: dict[str, tuple[float, Any]] = {}
+
+
+def forget_local() -> None:
+    """Drop this process's short-lived copies (after emptying the shared cache)."""
+    _local.clear()
+
+
+Entry = tuple[tuple[float, Any] | None, tuple[float, str, str, bool] | None]
+
+
+def _read(key: str, *, shared: bool = True) -> Entry:
+    if not shared:
+        hit = _local.get(key)
+        if hit is not None and time.monotonic() < hit[0]:
+            return hit[1]
+    found = cache.get_many([key, _failure_key(key)])
+    result = (found.get(key), found.get(_failure_key(key)))
+    if _background_mode.get():
+        if len(_local) >= _LOCAL_LIMIT:
+            now = time.monotonic()
+            for stale in [k for k, (until, _) in _local.items() if until <= now]:
+                _local.pop(stale, None)
+        _local[key] = (time.monotonic() + LOCAL_SECONDS, result)
+    return result
+
+
+def _refresh(
+    name: str,
+    key: str,
+    fetch: Callable[[], T],
+    max_age: int,
+    entry: tuple[float, Any] | None,
+    failure: tuple[float, str, str, bool] | None,
+) -> Cached[T]:
+    """Fetch now, and store the value or the failure."""
+    now = time.time()
+    remember_failure = min(max_age, ttl())
     try:
         value = fetch()
     except AwsError as exc:
         logger.warning("AWS read %s failed: %s", name, exc)
         failure = (now, describe_error(exc), exc.code, exc.access_denied)
         if remember_failure > 0:
-            cache.set(failure_key, failure, timeout=remember_failure + 1)
+            cache.set(_failure_key(key), failure, timeout=remember_failure + 1)
+        _local.pop(key, None)
         return _failed(entry, failure)
     cache.set(key, (now, value), timeout=max(STALE_SECONDS, max_age))
     if failure is not None:
-        cache.delete(failure_key)
+        cache.delete(_failure_key(key))
+    _local.pop(key, None)
     return Cached(value=value, fetched_at=now, max_age=max_age)
+
+
+def _wait_for_refresh(
+    name: str,
+    key: str,
+    fetch: Callable[[], T],
+    max_age: int,
+    entry: tuple[float, Any] | None,
+) -> Cached[T]:
+    """No value worth serving and someone else is fetching: wait for their value or
+    failure, take over if their lock frees without one, give up after WAIT_SECONDS."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        time.sleep(POLL_SECONDS)
+        latest, failure = _read(key)
+        settled = _settled(latest, failure, max_age)
+        if settled is not None:
+            return settled
+        lock = _lock_for(key)
+        if lock.acquire():
+            try:
+                latest, failure = _read(key)
+                settled = _settled(latest, failure, max_age)
+                if settled is not None:
+                    return settled
+                return _refresh(name, key, fetch, max_age, latest, failure)
+            finally:
+                lock.release()
+    message = "Still reading this from AWS; it will show on the next refresh."
+    return _failed(entry, (time.time(), message, "", False))
 
 
 def _failed(entry: tuple[float, Any] | None, failure: tuple[float, str, str, bool]) -> Cached[Any]:
@@ -219,3 +487,4 @@ def forget(name: str) -> None:
     change made here, such as a delete, that the cached value would hide)."""
     key = cache_key(name)
     cache.delete_many([key, _failure_key(key)])
+    _local.pop(key, None)

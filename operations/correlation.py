@@ -220,7 +220,7 @@ class LoggedEvent:
 
     @property
     def pretty(self) -> str:
-        return json.dumps(self.envelope, indent=2, sort_keys=True, default=str)
+        return json.dumps(self.envelope, indent=2, sort_keys=True, default=str, ensure_ascii=False)
 
     def mentions(self, *ids: str) -> bool:
         return bool({self.id, self.correlation_id} & set(ids))
@@ -534,12 +534,16 @@ def events_panel(lookup: Lookup, since: timedelta) -> Panel:
             seen.add(event.id)
             rules = rules_matching(event)
             panel.rows.append({"event": event, "rules": rules})
-            title = f"{event.detail_type} ({event.source})"
-            detail = "rules: " + (", ".join(rules) if rules else "none")
-            state = "warn" if event.replay_name or event.republished else ""
-            panel.entries.append(Entry(event.time, "EventBridge", title, detail, state))
+            panel.entries.append(event_entry(event, rules))
     panel.rows.sort(key=lambda row: row["event"].time or datetime.min.replace(tzinfo=UTC))
     return panel
+
+
+def event_entry(event: LoggedEvent, rules: list[str]) -> Entry:
+    title = f"{event.detail_type} ({event.source})"
+    detail = "rules: " + (", ".join(rules) if rules else "none")
+    state = "warn" if event.replay_name or event.republished else ""
+    return Entry(event.time, "EventBridge", title, detail, state)
 
 
 def dlq_panel(lookup: Lookup, since: timedelta) -> Panel:
@@ -548,14 +552,17 @@ def dlq_panel(lookup: Lookup, since: timedelta) -> Panel:
     peek = dlq_messages_with({cid, lookup.value})
     panel.rows = peek.messages
     panel.notes.extend(peek.notes)
-    for found in peek.messages:
-        message = found.message
-        detail = f"received {message.receive_count} times"
-        if message.error:
-            detail += f"; error: {message.error}"
-        title = f"In {found.queue_name}: {message.event_type or 'message'}"
-        panel.entries.append(Entry(message.sent_at, "SQS DLQ", title, detail, "alarm"))
+    panel.entries.extend(dlq_entry(found) for found in peek.messages)
     return panel
+
+
+def dlq_entry(found: FoundMessage) -> Entry:
+    message = found.message
+    detail = f"received {message.receive_count} times"
+    if message.error:
+        detail += f"; error: {message.error}"
+    title = f"In {found.queue_name}: {message.event_type or 'message'}"
+    return Entry(message.sent_at, "SQS DLQ", title, detail, "alarm")
 
 
 @dataclass(frozen=True)

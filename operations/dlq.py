@@ -11,6 +11,7 @@ preview and the find-one helpers release what they received at once.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import difflib
 import functools
 import hashlib
@@ -25,6 +26,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 
+from operations import masking
 from operations.aws import sqs
 from operations.aws.errors import AwsError
 from operations.models import Operation, TouchedCorrelation
@@ -189,6 +191,19 @@ class DlqMessage:
     def attributes_raw(self) -> dict[str, dict[str, object]]:
         return self.raw.message_attributes
 
+    @functools.cached_property
+    def masked(self) -> DlqMessage:
+        """The message as someone who may not see secrets sees it: body and message
+        attributes masked (operations/masking.py), everything shown derived from them.
+        Only for showing and for their searches: what moves is always ``raw`` of the
+        original. Itself when nothing is masked."""
+        raw = self.raw
+        body = masking.mask_text(raw.body)
+        attributes = masking.mask_attributes(raw.message_attributes)
+        if body == raw.body and attributes == raw.message_attributes:
+            return self
+        return describe(dataclasses.replace(raw, body=body, message_attributes=attributes))
+
 
 def describe(message: sqs.SqsMessage) -> DlqMessage:
     """Parse a received message: JSON body, event type, correlation ID, error, system attributes."""
@@ -295,14 +310,22 @@ class Filters:
     # Exactly these messages (for example the ones an alarm's window showed); SQS keeps a
     # message's id across receives, so this is exact where a time window is not.
     message_ids: frozenset[str] = frozenset()
+    # Set for someone who may not see bodies unmasked: what they filter on is the masked
+    # message, so no filter can find a secret they are not shown (a card number, a
+    # password). The moved bytes are the original's all the same.
+    masked: bool = False
 
     @property
     def is_empty(self) -> bool:
-        return not any(self.to_dict().values())
+        return not any(v for k, v in self.to_dict().items() if k != "masked")
 
     def matches(self, message: DlqMessage) -> bool:
         if self.message_ids and message.message_id not in self.message_ids:
             return False
+        if self.masked and (
+            self.event_type or self.correlation_id or self.attribute_name or self.contains
+        ):
+            message = message.masked
         if self.event_type and message.event_type != self.event_type:
             return False
         if self.correlation_id and message.correlation_id != self.correlation_id:
@@ -343,6 +366,7 @@ class Filters:
             sent_after=when(data.get("sent_after")),
             sent_before=when(data.get("sent_before")),
             message_ids=frozenset(str(i) for i in data.get("message_ids") or ()),
+            masked=bool(data.get("masked")),
         )
 
 

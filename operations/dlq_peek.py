@@ -10,24 +10,16 @@ viewer, a consumer or a redrive. What it read is kept, not read again.
 from __future__ import annotations
 
 import hashlib
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-
-from django.core.cache import cache
 
 from operations import dlq
 from operations.aws import sqs
 from operations.aws.errors import AwsError
-from operations.cache import Cached, cache_key, cached, forget
+from operations.cache import Cached, cached, forget
 
 # Messages one shared peek reads (at most ``EVENTOPS_PEEK_MAX_RECEIVES`` receives of 10).
 SHARED_PEEK_LIMIT = 100
-# One peek of a DLQ at a time: how long the lock lasts at most (a crashed peek frees it),
-# and how long another viewer waits for the running peek before it peeks itself.
-LOCK_SECONDS = 30
-LOCK_WAIT_SECONDS = 10.0
-LOCK_POLL_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -62,27 +54,11 @@ def _peek_and_release(dlq_url: str, limit: int) -> SharedPeek:
     )
 
 
-def _wait_released(lock: str) -> None:
-    deadline = time.monotonic() + LOCK_WAIT_SECONDS
-    while cache.get(lock) is not None and time.monotonic() < deadline:
-        time.sleep(LOCK_POLL_SECONDS)
-
-
 def shared_peek(dlq_url: str) -> Cached[SharedPeek]:
-    """The DLQ's messages from the peek every viewer shares (see the module doc).
-
-    Viewers who arrive while another one's peek of the DLQ is running wait for it (at most
-    ``LOCK_WAIT_SECONDS``) and share its result, rather than peek again."""
-    name = _name(dlq_url)
-    lock = cache_key(f"{name}:peeking")
-    owner = cache.add(lock, 1, timeout=LOCK_SECONDS)
-    if not owner:
-        _wait_released(lock)
-    try:
-        return cached(name, lambda: _peek_and_release(dlq_url, SHARED_PEEK_LIMIT))
-    finally:
-        if owner:
-            cache.delete(lock)
+    """The DLQ's messages from the peek every viewer shares (see the module doc). Viewers who
+    arrive while it runs wait for it and share its result (``operations.cache``'s one
+    refresh per key)."""
+    return cached(_name(dlq_url), lambda: _peek_and_release(dlq_url, SHARED_PEEK_LIMIT))
 
 
 def shared_messages(dlq_url: str) -> list[dlq.DlqMessage]:

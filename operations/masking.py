@@ -191,11 +191,16 @@ class Masker:
             return text
         parsed = _parse_json_container(text)
         if parsed is not None:
-            masked = self.mask_value(parsed)
-            if masked == parsed:
-                return text
-            indent = 2 if "\n" in text.strip() else None
-            return json.dumps(masked, ensure_ascii=False, indent=indent)
+            try:
+                masked = self.mask_value(parsed)
+                if masked == parsed:
+                    return text
+                indent = 2 if "\n" in text.strip() else None
+                return json.dumps(masked, ensure_ascii=False, indent=indent)
+            except RecursionError:
+                # Parses, yet too deep to walk: masked as text (pairs and card numbers),
+                # never shown as it is.
+                pass
         masked_text = self._key_value_pairs().sub(self._mask_pair, text)
         return self.mask_string(masked_text)
 
@@ -281,6 +286,30 @@ def mask_value(value: Any) -> Any:
 
 def mask_attributes(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
     return masker().mask_attributes(attributes) if enabled() else dict(attributes or {})
+
+
+def mask_record(value: Any) -> Any:
+    """An audit record (operation parameters, outcome): like ``mask_value``, and free text
+    in it (a diff, a truncated body, a reason) masked as ``mask_text`` masks a body."""
+    if not enabled():
+        return value
+    active = masker()
+    return _mask_record(active, value)
+
+
+def _mask_record(active: Masker, value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {
+            key: active._secret_value(item)
+            if active.sensitive_key(key)
+            else _mask_record(active, item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_mask_record(active, item) for item in value]
+    if isinstance(value, str):
+        return active.mask_text(value)
+    return active.mask_value(value)
 
 
 def must_mask(user: Any, environment: str) -> bool:

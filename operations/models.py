@@ -437,3 +437,7 @@ class AlarmTransition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.alarm_name}: {self.old_state} -> {self.new_state} at {self.changed_at}"
+
+
+# Reads are audited in their own module; imported here so Django finds the model.
+from operations.read_audit import ReadAudit  # noqa: E402, F401

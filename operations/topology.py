@@ -22,13 +22,16 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import time
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 
+from operations import queue_counts
 from operations.aws import cloudwatch, dynamodb, events, lambda_, logs, sqs
 from operations.aws.cloudwatch import Alarm, MetricQuery, MetricSeries
 from operations.aws.context import ContextThreadPoolExecutor
@@ -39,6 +42,7 @@ from operations.aws.logs import LogGroup
 from operations.aws.sqs import QueueAttributes
 from operations.cache import Cached, cached, fresh_until
 from operations.cache import ttl as cache_ttl
+from operations.queue_counts import QueueCounts
 
 EVENT_LOG_PREFIX = "/aws/events/"
 # Rules' targets are listed concurrently: there is no batch API.
@@ -95,6 +99,8 @@ class QueueInventory:
 
     queues: dict[str, QueueAttributes] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)  # url -> error
+    # DLQ name -> ApproximateAgeOfOldestMessage (seconds), when depths came from CloudWatch.
+    ages: dict[str, float] = field(default_factory=dict)
 
     def by_arn(self, arn: str) -> QueueAttributes | None:
         return self.queues.get(sqs.queue_name_from_arn(arn)) if arn else None
@@ -213,14 +219,90 @@ def discover_mappings() -> list[EventSourceMapping]:
 # --- cached sources ----------------------------------------------------------------------
 
 
-def queues() -> Cached[QueueInventory]:
+def queue_structure() -> Cached[QueueInventory]:
+    """Every queue with all its attributes (one GetQueueAttributes each), re-read once per
+    topology TTL; ``queue_depths`` keeps its depths and its list of queues current."""
     prefix = resource_prefix()
-    return cached("queues", lambda: discover_queues(prefix))
+    return cached(
+        "queues", lambda: discover_queues(prefix), max_age=structure_ttl(), stale=structure_ttl()
+    )
+
+
+def queue_depths(structure: Cached[QueueInventory]) -> Cached[QueueCounts] | None:
+    """Depths and DLQ ages, every TTL, from CloudWatch (``operations.queue_counts``)."""
+    inventory = structure.value
+    if inventory is None:
+        return None
+    prefix = resource_prefix()
+    read_at = structure.fetched_at
+    # A structure read within the TTL has current depths: only the DLQ ages are missing.
+    ages_only = not structure.error and read_at is not None and time.time() - read_at < cache_ttl()
+    return cached(
+        "queue-depths",
+        lambda: queue_counts.read_counts(
+            inventory.queues, inventory.dlq_names, prefix, ages_only=ages_only
+        ),
+    )
+
+
+def with_depths(
+    structure: Cached[QueueInventory], depths: Cached[QueueCounts] | None
+) -> Cached[QueueInventory]:
+    """The structure read with the current depths and queue list: one source for the pages.
+
+    Its ``fetched_at`` is the older of the two reads, its ``fresh_until`` the sooner, and
+    an error of either is its error (the structure's first)."""
+    if depths is None or depths.value is None or structure.value is None:
+        if depths is None or not depths.error:
+            return structure
+        return replace(
+            structure,
+            error=structure.error or depths.error,
+            error_code=structure.error_code or depths.error_code,
+            access_denied=structure.access_denied or depths.access_denied,
+            failed_at=structure.failed_at or depths.failed_at,
+        )
+    counts, base = depths.value, structure.value
+    merged = QueueInventory(failed=dict(base.failed))
+    for name, queue in base.queues.items():
+        if name in counts.gone:
+            continue
+        depth = counts.depths.get(name)
+        if depth is not None and (depth.visible, depth.in_flight) != (
+            queue.visible,
+            queue.in_flight,
+        ):
+            queue = replace(queue, visible=depth.visible, in_flight=depth.in_flight)
+        merged.queues[name] = queue
+    merged.queues.update(counts.added)
+    merged.ages = counts.ages
+    sources: list[Cached[Any]] = [structure, depths]
+    times = [s.fetched_at for s in sources if s.fetched_at is not None]
+    until = fresh_until(sources)
+    fetched_at = min(times) if times else None
+    failing = next((s for s in sources if s.error), None)
+    return Cached(
+        value=merged,
+        fetched_at=fetched_at,
+        max_age=int(until - fetched_at) if until is not None and fetched_at is not None else 0,
+        error=failing.error if failing else "",
+        error_code=failing.error_code if failing else "",
+        access_denied=failing.access_denied if failing else False,
+        failed_at=failing.failed_at if failing else None,
+    )
+
+
+def queues() -> Cached[QueueInventory]:
+    """Every queue, its attributes from the structure read and its current depths."""
+    structure = queue_structure()
+    return with_depths(structure, queue_depths(structure))
 
 
 def buses() -> Cached[list[BusTopology]]:
     prefix = resource_prefix()
-    return cached("buses", lambda: discover_buses(prefix), max_age=structure_ttl())
+    return cached(
+        "buses", lambda: discover_buses(prefix), max_age=structure_ttl(), stale=structure_ttl()
+    )
 
 
 def alarms() -> Cached[list[Alarm]]:
@@ -230,11 +312,18 @@ def alarms() -> Cached[list[Alarm]]:
 
 def event_logs() -> Cached[list[LogGroup]]:
     prefix = resource_prefix()
-    return cached("event-logs", lambda: discover_event_logs(prefix), max_age=structure_ttl())
+    return cached(
+        "event-logs",
+        lambda: discover_event_logs(prefix),
+        max_age=structure_ttl(),
+        stale=structure_ttl(),
+    )
 
 
 def mappings() -> Cached[list[EventSourceMapping]]:
-    return cached("event-source-mappings", discover_mappings, max_age=structure_ttl())
+    return cached(
+        "event-source-mappings", discover_mappings, max_age=structure_ttl(), stale=structure_ttl()
+    )
 
 
 def dead_letter_sources(dlq: QueueAttributes) -> Cached[list[str]]:
@@ -370,7 +459,10 @@ class Overview:
     buses: Cached[list[BusTopology]]
     alarms: Cached[list[Alarm]]
     mappings: Cached[list[EventSourceMapping]]
-    ages: Cached[dict[str, MetricSeries]] | None
+    # Kept for compatibility: DLQ ages now come with the depths (``queue_counts``).
+    ages: Cached[dict[str, MetricSeries]] | None = None
+    # When the depths and ages shown were read (the depths read, else the structure read).
+    counts_read_at: datetime | None = None
 
     @property
     def panels(self) -> list[tuple[str, Cached]]:
@@ -405,21 +497,6 @@ class Overview:
         return sum(depths.values())
 
 
-def age_queries(dlq_names: Iterable[str]) -> list[MetricQuery]:
-    return [
-        MetricQuery(
-            id=f"age{index}",
-            namespace="AWS/SQS",
-            metric_name="ApproximateAgeOfOldestMessage",
-            dimensions=(("QueueName", name),),
-            stat="Maximum",
-            period=60,
-            label=name,
-        )
-        for index, name in enumerate(sorted(dlq_names))
-    ]
-
-
 def rules_by_queue_arn(all_buses: Iterable[BusTopology]) -> dict[str, list[tuple[str, str]]]:
     result: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for topo in all_buses:
@@ -439,7 +516,10 @@ def functions_by_queue_arn(all_mappings: Iterable[EventSourceMapping]) -> dict[s
 
 def overview() -> Overview:
     """Every consumer (a queue that is not itself a DLQ), worst first."""
-    inventory_c, buses_c, alarms_c, mappings_c = queues(), buses(), alarms(), mappings()
+    structure_c = queue_structure()
+    depths_c = queue_depths(structure_c)
+    inventory_c = with_depths(structure_c, depths_c)
+    buses_c, alarms_c, mappings_c = buses(), alarms(), mappings()
     inventory = inventory_c.value or QueueInventory()
     rules = rules_by_queue_arn(buses_c.value or [])
     functions = functions_by_queue_arn(mappings_c.value or [])
@@ -460,27 +540,18 @@ def overview() -> Overview:
                 alarms=sorted({a.name: a for a in queue_alarms}.values(), key=lambda a: a.name),
             )
         )
-    ages_c = None
-    watched_dlqs = sorted({c.dlq.name for c in consumers if c.dlq is not None})
-    if watched_dlqs:
-        queries = age_queries(watched_dlqs)
-        ages_c = metrics("dlq-age", queries, timedelta(minutes=15))
-        latest = {
-            q.label: ages_c.value[q.id].latest
-            for q in queries
-            if ages_c.value and q.id in ages_c.value
-        }
-        for consumer in consumers:
-            if consumer.dlq is not None:
-                consumer.dlq_age_seconds = latest.get(consumer.dlq.name)
+    for consumer in consumers:
+        if consumer.dlq is not None:
+            consumer.dlq_age_seconds = inventory.ages.get(consumer.dlq.name)
     consumers.sort(key=Consumer.sort_key)
+    counts_read = depths_c if depths_c is not None and depths_c.value is not None else structure_c
     return Overview(
         consumers=consumers,
         queues=inventory_c,
         buses=buses_c,
         alarms=alarms_c,
         mappings=mappings_c,
-        ages=ages_c,
+        counts_read_at=counts_read.fetched,
     )
 
 
@@ -634,6 +705,7 @@ class QueueDetail:
     buses: Cached[list[BusTopology]]
     alarms_source: Cached[list[Alarm]]
     mappings: Cached[list[EventSourceMapping]]
+    attributes: Cached[QueueAttributes] | None = None
 
     @property
     def retention_display(self) -> str:
@@ -646,18 +718,29 @@ class QueueDetail:
             ("Event buses and rules", self.buses),
             ("Alarms", self.alarms_source),
             ("Consumer Lambdas", self.mappings),
+            ("Queue attributes", self.attributes),
             ("Dead-letter sources", self.sources),
             ("Metrics", self.metrics),
         ]
         return [(label, c) for label, c in named if c is not None]
 
 
+def exact_attributes(queue: QueueAttributes) -> Cached[QueueAttributes]:
+    """One queue's attributes read now (exact depths), cached for the TTL."""
+    url = queue.url
+    return cached(f"queue-attributes:{queue.name}", lambda: sqs.queue_attributes(url))
+
+
 def queue_detail(inventory_c: Cached[QueueInventory], name: str, range_key: str) -> QueueDetail:
     """Everything the queue page shows; ``name`` must be in the inventory."""
     inventory = inventory_c.value or QueueInventory()
-    queue = inventory.queues[name]
+    # This page shows exact depths (GetQueueAttributes), not the overview's metrics.
+    attributes_c = exact_attributes(inventory.queues[name])
+    queue = attributes_c.value or inventory.queues[name]
     buses_c, alarms_c, mappings_c = buses(), alarms(), mappings()
     dlq = inventory.dlq_of(queue)
+    if dlq is not None:
+        dlq = exact_attributes(dlq).value or dlq
     is_dlq = name in inventory.dlq_names
     functions = sorted(functions_by_queue_arn(mappings_c.value or []).get(queue.arn, []))
     watching = alarms_by_queue(alarms_c.value or [])
@@ -685,6 +768,7 @@ def queue_detail(inventory_c: Cached[QueueInventory], name: str, range_key: str)
         buses=buses_c,
         alarms_source=alarms_c,
         mappings=mappings_c,
+        attributes=attributes_c,
     )
 
 

@@ -12,6 +12,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from operations import cache as read_cache
 from operations.aws import client as aws_client
 
 FAKE_AWS_ENV = {
@@ -43,6 +44,7 @@ def pytest_configure(config: pytest.Config) -> None:
     works near the day it was written fails there. time-machine moves Python's wall clock
     (time.time, datetime.now, in every thread, moto's included) but not the monotonic clock
     that timeouts and lock waits use, which is what an LD_PRELOAD faketime breaks."""
+    _local_memory_cache_for_tests()
     days = os.environ.get("EVENTOPS_TEST_CLOCK_AHEAD_DAYS", "").strip()
     if days:
         import time_machine
@@ -51,6 +53,19 @@ def pytest_configure(config: pytest.Config) -> None:
         traveller = time_machine.travel(ahead, tick=True)
         traveller.start()
         config.stash[_CLOCK_AHEAD] = traveller
+
+
+def _local_memory_cache_for_tests() -> None:
+    """In-process tests use a local-memory cache, emptied before each test, instead of the
+    embedded default's file cache under var/ (shared with a dev server, and slower).
+    tests/operations/test_cache_refresh.py tests the file cache itself; a Redis cache
+    (CI's integration pass, REDIS_URL) is kept."""
+    from django.conf import settings
+    from django.test.utils import override_settings
+
+    if settings.CACHES["default"]["BACKEND"].endswith("FileBasedCache"):
+        local = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+        override_settings(CACHES=local).enable()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -79,6 +94,17 @@ def _fresh_local_cache() -> None:
     backend = caches["default"]
     if isinstance(backend, LocMemCache):
         backend.clear()
+    read_cache.forget_local()
+
+
+@pytest.fixture(autouse=True)
+def _first_overview_waits_for_its_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Page tests see the complete first overview, however busy the machine: the
+    first-ever view waits for the background read (bounded in production, see
+    dashboard/views/overview.py; tests/dashboard/test_overview_refresh.py tests that)."""
+    from dashboard.views import overview
+
+    monkeypatch.setattr(overview, "FIRST_FILL_SECONDS", 60.0)
 
 
 @pytest.fixture(autouse=True)
@@ -104,6 +130,8 @@ def aws(settings) -> Iterator[None]:
     with mock_aws():
         aws_client.reset()
         yield
+        # A page may have left a refresh running in the background: it ends inside moto.
+        read_cache.wait_for_background()
     aws_client.reset()
 
 

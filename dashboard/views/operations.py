@@ -19,7 +19,7 @@ from dashboard.environment import env_url, environment_of, operation_url
 from dashboard.forms import CancelForm
 from dashboard.http import HtmxHttpRequest
 from dashboard.views.dlq_common import seen_loops, user_name
-from operations import access, cancel
+from operations import access, cancel, masking
 from operations.access import Action, require_here
 from operations.models import Operation
 
@@ -76,15 +76,27 @@ def operation_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 def detail_context(
     request: HtmxHttpRequest, op: Operation, cancel_form: CancelForm | None = None
 ) -> dict[str, object]:
+    # Parameters and outcome can hold bodies (an edited body, deleted ones, a diff) and
+    # filters typed by someone else: masked, like the bodies, for who must see them so.
+    shown = masking.mask_record if masking.must_mask(request.user, op.environment) else _same
     return {
         "op": op,
+        "masked": shown is masking.mask_record,
+        "reason": shown(op.reason),
+        "cancel_reason": shown(op.cancel_reason),
         "cancel_form": cancel_form or CancelForm(),
         "loops": seen_loops(op.pk),
-        "parameters_json": json.dumps(op.parameters, indent=2, sort_keys=True),
-        "outcome_json": json.dumps(op.outcome, indent=2, sort_keys=True) if op.outcome else "",
+        "parameters_json": json.dumps(shown(op.parameters), indent=2, sort_keys=True),
+        "outcome_json": (
+            json.dumps(shown(op.outcome), indent=2, sort_keys=True) if op.outcome else ""
+        ),
         "links": related_links(op),
         **progress_context(op),
     }
+
+
+def _same(value: object) -> object:
+    return value
 
 
 @require_GET

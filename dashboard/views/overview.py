@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -22,6 +23,8 @@ from operations.topology import Consumer
 ALARM_CSS = {"ALARM": "state-alarm", "OK": "state-ok"}
 _PLACEHOLDER = "eventops-placeholder"
 ROWS_FRAGMENT = "overview-rows-html"
+# Rows that show a failed read are re-rendered at most this often.
+FAILED_ROWS_SECONDS = 5
 
 
 def reversible(name: str, *args: str) -> bool:
@@ -92,26 +95,61 @@ def overview_rows(consumers: list[Consumer]) -> list[dict[str, Any]]:
     return rows
 
 
-def rows_html() -> str:
-    """The rendered rows, reused until one of their sources would be re-read.
+# A first-ever view waits this long for the first read of the event system; past it, it
+# shows that the read is under way (and fills in on the next poll). Tests raise it.
+FIRST_FILL_SECONDS = 1.0
 
-    The fragment holds nothing user-specific, and while every source is fresh
-    in the cache a re-render would give the same HTML; this keeps a warm
-    render constant in the number of consumers.
-    """
-    html = read_cache.recall(ROWS_FRAGMENT)
-    if html is not None:
-        return html
+
+def render_rows() -> str:
+    """Read every source (one fetch per stale key, whoever asks) and render the rows.
+
+    The rendered rows are kept: fresh until the first of their sources would be re-read,
+    then served for ``EVENTOPS_CACHE_STALE_SECONDS`` more while a background job
+    re-renders them."""
     view = topology.overview()
     # The cache key is per environment (operations/cache.py), and so is this context.
     context = {
         "overview": view,
         "rows": overview_rows(view.consumers),
         "env": environments.current(),
+        "counts_read_at": view.counts_read_at,
     }
     html = render_to_string("overview/_rows.html", context)
-    read_cache.remember(ROWS_FRAGMENT, view.fresh_until, html)
+    now = time.time()
+    # A source that failed is not re-read while its failure is remembered (the TTL).
+    fresh = view.fresh_until or now + min(read_cache.ttl(), FAILED_ROWS_SECONDS)
+    keep = fresh + read_cache.stale_seconds()
+    read_cache.remember(ROWS_FRAGMENT, keep, (fresh, html))
     return html
+
+
+def _refresh_rows() -> None:
+    read_cache.start_once(ROWS_FRAGMENT, render_rows)
+
+
+def rows_html() -> str:
+    """The rendered rows; AWS is read in the background, never in this request.
+
+    The fragment holds nothing user-specific. While every source is fresh in the
+    cache a re-render would give the same HTML, so a warm render is one cache read,
+    whatever the number of consumers. Past that the last rows are served while one
+    background job (in any process) re-reads and re-renders them. Only the first-ever
+    view waits, at most ``FIRST_FILL_SECONDS``, for the first read.
+    """
+    kept = read_cache.recall(ROWS_FRAGMENT)
+    if kept is not None:
+        fresh, html = kept
+        if time.time() >= fresh:
+            _refresh_rows()
+        return str(html)
+    _refresh_rows()
+    deadline = time.monotonic() + FIRST_FILL_SECONDS
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        kept = read_cache.recall(ROWS_FRAGMENT)
+        if kept is not None:
+            return str(kept[1])
+    return render_to_string("overview/_reading.html", {"env": environments.current()})
 
 
 @require_GET

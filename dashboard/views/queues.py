@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import re
-
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from dashboard import converters
 from dashboard.http import HtmxHttpRequest
 from dashboard.views.overview import link_flags
+from operations import cache as read_cache
 from operations import dlq, topology
 
-# SQS queue names: 1-80 of [A-Za-z0-9_-], ".fifo" suffix for FIFO queues.
-QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}(\.fifo)?")
 DEFAULT_RANGE = "1h"
 
 
 @require_GET
 def queue_list(request: HtmxHttpRequest) -> HttpResponse:
-    inventory = topology.queues()
+    with read_cache.refreshing_in_background():
+        inventory = topology.queues()
     value = inventory.value or topology.QueueInventory()
     dlq_names = value.dlq_names
     rows = [
@@ -31,19 +30,21 @@ def queue_list(request: HtmxHttpRequest) -> HttpResponse:
 
 @require_GET
 def queue_detail(request: HtmxHttpRequest, name: str) -> HttpResponse:
-    if not QUEUE_NAME.fullmatch(name):
+    if not converters.valid("queue", name):
         raise Http404("No queue has that name.")
     range_key = request.GET.get("range") or DEFAULT_RANGE
     if range_key not in topology.RANGES:
         return HttpResponseBadRequest("Unknown chart range. Choose one of: 1h, 6h, 24h, 7d.")
-    inventory = topology.queues()
+    with read_cache.refreshing_in_background():
+        inventory = topology.queues()
     if inventory.value is None:
         # Discovery failed and nothing was cached: say why instead of guessing 404.
         context = {"name": name, "inventory": inventory}
         return render(request, "queues/unavailable.html", context, status=503)
     if name not in inventory.value.queues:
         raise Http404("No queue has that name.")
-    detail = topology.queue_detail(inventory, name, range_key)
+    with read_cache.refreshing_in_background():
+        detail = topology.queue_detail(inventory, name, range_key)
     # A DLQ's own last peek, or for a source queue its DLQ's: did redriven IDs come back?
     loop_queue = detail.queue if detail.is_dlq else detail.dlq
     context = {

@@ -11,6 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
+from operations import cache as cache_module
 from operations import dlq, dlq_peek
 from operations.aws import client as aws_client
 
@@ -35,18 +36,18 @@ def test_a_viewer_arriving_during_a_peek_shares_it(
     dlq_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     second_waits = threading.Event()
-    original_peek, original_wait = dlq.peek, dlq_peek._wait_released
+    original_peek, original_wait = dlq.peek, cache_module._wait_for_refresh
 
     def slow_peek(*args: Any, **kwargs: Any) -> dlq.Peek:
         second_waits.wait(timeout=10)  # the second viewer is waiting before this peek ends
         return original_peek(*args, **kwargs)
 
-    def waiting(lock: str) -> None:
+    def waiting(*args: Any, **kwargs: Any) -> Any:
         second_waits.set()
-        original_wait(lock)
+        return original_wait(*args, **kwargs)
 
     monkeypatch.setattr(dlq, "peek", slow_peek)
-    monkeypatch.setattr(dlq_peek, "_wait_released", waiting)
+    monkeypatch.setattr(cache_module, "_wait_for_refresh", waiting)
     calls: Counter[str] = Counter()
     aws_client.reset()
     aws_client.session().events.register(
@@ -58,10 +59,10 @@ def test_a_viewer_arriving_during_a_peek_shares_it(
         found = dlq_peek.shared_peek(dlq_url)
         results.append(len(found.value.raw) if found.value else -1)
 
-    lock = dlq_peek.cache_key(f"{dlq_peek._name(dlq_url)}:peeking")
+    lock = cache_module.cache_key(dlq_peek._name(dlq_url)) + ":lock"
     first = threading.Thread(target=view)
     first.start()
-    while dlq_peek.cache.get(lock) is None and first.is_alive():
+    while cache_module.cache.get(lock) is None and first.is_alive():
         time.sleep(0.01)  # until the first viewer holds the lock (its peek waits in slow_peek)
     second = threading.Thread(target=view)
     second.start()

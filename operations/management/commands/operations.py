@@ -4,10 +4,12 @@
     python manage.py operations list [--active] [--limit N]
     python manage.py operations cancel ID --reason TEXT
 
-``cancel`` exits 0 when the cancel was taken (the operation ended, or stops as soon as
-its task or AWS confirms), 1 when AWS refused to cancel an operation whose worker had
-stopped (it stays running, and says why), 2 when there is nothing to cancel (no such
-operation, or it had already finished) or the usage is wrong.
+``cancel`` is refused (exit 2) in read-only mode (``EVENTOPS_READ_ONLY``); ``sweep`` is
+not: it only resumes operations accepted before. ``cancel`` exits 0 when the cancel was
+taken (the operation ended, or stops as soon as its task or AWS confirms), 1 when AWS
+refused to cancel an operation whose worker had stopped (it stays running, and says why),
+2 when there is nothing to cancel (no such operation, or it had already finished) or the
+usage is wrong.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from operations import cancel, outcomes, sweep
+from operations.management import environment
 from operations.models import Operation
 
 
@@ -71,6 +74,7 @@ class Command(BaseCommand):
             )
 
     def _cancel(self, pk: int, reason: str) -> None:
+        environment.refuse_in_read_only()
         if not reason.strip():
             raise CommandError("--reason must say why.", returncode=outcomes.EXIT_REFUSED)
         op = Operation.objects.filter(pk=pk).first()

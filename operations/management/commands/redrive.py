@@ -60,10 +60,13 @@ class Command(BaseCommand):
         parser.add_argument("--yes", action="store_true", help="really start it")
         parser.add_argument("--wait", action="store_true", help="run here, without a worker")
         environment.add_arguments(parser)
+        environment.add_unmasked_argument(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         with environment.activated(options) as (env, identity):
             options["cli_identity"] = identity
+            # Filters look at bodies as this person may see them (masked by default).
+            options["masked"] = environment.must_mask(options, env, identity)
             if not options["dry_run"]:
                 environment.require(env, identity, access.Action.REDRIVE)
             self._handle(options)
@@ -73,6 +76,7 @@ class Command(BaseCommand):
             event_type=options["event_type"],
             correlation_id=options["correlation_id"],
             contains=options["contains"],
+            masked=options["masked"],
         )
         if options["max"] is not None and options["max"] < 1:
             raise refused("--max must be at least 1")
@@ -146,6 +150,9 @@ class Command(BaseCommand):
 
     def _preview(self, url: str, filters: dlq.Filters) -> None:
         preview = dlq.preview(url, filters)
+        if filters.masked:
+            # Event types are printed as this person may see them.
+            preview.by_event_type = dlq.group_by((m.masked for m in preview.matching), "event_type")
         self.stdout.write(
             f"{len(preview.matching)} of {preview.examined} examined messages match "
             f"(about {preview.queue_depth} in the queue)"
