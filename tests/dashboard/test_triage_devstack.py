@@ -4,6 +4,7 @@ consumer logged for it (shipped to its log group, read back with Logs Insights).
 from __future__ import annotations
 
 import time
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -52,7 +53,13 @@ def poison_in_billing() -> Iterator[tuple[Any, str]]:
             return int(attributes["ApproximateNumberOfMessages"])
 
         assert wait_for(in_dlq) >= 1, "the poison OrderPaid never reached the billing DLQ"
-        yield devstack, billing.dlq_url
+        try:
+            yield devstack, billing.dlq_url
+        finally:
+            # moto's state lives in this process: a later devstack must not find these DLQ
+            # messages (it would take them for its own).
+            reset = urllib.request.Request(f"{devstack.endpoint}/moto-api/reset", method="POST")
+            urllib.request.urlopen(reset, timeout=10).close()
 
 
 @pytest.fixture
