@@ -546,6 +546,29 @@ class EventOpsStack(cdk.Stack):
                 # Both spellings: IAM checks log-group actions against either form.
                 [self.event_log_arn, self.event_log.log_group_arn],
             ),
+            _allow(
+                "LogsReadConsumerLogs",
+                ["logs:FilterLogEvents", "logs:StartQuery"],
+                # The consumers' own lines for a DLQ message (its real error), both spellings.
+                [
+                    arn
+                    for p in self.consumers.values()
+                    for arn in (
+                        self.format_arn(
+                            service="logs",
+                            resource="log-group",
+                            resource_name=f"/aws/lambda/{t.function_name(p.consumer)}",
+                            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                        ),
+                        p.function.log_group.log_group_arn,
+                    )
+                ],
+            ),
+            _allow(
+                "LambdaReadConsumers",
+                ["lambda:GetFunctionConfiguration"],
+                [p.function.function_arn for p in self.consumers.values()],
+            ),
             # Logs Insights query IDs are not resources IAM can scope.
             _allow("LogsQueryResults", ["logs:GetQueryResults", "logs:StopQuery"], ["*"]),
             _allow("SchemasDiscover", ["schemas:ListRegistries"], ["*"]),

@@ -24,7 +24,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -349,7 +349,7 @@ def insights_query(filters: EventFilters, before_ms: int, limit: int) -> str:
     return " | ".join(lines)
 
 
-def _insights_timestamp(value: str) -> int:
+def insights_timestamp(value: str) -> int:
     # AWS returns "2024-05-01 12:00:00.000" (UTC); the emulator returns epoch ms.
     if value.isascii() and value.isdigit():
         try:
@@ -433,7 +433,7 @@ def _read_insights(
     page = EventPage(events=[], mode="insights", scanned=len(rows))
     found = []
     for row in rows:
-        stamp = _insights_timestamp(row.get("@timestamp", ""))
+        stamp = insights_timestamp(row.get("@timestamp", ""))
         event = parse_message(row.get("@message", ""), stamp)
         # Filters again here: the emulator's Insights ignores "filter".
         if event is not None and stamp < before_ms and filters.matches(event):
@@ -446,7 +446,7 @@ def _read_insights(
 
 
 def run_query(
-    group: str,
+    group: str | Sequence[str],
     *,
     start_s: int,
     end_s: int,

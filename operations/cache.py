@@ -76,6 +76,10 @@ _IAM_SERVICE = {
     "ListArchives": "events",
     "DescribeLogGroups": "logs",
     "ListEventSourceMappings": "lambda",
+    "GetFunctionConfiguration": "lambda",
+    "StartQuery": "logs",
+    "FilterLogEvents": "logs",
+    "BatchGetTraces": "xray",
 }
 
 
@@ -480,3 +484,11 @@ def _failed(entry: tuple[float, Any] | None, failure: tuple[float, str, str, boo
         access_denied=access_denied,
         failed_at=failed_at,
     )
+
+
+def forget(name: str) -> None:
+    """Drop a cached read and its remembered failure: the next read goes to AWS (after a
+    change made here, such as a delete, that the cached value would hide)."""
+    key = cache_key(name)
+    cache.delete_many([key, _failure_key(key)])
+    _local.pop(key, None)

@@ -95,12 +95,6 @@ def user_name(request: HttpRequest) -> str:
     return str(request.user.get_username())
 
 
-def remember_loops(dlq_url: str, examined: int, loops: dict[str, list[int]]) -> None:
-    """Record what a peek of this DLQ found: the queue pages show the latest peek's
-    redrive loops, and each redrive's page the IDs of it that came back."""
-    dlq.remember_peek(dlq_url, examined, loops)
-
-
 def seen_loops(operation_id: int) -> list[str]:
     return dlq.loops_of_operation(operation_id)
 

@@ -1,8 +1,7 @@
-"""The DLQ messages page: peek (short visibility), groups, loop warnings, JSON export."""
+"""The DLQ messages page: the shared peek, errors, groups, loop warnings, JSON export."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import secrets
@@ -21,19 +20,19 @@ from dashboard.views.dlq_common import (
     masked_here,
     message_rows,
     record_read,
-    remember_loops,
     resolve_dlq,
     shown_messages,
 )
-from operations import dlq
+from operations import dlq, dlq_peek, masking
 from operations.access import Action, require_here
-from operations.aws.errors import AwsError
 from operations.read_audit import ReadAudit
+from operations.triage import errors as triage_errors
+from operations.triage.signature import signature_of
 
 # How many messages one peek shows (bounded receives of 10).
 PEEK_LIMIT = 50
-# The page keeps the export of what it showed this long, under a random token: a second
-# peek could not return them (the first one hides them).
+# The page keeps the export of what it showed this long, under a random token: the shared
+# peek that showed them is replaced by a newer one after the cache period.
 EXPORT_SECONDS = 15 * 60
 # Exports larger than this are not kept (50 bodies of 256 KiB, escaped, can reach ~25 MB).
 MAX_KEPT_EXPORT_CHARS = 8 * 1024 * 1024
@@ -43,26 +42,32 @@ EXPORT_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 @require_GET
 @aws_errors
 def dlq_messages(request: HtmxHttpRequest, name: str) -> HttpResponse:
-    """Peek at a DLQ: each message escaped and pretty-printed, grouped, with loop warnings;
-    masked for whoever may not see it unmasked, and the read audited."""
+    """A DLQ's messages from the shared peek: each escaped and pretty-printed, with its
+    consumer's error, grouped, with loop warnings; masked for whoever may not see it
+    unmasked, and the read audited."""
     require_here(request, Action.VIEW_BODIES)
     queue = resolve_dlq(name)
     masked = masked_here(request)
     context: dict[str, object] = {"queue": queue, "masked": masked}
-    try:
-        peeked = dlq.peek(queue.url, limit=PEEK_LIMIT)
-    except AwsError as exc:
-        return render(request, "dlq/messages.html", {**context, "error": exc})
-    loops = dlq.redrive_loops(queue.url, (m.correlation_id for m in peeked.messages))
-    remember_loops(queue.url, len(peeked.messages), loops)
-    shown = dataclasses.replace(peeked, messages=shown_messages(peeked.messages, masked))
+    found = dlq_peek.shared_peek(queue.url)
+    if found.value is None:
+        return render(request, "dlq/messages.html", {**context, "error": found.error})
+    messages = found.value.messages()
+    loops = dlq.redrive_loops(queue.url, (m.correlation_id for m in messages))
+    errors = triage_errors.errors_for(queue.url, messages)
+    shown = dlq.Peek(shown_messages(messages, masked), found.value.receives, 0)
     context.update(
         peek=shown,
+        shared=found.value,
+        read=found,
+        stale_error=found.error,
+        shown_count=min(PEEK_LIMIT, len(messages)),
         export_token=keep_export(queue, shown, masked=masked),
-        rows=message_rows(shown.messages, loops),
+        rows=with_errors(message_rows(shown.messages[:PEEK_LIMIT], loops), errors, masked),
         loops=sorted(loops.items()),
         by_event_type=dlq.group_by(shown.messages, "event_type"),
-        by_error=dlq.group_by(shown.messages, "error"),
+        by_error=error_groups(messages, errors, masked),
+        error_notes=triage_errors.lookup(queue.url, messages).notes,
     )
     kind = ReadAudit.Kind.VIEWED_BODIES
     record_read(request, kind, queue.name, len(shown.messages), masked=masked)
@@ -73,25 +78,25 @@ def dlq_messages(request: HtmxHttpRequest, name: str) -> HttpResponse:
 @aws_errors
 def dlq_export(request: HtmxHttpRequest, name: str) -> HttpResponse:
     """The messages the page showed, as a JSON download (``?peek=<token>``, kept 15 min);
-    without a valid token, a fresh peek, which says so (it cannot return hidden messages).
-    Masked for whoever may not see bodies unmasked; every export is audited."""
+    without a valid token, the messages of the shared peek (which says so). Masked for
+    whoever may not see bodies unmasked; every export is audited."""
     require_here(request, Action.EXPORT)
     queue = resolve_dlq(name)
     masked = masked_here(request)
     kept = kept_export(queue, request.GET.get("peek", ""), masked=masked)
     if kept is None:
-        try:
-            peeked = dlq.peek(queue.url, limit=PEEK_LIMIT)
-        except AwsError as exc:
-            return JsonResponse({"error": str(exc)}, status=502)
+        found = dlq_peek.shared_peek(queue.url)
+        if found.value is None:
+            return JsonResponse({"error": found.error}, status=502)
+        shared = found.value
         note = (
-            "A fresh peek: the page's peek was not found (no token, or older than "
-            f"{EXPORT_SECONDS // 60} minutes). It does not include messages still hidden by "
-            f"that peek, and it hides these for {peeked.visibility_seconds} seconds."
+            "The page's export was not found (no token, or older than "
+            f"{EXPORT_SECONDS // 60} minutes): these are the messages of the peek shared by "
+            f"every viewer, read at {shared.peeked_at.isoformat()}."
         )
-        shown = dataclasses.replace(peeked, messages=shown_messages(peeked.messages, masked))
+        shown = dlq.Peek(shown_messages(shared.messages(), masked), shared.receives, 0)
         kept = (
-            export_text(queue, shown, source="fresh peek", note=note, masked=masked),
+            export_text(queue, shown, source="shared peek", note=note, masked=masked),
             len(shown.messages),
         )
     text, count = kept
@@ -99,6 +104,52 @@ def dlq_export(request: HtmxHttpRequest, name: str) -> HttpResponse:
     response = HttpResponse(text, content_type="application/json")
     response["Content-Disposition"] = f'attachment; filename="{queue.name}-messages.json"'
     return response
+
+
+def _shown(text: str, masked: bool) -> str:
+    return masking.mask_text(text) if masked else text
+
+
+def with_errors(
+    rows: list[dict[str, Any]], errors: dict[str, triage_errors.ConsumerError], masked: bool
+) -> list[dict[str, Any]]:
+    """Each row with its consumer's error, its text masked when the viewer must see it so."""
+    for row in rows:
+        error = errors.get(row["m"].message_id)
+        if error is None:
+            continue
+        row["error"] = error
+        row["error_summary"] = _shown(error.summary, masked)
+        row["error_traceback"] = _shown(error.traceback, masked)
+    return rows
+
+
+def error_groups(
+    messages: list[dlq.DlqMessage], errors: dict[str, triage_errors.ConsumerError], masked: bool
+) -> list[dict[str, Any]]:
+    """Messages grouped by failure signature (consumer, exception, normalised message, top
+    frame), largest first; titles masked when the viewer must see them so."""
+    groups: dict[str, dict[str, Any]] = {}
+    for message in messages:
+        error = errors.get(message.message_id)
+        if error is None:
+            continue
+        signature = signature_of(error)
+        title = signature.title if error.recorded else triage_errors.NO_ERROR
+        group = groups.setdefault(
+            signature.key,
+            {
+                "key": signature.key,
+                "title": _shown(title, masked),
+                "consumer": signature.consumer,
+                "top_frame": signature.top_frame,
+                "source": error.source,
+                "count": 0,
+            },
+        )
+        group["count"] += 1
+    # Largest first; at equal counts, recorded errors before "no error recorded".
+    return sorted(groups.values(), key=lambda g: (-g["count"], g["source"] == "none", g["title"]))
 
 
 def export_text(queue: Dlq, peeked: dlq.Peek, *, source: str, masked: bool, note: str = "") -> str:

@@ -21,7 +21,7 @@ def _message(message_id: str, attributes: dict[str, str] | None = None) -> SqsMe
     )
 
 
-def test_lambda_dlq_attributes_then_nothing() -> None:
+def test_lambda_dlq_attributes_then_nothing(aws: None) -> None:
     messages = [
         describe(_message("m1", {"ErrorCode": "200", "ErrorMessage": "Task timed out"})),
         describe(_message("m2")),
