@@ -92,7 +92,13 @@ def test_redrive_of_named_messages_moves_exactly_those_and_stops_early(aws: None
         ],
     )
     wanted = frozenset(m["MessageId"] for m in first[:3])
-    op = run(dlq_url, destination_arn=source_arn, filters=dlq.Filters(message_ids=wanted))
+    # One loop: the receives are counted (several pipelines receive at once).
+    op = run(
+        dlq_url,
+        destination_arn=source_arn,
+        filters=dlq.Filters(message_ids=wanted),
+        concurrency=1,
+    )
     assert op.moved == 3
     moved_bodies = {m["Body"] for m in drain(client, source_url)}
     assert moved_bodies == {m["Body"] for m in first[:3]}
@@ -150,7 +156,9 @@ def test_fifo_dlq_is_redriven_with_group_ids_intact(aws: None) -> None:
 def test_cancel_requested_stops_between_batches(aws: None) -> None:
     client, _, source_arn, dlq_url = make_queues()
     fill(client, dlq_url, 30)
-    op = new_op(dlq_url, engine.RedriveParams(destination_arn=source_arn, wait_seconds=0))
+    op = new_op(
+        dlq_url, engine.RedriveParams(destination_arn=source_arn, wait_seconds=0, concurrency=1)
+    )
     token = op.claim()
     assert token is not None
     redrive = engine.Redrive(op, token, sleep=lambda s: None)
@@ -244,7 +252,10 @@ def test_only_sent_entries_are_deleted(aws: None, monkeypatch: pytest.MonkeyPatc
 def test_rate_limit_sleeps_between_batches(aws: None) -> None:
     client, _, source_arn, dlq_url = make_queues()
     fill(client, dlq_url, 20)
-    op = new_op(dlq_url, engine.RedriveParams(destination_arn=source_arn, rate=5, wait_seconds=0))
+    op = new_op(
+        dlq_url,
+        engine.RedriveParams(destination_arn=source_arn, rate=5, wait_seconds=0, concurrency=1),
+    )
     token = op.claim()
     assert token is not None
     slept: list[float] = []
@@ -427,7 +438,9 @@ def test_a_crash_of_the_task_after_some_moves_ends_partial_not_failed(
         return real(url, **kwargs)
 
     monkeypatch.setattr(sqs, "receive_messages", third_receive_crashes)
-    op = new_op(dlq_url, engine.RedriveParams(destination_arn=source_arn, wait_seconds=0))
+    op = new_op(
+        dlq_url, engine.RedriveParams(destination_arn=source_arn, wait_seconds=0, concurrency=1)
+    )
     with pytest.raises(RuntimeError):
         tasks.redrive(op.pk)
     op.refresh_from_db()
