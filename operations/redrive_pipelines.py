@@ -251,6 +251,8 @@ class Pipelines:
             try:
                 then(future.result())
             except Exception as exc:  # the pass is over; one failed call changes nothing
-                logger.warning("operation %s: call failed while stopping: %s", r.op.pk, exc, exc_info=True)
+                logger.warning(
+                    "operation %s: call failed while stopping: %s", r.op.pk, exc, exc_info=True
+                )
         if not r.lost_lease:
             r.outbox._delete()

@@ -15,7 +15,7 @@ from operations.aws import sqs
 from operations.models import Operation, OperationMessage, TouchedCorrelation
 from tests.operations.redrive_world import drain, event_body, fill, make_queues, new_op, run
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("pipelines")]
 
 
 def test_redrive_moves_every_message_to_its_destination(aws: None) -> None:
