@@ -75,6 +75,7 @@ def redrive_start(request: HtmxHttpRequest, name: str) -> HttpResponse:
         filters=form.filters(),
         max_messages=data["max_messages"],
         rate=data["rate"],
+        concurrency=data["concurrency"],
         destination_arn=data["destination_arn"] or "",
         dlq_arn=queue.attributes.arn,
     )
