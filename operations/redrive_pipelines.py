@@ -20,8 +20,10 @@ delete is submitted only for what was sent; counts come from the one ledger.
   sets ``stop``, which pacing pipelines check every 0.2 s; what was sent is deleted and
   what was not is released, as in the one loop.
 - the end of the pass: once a receive brings nothing new, no new receives start; when all
-  calls are back, one more receive with the operation's wait time (the one loop's final
-  wait) decides, then the one loop's end-of-pass rules apply.
+  calls are back, the one loop's end-of-pass rules decide (``Redrive._at_the_end``): the
+  queue's depth says whether anything is left that the pass has not seen (a receive that
+  came back empty while messages remain, as SQS's short polls may, is followed by more
+  receives). It does not wait out a long poll on a queue that says it is empty.
 
 A FIFO DLQ runs one loop (``Redrive.concurrency`` is 1): its group order is the one loop's.
 """
@@ -61,7 +63,6 @@ class Pipelines:
         # The last receive brought nothing new: start no more until all calls are back.
         self.quiet = False
         self.last_batch = False
-        self.probing = False
         self.moved = False
         self.reported = run.clock()
         # Batches being sent (their messages are in hand: kept hidden by ``keepalive``).
@@ -193,7 +194,7 @@ class Pipelines:
         r.receives += 1
         fresh = sum(r._take(message) for message in batch)
         if fresh:
-            self.quiet = self.probing = False
+            self.quiet = False
             r.stale_receives = 0
         else:
             self.quiet = True
@@ -226,12 +227,6 @@ class Pipelines:
             # Nothing could start (a receive is all that is left): treat as an empty one.
             self.quiet = True
             self.last_batch = False
-        if not self.probing:
-            # One more receive, with the operation's wait, before the end is decided.
-            self.probing = True
-            self._receive(self._askable(), r.params.wait_seconds)
-            return True
-        self.probing = False
         if self.last_batch and r._read_on_after_stale():
             self.quiet = False
             return r._report()
