@@ -325,9 +325,7 @@ def latency_proxy(state: ProxyState) -> ThreadingHTTPServer:
             if state.latency:
                 time.sleep(state.latency)
             headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-            status, response_headers, payload = state.forward(
-                "POST", self.path, headers, body
-            )
+            status, response_headers, payload = state.forward("POST", self.path, headers, body)
             self.send_response(status)
             for name, value in response_headers:
                 if name.lower() not in ("content-length", "connection", "transfer-encoding"):
@@ -354,7 +352,9 @@ def serve(backend: str) -> None:
         upstream = f"http://127.0.0.1:{server.server_address[1]}"
     proxy = latency_proxy(ProxyState(upstream))
     threading.Thread(target=proxy.serve_forever, daemon=True).start()
-    print(json.dumps({"proxy": f"http://127.0.0.1:{proxy.server_address[1]}", "upstream": upstream}))
+    print(
+        json.dumps({"proxy": f"http://127.0.0.1:{proxy.server_address[1]}", "upstream": upstream})
+    )
     sys.stdout.flush()
     sys.stdin.read()  # until the parent goes away
 
@@ -429,9 +429,9 @@ def make_queues(client: Any, n: int, fake: FakeSqs | None = None) -> tuple[str, 
     dlq = client.create_queue(QueueName=f"bench-{suffix}-dlq")["QueueUrl"]
     dlq_arn = f"arn:aws:sqs:us-east-1:{ACCOUNT}:bench-{suffix}-dlq"
     policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3})
-    source = client.create_queue(
-        QueueName=f"bench-{suffix}", Attributes={"RedrivePolicy": policy}
-    )["QueueUrl"]
+    source = client.create_queue(QueueName=f"bench-{suffix}", Attributes={"RedrivePolicy": policy})[
+        "QueueUrl"
+    ]
     source_arn = f"arn:aws:sqs:us-east-1:{ACCOUNT}:bench-{suffix}"
     if fake is not None:
         for start in range(0, n, 10):
