@@ -37,14 +37,17 @@ redrive. Targets: growth from 1,000 to 100,000 messages <= 50 MB; peak at 1,000,
 from __future__ import annotations
 
 import argparse
+import atexit
 import http.client
 import io
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -56,7 +59,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
-os.environ["DATABASE_URL"] = "sqlite://:memory:"
+# The embedded default database (a SQLite file in WAL mode under EVENTOPS_VAR_DIR), in a
+# directory of this run's own: an in-memory database would count its rows (the ledger) in
+# the redrive's own memory, which neither that file nor PostgreSQL does.
+os.environ.pop("DATABASE_URL", None)
+_VAR = Path(tempfile.mkdtemp(prefix="bench-redrive-"))
+os.environ["EVENTOPS_VAR_DIR"] = str(_VAR)
+atexit.register(shutil.rmtree, _VAR, ignore_errors=True)
 for key, value in {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",

@@ -10,6 +10,7 @@ and delete leaves rows from which the next run deletes without sending again.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 from django.db import IntegrityError
@@ -60,8 +61,12 @@ class Outbox:
         # When the oldest message in hand was received (to keep it hidden in time).
         self.since: float | None = None
         # Copies this run sent (their new message IDs): one whose consumer fails again comes
-        # back to the DLQ under that ID, and moving it again would loop forever.
+        # back to the DLQ under that ID, and moving it again would loop forever. A copy's
+        # SentTimestamp tells it from the pass's own messages once it is later than the
+        # pass's start; kept only until ``copies_until`` (epoch seconds), past which every
+        # copy is (see Redrive), so a pass of millions does not keep an ID for each.
         self.copies: set[str] = set()
+        self.copies_until = float("inf")
         self.touched: set[str] = set()
         self.sent = 0
         self.batches = 0
@@ -132,7 +137,7 @@ class Outbox:
             item = items[key]
             self.ledger.note(item.message_id, Outcome.SENT)
             self.to_delete[item.message_id] = item.message
-            if copy_id:
+            if copy_id and time.time() < self.copies_until:
                 self.copies.add(copy_id)
         self.sent += len(result.succeeded)
         for key, why in result.failed.items():

@@ -43,6 +43,9 @@ logger = logging.getLogger(__name__)
 POOL_MESSAGES = 100
 POOL_BYTES = 4 * sqs.MAX_BATCH_BYTES
 
+# How long after the pass's start its copies are remembered by ID (5 minutes of clock
+# skew, the most SigV4 accepts, and a margin).
+COPIES_WINDOW_SECONDS = 360
 # Seconds between the progress lines of ``manage.py redrive --wait``.
 PROGRESS_EVERY = 2.0
 
@@ -106,6 +109,10 @@ class Redrive:
         # the pass began counts as one from before it (``copies`` catches this run's own).
         started = op.started_at or datetime.now(UTC)
         self.pass_started = started.replace(microsecond=started.microsecond // 1000 * 1000)
+        # This worker's clock signs its requests, and AWS refuses a signature more than 5
+        # minutes off (RequestTimeTooSkewed): a copy sent later than this has a SentTimestamp
+        # after the pass's start, and needs no entry in ``copies``.
+        self.outbox.copies_until = self.pass_started.timestamp() + COPIES_WINDOW_SECONDS
         self.receives = 0
         self.started = clock()
         self.stale_receives = 0

@@ -25,6 +25,12 @@ delete is submitted only for what was sent; counts come from the one ledger.
   came back empty while messages remain, as SQS's short polls may, is followed by more
   receives). It does not wait out a long poll on a queue that says it is empty.
 
+What the one loop knows that pipelines cannot: a copy this run sent that comes back to
+the DLQ is known by its new message ID only once its send's answer is handled, and a
+receive in another pipeline may bring it first. It is then known by its SentTimestamp
+(after the pass's start), unless it was sent in the pass's very first millisecond: a copy
+comes back only after its consumer failed it maxReceiveCount times, so in practice never.
+
 A FIFO DLQ runs one loop (``Redrive.concurrency`` is 1): its group order is the one loop's.
 """
 
