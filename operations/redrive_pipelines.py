@@ -70,7 +70,7 @@ class Pipelines:
         self.quiet = False
         self.last_batch = False
         self.moved = False
-        self.reported = run.clock()
+        self.kept = run.clock()
         # Batches being sent (their messages are in hand: kept hidden by ``keepalive``).
         self.sending: dict[int, list[Pending]] = {}
         # Pipelines' own mover: their entry retries call no keepalive (a database write)
@@ -102,16 +102,16 @@ class Pipelines:
                     return False
                 continue
             done, _ = wait(self.calls, timeout=TICK, return_when=FIRST_COMPLETED)
-            if not done:
-                r.keepalive()
-                continue
             for future in done:
                 self.calls.pop(future)(future.result())
-            # Progress once a batch is moved, and at least every TICK (cancel, lease).
-            if self.moved or r.clock() - self.reported >= TICK:
+            # Progress once a batch is moved; at least every TICK the lease, the hiding of
+            # the messages in hand (pacing may hold them long) and cancel are looked after.
+            if self.moved:
                 self.moved = False
-                self.reported = r.clock()
                 r._report(**r._fields())
+            if r.clock() - self.kept >= TICK:
+                self.kept = r.clock()
+                r.keepalive()
         return False
 
     # --- starting calls ------------------------------------------------------------
