@@ -398,7 +398,7 @@ class Redrive:
         due = self.pacer.book(self.outbox.sent - self._paced, before=False)
         self._paced = self.outbox.sent
         while due > 0 and not self.lost_lease and not self.op.cancel_requested:
-            pause = min(due, self.lease / 3)
+            pause = min(due, 1.0)  # a cancel or a new rate is seen within a second
             self.sleep(pause)
             due -= pause
             if due > 0:
