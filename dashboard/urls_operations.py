@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from dashboard.views import access_log, operations, redrive
+from dashboard.views import access_log, operations, redrive, redrive_controls
 from dashboard.views import dlq_actions as actions
 from dashboard.views import dlq_messages as messages
 
@@ -13,6 +13,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("operations/<int:pk>/", operations.operation_detail, name="detail"),
     path("operations/<int:pk>/progress/", operations.operation_progress, name="progress"),
     path("operations/<int:pk>/cancel/", operations.operation_cancel, name="cancel"),
+    path("operations/<int:pk>/rate/", redrive_controls.redrive_rate, name="rate"),
+    path("operations/<int:pk>/live/", redrive_controls.redrive_live, name="live"),
     path("queues/<queue:name>/messages/", messages.dlq_messages, name="dlq_messages"),
     path("queues/<queue:name>/messages/export.json", messages.dlq_export, name="dlq_export"),
     path("queues/<queue:name>/messages/delete/", actions.dlq_delete, name="dlq_delete"),

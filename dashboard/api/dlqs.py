@@ -127,6 +127,7 @@ def form_data(body: schemas.RedriveIn) -> dict[str, Any]:
         "message_ids": " ".join(f.message_ids),
         "max_messages": body.max_messages or "",
         "rate": body.rate or "",
+        "concurrency": body.concurrency or "",
         "destination_arn": body.destination,
         "reason": body.reason,
     }

@@ -109,6 +109,9 @@ class RedriveIn(Schema):
     filters: FiltersIn = Field(default_factory=FiltersIn)  # type: ignore[arg-type]
     max_messages: int | None = Field(None, ge=1, le=1_000_000)
     rate: float | None = Field(None, ge=0.1, le=500, description="Messages per second.")
+    concurrency: int | None = Field(
+        None, ge=1, le=32, description="Pipelines at once (default EVENTOPS_REDRIVE_CONCURRENCY)."
+    )
     destination: str = Field(
         "",
         max_length=1024,

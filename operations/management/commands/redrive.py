@@ -50,6 +50,13 @@ class Command(BaseCommand):
         )
         parser.add_argument("--rate", type=float, default=None, help="messages per second")
         parser.add_argument(
+            "--concurrency",
+            type=int,
+            default=None,
+            help="receive/send/delete pipelines at once (default EVENTOPS_REDRIVE_CONCURRENCY; "
+            "a FIFO DLQ runs one)",
+        )
+        parser.add_argument(
             "--destination",
             default="",
             help="source queue (name or ARN) for messages that do not name theirs; "
@@ -82,6 +89,9 @@ class Command(BaseCommand):
             raise refused("--max must be at least 1")
         if options["rate"] is not None and not 0 < options["rate"] <= 500:
             raise refused("--rate must be between 0 and 500 messages per second")
+        concurrency = options["concurrency"]
+        if concurrency is not None and not 1 <= concurrency <= engine.MAX_CONCURRENCY:
+            raise refused(f"--concurrency must be between 1 and {engine.MAX_CONCURRENCY}")
         try:
             url, arn = self._dlq(options["queue"])
             destination = dlq_sources.destination(url, options["destination"])
@@ -98,6 +108,7 @@ class Command(BaseCommand):
             filters=filters,
             max_messages=options["max"],
             rate=options["rate"],
+            concurrency=concurrency,
             destination_arn=destination,
             dlq_arn=arn,
         )
@@ -134,7 +145,7 @@ class Command(BaseCommand):
             op = engine.create(request)
         except IntegrityError as exc:
             raise refused(self._busy(url)) from exc
-        op = engine.run_inline(op)
+        op = engine.run_inline(op, progress=self._progress)
         self.stdout.write(f"operation #{op.pk}: {op.state}")
         reasons = (op.outcome or {}).get("reasons") or {}
         for why, count in reasons.items():
@@ -147,6 +158,10 @@ class Command(BaseCommand):
         code = EXIT_CODES.get(op.state, FAILED)
         if code:
             raise CommandError(f"operation #{op.pk} ended {op.state}", returncode=code)
+
+    def _progress(self, op: Operation) -> None:
+        """A progress line, at most every few seconds while ``--wait`` runs it."""
+        self.stdout.write(engine.progress_line(op))
 
     def _preview(self, url: str, filters: dlq.Filters) -> None:
         preview = dlq.preview(url, filters)
