@@ -45,6 +45,8 @@ lock: $(VENV)/.installed-dev
 lock-check: $(VENV)/.installed-dev
 	scripts/lock.sh --check
 
+# The demo is local development: DEBUG on unless set (settings.py leaves it off).
+demo: export DEBUG := $(or $(DEBUG),true)
 demo: $(VENV)/.installed-demo
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
@@ -58,9 +60,13 @@ lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# Development tooling loads the settings: DEBUG on unless set (no SECRET_KEY needed).
+typecheck: export DEBUG := $(or $(DEBUG),true)
 typecheck: $(VENV)/.installed-dev
 	$(VENV)/bin/mypy dashboard operations infra
 
+# Development tooling loads the settings: DEBUG on unless set (no SECRET_KEY needed).
+checks: export DEBUG := $(or $(DEBUG),true)
 checks: $(VENV)/.installed-dev
 	$(PY) manage.py check --fail-level WARNING
 	$(PY) manage.py makemigrations --check --dry-run
@@ -83,12 +89,17 @@ synth: $(VENV)/.installed-dev
 	$(PY) -m infra.app
 	$(VENV)/bin/cfn-lint infra/cdk.out/*.template.json
 
+# Development tooling loads the settings: DEBUG on unless set (no SECRET_KEY needed).
+bench: export DEBUG := $(or $(DEBUG),true)
 bench: $(VENV)/.installed-dev
 	$(PY) bench/overview.py
 	$(PY) bench/redrive.py
 	$(PY) bench/redrive_fifo.py
 	$(PY) bench/trace.py
+	$(PY) bench/masking.py
 
+# Development tooling loads the settings: DEBUG on unless set (no SECRET_KEY needed).
+soak: export DEBUG := $(or $(DEBUG),true)
 soak: $(VENV)/.installed-demo
 	$(PY) bench/devstack_soak.py --minutes 10 --rate 2
 

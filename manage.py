@@ -5,15 +5,13 @@ import sys
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
-    from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
 
-    try:
+    from dashboard.startup import configuration_errors_in_one_line
+
+    # A bad setting or environments file: one line that names it, not a traceback.
+    with configuration_errors_in_one_line():
         execute_from_command_line(sys.argv)
-    except ImproperlyConfigured as exc:
-        # A bad setting or environments file: one line that names it, not a traceback.
-        sys.stderr.write(f"eventops: configuration error: {exc}\n")
-        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ app.conf.update(
     worker_hijack_root_logger=False,
 )
 # Task modules: each claims its Operation row before doing anything.
-app.conf.imports = ("operations.tasks", "operations.replay_tasks")
+app.conf.imports = ("operations.tasks", "operations.replay_tasks", "operations.notifications")
 
 
 @app.task(name="dashboard.ping", ignore_result=True)

@@ -8,7 +8,7 @@ from django.urls import NoReverseMatch, resolve
 from django.urls.exceptions import Resolver404
 
 from dashboard.environment import env_reverse, environment_of
-from operations import access
+from operations import access, masking
 from operations.environments import Environment
 
 # (label, URL name), every one inside the environment.
@@ -59,6 +59,7 @@ def navigation(request: HttpRequest) -> dict[str, object]:
         },
         "who_can": _WhoCan(env.name),
         "read_only": access.read_only(),
+        "masking_on": masking.enabled(),
     }
 
 

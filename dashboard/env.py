@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -88,3 +89,9 @@ def env_list(name: str, default: list[str], environ: Mapping[str, str] | None = 
     if value is None:
         return list(default)
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def origin(url: str) -> str:
+    """``https://idp.example.com/a/b`` -> ``https://idp.example.com``; "" if not a URL."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from django import forms
 
-from operations import dlq, dlq_actions
+from operations import dlq, dlq_actions, redrive
+from operations.redrive_params import MAX_CONCURRENCY
+from operations.redrive_rate import MAX_RATE, RateError, parse_rate
 
 REASON_HELP = "Why: it is recorded with the operation."
 FILTER_FIELDS = (
@@ -81,6 +84,14 @@ class StartForm(FilterForm):
     rate = forms.FloatField(
         required=False, min_value=0.1, max_value=500, label="Rate limit (messages/s)"
     )
+    concurrency = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_CONCURRENCY,
+        label="Pipelines at once",
+        help_text="Receive/send/delete pipelines run in parallel (empty: the default). "
+        "A FIFO DLQ runs one, in group order.",
+    )
     destination_arn = forms.ChoiceField(
         required=False,
         label="Source queue for messages without DeadLetterQueueSourceArn",
@@ -88,6 +99,25 @@ class StartForm(FilterForm):
     reason = forms.CharField(
         max_length=2000, widget=forms.Textarea(attrs={"rows": 2}), help_text=REASON_HELP
     )
+
+    def start_request(
+        self, dlq_url: str, dlq_arn: str, user: Any, user_name: str, *, masked: bool
+    ) -> redrive.StartRequest:
+        """What the valid form asks for, as the redrive service takes it (pages and API).
+        ``masked``: the person sees bodies masked, so their filters match the masked bodies
+        (the worker applies it)."""
+        data = self.cleaned_data
+        params = redrive.RedriveParams(
+            filters=dataclasses.replace(self.filters(), masked=masked),
+            max_messages=data["max_messages"],
+            rate=data["rate"],
+            concurrency=data["concurrency"],
+            destination_arn=data["destination_arn"] or "",
+            dlq_arn=dlq_arn,
+        )
+        return redrive.StartRequest(
+            dlq_url, params, data["reason"], user, user_name, native=redrive.use_native(params)
+        )
 
     def __init__(self, *args: Any, sources: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -171,3 +201,20 @@ class CancelForm(forms.Form):
         help_text="Why: it is recorded with the cancel.",
         error_messages={"required": "Say why it must stop: the reason is recorded."},
     )
+
+
+class RateForm(forms.Form):
+    """A new rate limit for a running redrive: messages per second, or empty for none."""
+
+    rate = forms.CharField(
+        required=False,
+        max_length=20,
+        label="New rate limit (messages/s)",
+        help_text=f"Up to {MAX_RATE:g}; empty lifts the limit. Applied within a second.",
+    )
+
+    def clean_rate(self) -> float | None:
+        try:
+            return parse_rate(self.cleaned_data.get("rate"))
+        except RateError as exc:
+            raise forms.ValidationError(str(exc)) from exc

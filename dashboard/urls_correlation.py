@@ -9,5 +9,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("search/panel/<slug:key>/", correlation.correlation_panel, name="correlation_panel"),
     path("alarms/", alarms.alarm_list, name="alarms"),
     # Alarm names may contain "/", so the name is a path; notifications deep-link here.
-    path("alarms/<path:name>/", alarms.alarm_detail, name="alarm_detail"),
+    path("alarms/<alarm:name>/", alarms.alarm_detail, name="alarm_detail"),
 ]

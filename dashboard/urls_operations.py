@@ -2,20 +2,25 @@
 
 from django.urls import URLPattern, URLResolver, path
 
+from dashboard.views import access_log, operations, redrive, redrive_controls
 from dashboard.views import dlq_actions as actions
 from dashboard.views import dlq_messages as messages
-from dashboard.views import operations, redrive
 
 app_name = "operations"
 urlpatterns: list[URLPattern | URLResolver] = [
     path("operations/", operations.operation_list, name="list"),
+    path("operations/access/", access_log.access_log, name="access_log"),
     path("operations/<int:pk>/", operations.operation_detail, name="detail"),
     path("operations/<int:pk>/progress/", operations.operation_progress, name="progress"),
     path("operations/<int:pk>/cancel/", operations.operation_cancel, name="cancel"),
-    path("queues/<str:name>/messages/", messages.dlq_messages, name="dlq_messages"),
-    path("queues/<str:name>/messages/export.json", messages.dlq_export, name="dlq_export"),
-    path("queues/<str:name>/messages/delete/", actions.dlq_delete, name="dlq_delete"),
-    path("queues/<str:name>/messages/<str:message_id>/edit/", actions.dlq_edit, name="dlq_edit"),
-    path("queues/<str:name>/redrive/", redrive.redrive_preview, name="redrive"),
-    path("queues/<str:name>/redrive/start/", redrive.redrive_start, name="redrive_start"),
+    path("operations/<int:pk>/rate/", redrive_controls.redrive_rate, name="rate"),
+    path("operations/<int:pk>/live/", redrive_controls.redrive_live, name="live"),
+    path("queues/<queue:name>/messages/", messages.dlq_messages, name="dlq_messages"),
+    path("queues/<queue:name>/messages/export.json", messages.dlq_export, name="dlq_export"),
+    path("queues/<queue:name>/messages/delete/", actions.dlq_delete, name="dlq_delete"),
+    path(
+        "queues/<queue:name>/messages/<awsid:message_id>/edit/", actions.dlq_edit, name="dlq_edit"
+    ),
+    path("queues/<queue:name>/redrive/", redrive.redrive_preview, name="redrive"),
+    path("queues/<queue:name>/redrive/start/", redrive.redrive_start, name="redrive_start"),
 ]

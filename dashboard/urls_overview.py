@@ -7,7 +7,7 @@ from dashboard.views import bus, overview, queues
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", overview.overview, name="overview"),
     path("queues/", queues.queue_list, name="queues"),
-    path("queues/<str:name>/", queues.queue_detail, name="queue_detail"),
+    path("queues/<queue:name>/", queues.queue_detail, name="queue_detail"),
     # Partner bus names contain "/" (aws.partner/...).
-    path("buses/<path:name>/", bus.bus_detail, name="bus_detail"),
+    path("buses/<bus:name>/", bus.bus_detail, name="bus_detail"),
 ]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jsii
-from aws_cdk import CfnResource, Duration, IAspect, RemovalPolicy, Stack
+from aws_cdk import CfnResource, Duration, IAspect, RemovalPolicy, Stack, Tags
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_dynamodb as dynamodb
@@ -39,6 +39,8 @@ RUNTIME = lambda_.Runtime.PYTHON_3_11
 ARCHITECTURE = lambda_.Architecture.X86_64
 # The largest SQS batch a Lambda event source takes without a batching window.
 SQS_BATCH_SIZE = 10
+# The alarm tag the dashboard reads a runbook URL from (operations/runbooks.py).
+RUNBOOK_TAG = "runbook"
 FUNCTION_LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 
 # CloudWatch Logs only accepts these retention values; CDK exposes them as an enum.
@@ -234,9 +236,11 @@ class ConsumerPipeline(Construct):
         idempotency_table: dynamodb.ITable,
         orders_table: dynamodb.ITable,
         function_defaults: FunctionDefaults,
+        runbook_base_url: str = "",
     ) -> None:
         super().__init__(scope, construct_id)
         self.consumer = consumer
+        self.runbook = topology.runbook(consumer, runbook_base_url)
 
         self.dlq = sqs.Queue(
             self,
@@ -305,14 +309,15 @@ class ConsumerPipeline(Construct):
             period_s=topology.dlq_alarm_period_s,
             topic=alerts_topic,
             description=f"{topology.dlq_name(consumer)} holds messages the "
-            f"{consumer.name} consumer failed {consumer.max_receive_count} times",
+            f"{consumer.name} consumer failed {consumer.max_receive_count} times. "
+            f"Runbook: {self.runbook}",
         )
         self.dlq_age_alarm = cloudwatch.Alarm(
             self,
             "DlqOldestMessageAlarm",
             alarm_name=topology.dlq_age_alarm_name(consumer),
             alarm_description=f"The oldest message in {topology.dlq_name(consumer)} is close "
-            f"to its {topology.dlq_retention_days}-day expiry",
+            f"to its {topology.dlq_retention_days}-day expiry. Runbook: {self.runbook}",
             metric=self.dlq.metric_approximate_age_of_oldest_message(
                 period=Duration.minutes(5), statistic=cloudwatch.Stats.MAXIMUM
             ),
@@ -323,6 +328,9 @@ class ConsumerPipeline(Construct):
         )
         self.dlq_age_alarm.add_alarm_action(cw_actions.SnsAction(alerts_topic))
         self.dlq_age_alarm.add_ok_action(cw_actions.SnsAction(alerts_topic))
+        # The dashboard reads the runbook from this tag (operations/runbooks.py).
+        for alarm in (self.dlq_alarm, self.dlq_age_alarm):
+            Tags.of(alarm).add(RUNBOOK_TAG, self.runbook)
 
 
 __all__ = [

@@ -55,6 +55,9 @@ POWERTOOLS_LAYER_VERSION = 27
 POWERTOOLS_LAYER_CONTEXT = "powertools_layer_arn"
 # Context key: keep tables and log groups when the stack is deleted.
 RETAIN_DATA_CONTEXT = "retain_data"
+# Where the consumers' runbooks live (``-c runbook_base_url=https://...``), unless one
+# names its own in the topology.
+RUNBOOK_BASE_CONTEXT = "runbook_base_url"
 
 CORRELATION_INDEX = "by-correlation-id"
 # Matches every event: EventBridge requires a non-empty pattern, and every event has a source.
@@ -207,28 +210,24 @@ class EventOpsStack(cdk.Stack):
         self.alerts_topic = sns.Topic(
             self, "AlertsTopic", topic_name=t.alerts_topic, display_name=f"{t.prefix} alerts"
         )
-        alert_email = cdk.CfnParameter(
-            self,
+        self._optional_subscription(
             "AlertEmail",
-            type="String",
-            default="",
+            sns.SubscriptionProtocol.EMAIL,
             description="Optional e-mail address subscribed to the alerts topic",
         )
-        has_email = cdk.CfnCondition(
-            self,
-            "HasAlertEmail",
-            expression=cdk.Fn.condition_not(
-                cdk.Fn.condition_equals(alert_email.value_as_string, "")
-            ),
+        # The dashboard's POST /hooks/sns records every alarm change (its history outlives
+        # AWS's 14 days); it confirms the subscription itself when the topic's ARN is in its
+        # EVENTOPS_SNS_TOPIC_ARNS.
+        self._optional_subscription(
+            "DashboardSnsHookUrl",
+            sns.SubscriptionProtocol.HTTPS,
+            condition_id="HasDashboardSnsHook",
+            subscription_id="DashboardSnsHookSubscription",
+            description="Optional HTTPS URL of the dashboard's /hooks/sns, subscribed to the "
+            "alerts topic",
+            allowed_pattern=r"^(https://[^\s]+/hooks/sns)?$",
+            constraint_description="empty, or the dashboard's https://.../hooks/sns URL",
         )
-        email = sns.Subscription(
-            self,
-            "AlertEmailSubscription",
-            topic=self.alerts_topic,
-            protocol=sns.SubscriptionProtocol.EMAIL,
-            endpoint=alert_email.value_as_string,
-        )
-        _set_condition(email, has_email)
 
         # --- tables ------------------------------------------------------------------
         self.orders_table = dynamodb.Table(
@@ -312,6 +311,7 @@ class EventOpsStack(cdk.Stack):
                 idempotency_table=self.idempotency_table,
                 orders_table=self.orders_table,
                 function_defaults=defaults,
+                runbook_base_url=str(self.node.try_get_context(RUNBOOK_BASE_CONTEXT) or ""),
             )
 
         # Any consumer's DLQ not empty: one alarm over the per-consumer ones, so the
@@ -477,6 +477,8 @@ class EventOpsStack(cdk.Stack):
                     "cloudwatch:GetMetricData",
                     "cloudwatch:DescribeAlarms",
                     "cloudwatch:DescribeAlarmHistory",
+                    # An alarm's runbook tag (operations/runbooks.py).
+                    "cloudwatch:ListTagsForResource",
                     "cloudwatch:ListMetrics",
                 ],
                 ["*"],
@@ -544,6 +546,29 @@ class EventOpsStack(cdk.Stack):
                 # Both spellings: IAM checks log-group actions against either form.
                 [self.event_log_arn, self.event_log.log_group_arn],
             ),
+            _allow(
+                "LogsReadConsumerLogs",
+                ["logs:FilterLogEvents", "logs:StartQuery"],
+                # The consumers' own lines for a DLQ message (its real error), both spellings.
+                [
+                    arn
+                    for p in self.consumers.values()
+                    for arn in (
+                        self.format_arn(
+                            service="logs",
+                            resource="log-group",
+                            resource_name=f"/aws/lambda/{t.function_name(p.consumer)}",
+                            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                        ),
+                        p.function.log_group.log_group_arn,
+                    )
+                ],
+            ),
+            _allow(
+                "LambdaReadConsumers",
+                ["lambda:GetFunctionConfiguration"],
+                [p.function.function_arn for p in self.consumers.values()],
+            ),
             # Logs Insights query IDs are not resources IAM can scope.
             _allow("LogsQueryResults", ["logs:GetQueryResults", "logs:StopQuery"], ["*"]),
             _allow("SchemasDiscover", ["schemas:ListRegistries"], ["*"]),
@@ -574,6 +599,34 @@ class EventOpsStack(cdk.Stack):
             description="Least-privilege access of the eventops dashboard",
             statements=statements,
         )
+
+    def _optional_subscription(
+        self,
+        parameter_id: str,
+        protocol: sns.SubscriptionProtocol,
+        *,
+        description: str,
+        condition_id: str = "",
+        subscription_id: str = "",
+        **parameter: Any,
+    ) -> None:
+        """A stack parameter whose value, when not empty, is subscribed to the alerts topic."""
+        value = cdk.CfnParameter(
+            self, parameter_id, type="String", default="", description=description, **parameter
+        )
+        given = cdk.CfnCondition(
+            self,
+            condition_id or f"Has{parameter_id}",
+            expression=cdk.Fn.condition_not(cdk.Fn.condition_equals(value.value_as_string, "")),
+        )
+        subscription = sns.Subscription(
+            self,
+            subscription_id or f"{parameter_id}Subscription",
+            topic=self.alerts_topic,
+            protocol=protocol,
+            endpoint=value.value_as_string,
+        )
+        _set_condition(subscription, given)
 
 
 def _allow(sid: str, actions: list[str], resources: list[str]) -> iam.PolicyStatement:

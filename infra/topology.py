@@ -48,6 +48,9 @@ class Consumer:
     # How long a processed event ID is remembered, by event type.
     idempotency_windows_s: dict[str, int] = field(default_factory=dict)
     default_idempotency_window_s: int = HOUR
+    # What to do when its DLQ fills: set on its alarms as the ``runbook`` tag and in their
+    # descriptions (the dashboard shows it); empty: ``Topology.runbook_base_url``/<name>.
+    runbook: str = ""
 
     def idempotency_window_for(self, event_type: str) -> int:
         return self.idempotency_windows_s.get(event_type, self.default_idempotency_window_s)
@@ -77,6 +80,9 @@ class Topology:
     # Alarm before DLQ messages expire: a message can sit up to queue_retention_days in its
     # source queue first, and expiry counts from the original enqueue time.
     dlq_age_alarm_threshold_s: int = 7 * DAY
+    # Where the consumers' runbooks live unless a consumer names its own (a placeholder:
+    # deployments override it with the CDK context value ``runbook_base_url``).
+    runbook_base_url: str = "https://runbooks.example.com/eventops"
 
     # --- names -----------------------------------------------------------------
     def name(self, *parts: str) -> str:
@@ -160,6 +166,11 @@ class Topology:
 
     def dlq_alarm_name(self, consumer: Consumer) -> str:
         return self.name(consumer.name, "dlq-not-empty")
+
+    def runbook(self, consumer: Consumer, base_url: str = "") -> str:
+        """The consumer's runbook URL: its own, else ``<base>/<consumer name>``."""
+        base = (base_url or self.runbook_base_url).rstrip("/")
+        return consumer.runbook or f"{base}/{consumer.name}"
 
     def dlq_age_alarm_name(self, consumer: Consumer) -> str:
         return self.name(consumer.name, "dlq-oldest-message-age")

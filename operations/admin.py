@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from operations.models import Operation, TouchedCorrelation
+from operations.read_audit import ReadAudit
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -43,3 +44,20 @@ class OperationAdmin(ReadOnlyAdmin):
 class TouchedCorrelationAdmin(ReadOnlyAdmin):
     list_display = ("correlation_id", "operation", "created_at")
     search_fields = ("correlation_id",)
+
+
+@admin.register(ReadAudit)
+class ReadAuditAdmin(ReadOnlyAdmin):
+    list_display = (
+        "at",
+        "environment",
+        "username",
+        "kind",
+        "unmasked",
+        "target",
+        "message_count",
+        "via",
+    )
+    list_filter = ("kind", "unmasked", "via", "environment")
+    search_fields = ("username", "target")
+    date_hierarchy = "at"

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from django.db.models import Max
 from django.utils import timezone
 
-from operations import dlq, topology
+from operations import dlq_peek, topology
 from operations.aws import cloudwatch
 from operations.aws.cloudwatch import Alarm, AlarmDetail, MetricQuery
 from operations.aws.errors import AwsError
@@ -543,15 +543,11 @@ class SampledMessage:
 
 
 def sample_dlq(url: str) -> list[SampledMessage]:
-    """A bounded, released peek of the DLQ (AwsError on failure)."""
-    sample = dlq.peek(url, limit=DLQ_PEEK_LIMIT)
-    dlq.release(url, (m.raw for m in sample.messages))
-    # What this peek saw feeds the redrive-loop warnings of the queue and operation pages.
-    ids = (m.correlation_id for m in sample.messages)
-    dlq.remember_peek(url, len(sample.messages), dlq.redrive_loops(url, ids))
+    """A bounded sample of the DLQ: the peek every viewer shares (AwsError on failure)."""
+    messages = dlq_peek.shared_messages(url)[:DLQ_PEEK_LIMIT]
     return [
         SampledMessage(m.message_id, m.sent_at, m.error, m.event_type, m.correlation_id)
-        for m in sample.messages
+        for m in messages
     ]
 
 

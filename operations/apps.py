@@ -10,3 +10,8 @@ class OperationsConfig(AppConfig):
 
         # A bad environments file stops startup here, naming the file, environment, field.
         environments.check()
+
+        from operations import metrics, notifications
+
+        notifications.connect()
+        metrics.register()

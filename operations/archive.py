@@ -18,17 +18,18 @@ page, at most ``MAX_CALLS_PER_PAGE`` FilterLogEvents calls to fill one.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from operations import event_pattern
+from operations import event_pattern, masking
 from operations.aws import events, logs
 from operations.aws.errors import AwsError
 from operations.cache import Cached, cached
@@ -100,13 +101,26 @@ class EventFilters:
     detail_type: str = ""
     correlation_id: str = ""
     text: str = ""
+    # For someone who may not see events unmasked: the filters look at the masked event,
+    # so a search never finds a value they are not shown.
+    masked: bool = False
 
     def matches(self, event: LoggedEvent) -> bool:
+        """Masked: found in the original and still there once masked (the mask itself,
+        ``••••1111``, is looked for in the masked event only)."""
+        if not self._fields_match(event, lenient=self.masked):
+            return False
+        return not (self.masked and self.active and not self._fields_match(event.masked))
+
+    def _fields_match(self, event: LoggedEvent, *, lenient: bool = False) -> bool:
+        def wanted(value: str) -> bool:
+            return bool(value) and not (lenient and masking.MASK in value)
+
         return (
-            (not self.source or event.source == self.source)
-            and (not self.detail_type or event.detail_type == self.detail_type)
-            and (not self.correlation_id or event.correlation_id == self.correlation_id)
-            and (not self.text or self.text in event.message)
+            (not wanted(self.source) or event.source == self.source)
+            and (not wanted(self.detail_type) or event.detail_type == self.detail_type)
+            and (not wanted(self.correlation_id) or event.correlation_id == self.correlation_id)
+            and (not wanted(self.text) or self.text in event.message)
         )
 
     @property
@@ -175,6 +189,15 @@ class LoggedEvent:
     @property
     def is_replayed(self) -> bool:
         return bool(self.replay_name or self.republished_by)
+
+    @functools.cached_property
+    def masked(self) -> LoggedEvent:
+        """The event as someone who may not see secrets sees it (itself when nothing in it
+        is masked). For showing and searching only: replays use the archive's bytes."""
+        text = masking.mask_text(self.message)
+        if text == self.message:
+            return self
+        return parse_message(text, self.timestamp_ms) or self
 
     @property
     def pretty(self) -> str:
@@ -289,7 +312,8 @@ def _ms(moment: datetime) -> int:
 def _filter_pattern(filters: EventFilters) -> str:
     """A FilterLogEvents quoted term for the most selective filter, or "" (filter locally)."""
     for value in (filters.correlation_id, filters.text, filters.detail_type, filters.source):
-        if value and '"' not in value and "\\" not in value:
+        # The mask (••••1111) is never in the log: such a value is matched locally.
+        if value and '"' not in value and "\\" not in value and masking.MASK not in value:
             return f'"{value}"'
     return ""
 
@@ -300,6 +324,16 @@ def insights_string(value: str) -> str:
 
 
 def insights_query(filters: EventFilters, before_ms: int, limit: int) -> str:
+    # Values holding the mask (••••1111) are never in the log: they are matched locally.
+    def sent(value: str) -> str:
+        return "" if masking.MASK in value else value
+
+    filters = EventFilters(
+        source=sent(filters.source),
+        detail_type=sent(filters.detail_type),
+        correlation_id=sent(filters.correlation_id),
+        text=sent(filters.text),
+    )
     lines = ["fields @timestamp, @message"]
     lines.append(f"filter @timestamp < {int(before_ms)}")
     if filters.source:
@@ -315,7 +349,7 @@ def insights_query(filters: EventFilters, before_ms: int, limit: int) -> str:
     return " | ".join(lines)
 
 
-def _insights_timestamp(value: str) -> int:
+def insights_timestamp(value: str) -> int:
     # AWS returns "2024-05-01 12:00:00.000" (UTC); the emulator returns epoch ms.
     if value.isascii() and value.isdigit():
         try:
@@ -399,7 +433,7 @@ def _read_insights(
     page = EventPage(events=[], mode="insights", scanned=len(rows))
     found = []
     for row in rows:
-        stamp = _insights_timestamp(row.get("@timestamp", ""))
+        stamp = insights_timestamp(row.get("@timestamp", ""))
         event = parse_message(row.get("@message", ""), stamp)
         # Filters again here: the emulator's Insights ignores "filter".
         if event is not None and stamp < before_ms and filters.matches(event):
@@ -412,7 +446,7 @@ def _read_insights(
 
 
 def run_query(
-    group: str,
+    group: str | Sequence[str],
     *,
     start_s: int,
     end_s: int,

@@ -47,6 +47,7 @@ from django.conf import settings
 from django.core.cache import cache, caches
 from django.core.cache.backends.filebased import FileBasedCache
 
+from operations import metrics
 from operations.aws import client as aws_client
 from operations.aws import context as aws_context
 from operations.aws.context import ContextThreadPoolExecutor
@@ -75,6 +76,10 @@ _IAM_SERVICE = {
     "ListArchives": "events",
     "DescribeLogGroups": "logs",
     "ListEventSourceMappings": "lambda",
+    "GetFunctionConfiguration": "lambda",
+    "StartQuery": "logs",
+    "FilterLogEvents": "logs",
+    "BatchGetTraces": "xray",
 }
 
 
@@ -369,9 +374,11 @@ def _settled(
     """The fresh value, or the remembered failure; None when a fetch is due."""
     now = time.time()
     if entry is not None and now - entry[0] < max_age:
+        metrics.cache_lookup(hit=True)
         return Cached(value=entry[1], fetched_at=entry[0], max_age=max_age)
     remember_failure = min(max_age, ttl())
     if failure is not None and remember_failure > 0 and now - failure[0] < remember_failure:
+        metrics.cache_lookup(hit=True)
         return _failed(entry, failure)
     return None
 
@@ -420,6 +427,7 @@ def _refresh(
     """Fetch now, and store the value or the failure."""
     now = time.time()
     remember_failure = min(max_age, ttl())
+    metrics.cache_lookup(hit=False)
     try:
         value = fetch()
     except AwsError as exc:
@@ -476,3 +484,11 @@ def _failed(entry: tuple[float, Any] | None, failure: tuple[float, str, str, boo
         access_denied=access_denied,
         failed_at=failed_at,
     )
+
+
+def forget(name: str) -> None:
+    """Drop a cached read and its remembered failure: the next read goes to AWS (after a
+    change made here, such as a delete, that the cached value would hide)."""
+    key = cache_key(name)
+    cache.delete_many([key, _failure_key(key)])
+    _local.pop(key, None)

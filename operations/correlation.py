@@ -25,11 +25,11 @@ from django.conf import settings
 from django.core.cache import cache as django_cache
 from django.utils import timezone
 
-from operations import dlq, event_pattern, topology
+from operations import dlq, dlq_peek, event_pattern, topology
 from operations.aws import dynamodb, events, logs, xray
 from operations.aws.context import ContextThreadPoolExecutor
 from operations.aws.errors import AwsError
-from operations.cache import cache_key, cached
+from operations.cache import cache_key, cached, ttl
 from operations.models import TouchedCorrelation
 
 logger = logging.getLogger(__name__)
@@ -220,7 +220,7 @@ class LoggedEvent:
 
     @property
     def pretty(self) -> str:
-        return json.dumps(self.envelope, indent=2, sort_keys=True, default=str)
+        return json.dumps(self.envelope, indent=2, sort_keys=True, default=str, ensure_ascii=False)
 
     def mentions(self, *ids: str) -> bool:
         return bool({self.id, self.correlation_id} & set(ids))
@@ -359,10 +359,10 @@ def dead_letter_queues() -> dict[str, str]:
 
 
 def peek_queue(name: str, url: str, limit: int = PEEK_MAX_MESSAGES) -> list[FoundMessage]:
-    """A bounded sample of one DLQ, released again right away."""
-    sample = dlq.peek(url, limit=limit)
-    dlq.release(url, (m.raw for m in sample.messages))
-    return [FoundMessage(queue_name=name, queue_url=url, message=m) for m in sample.messages]
+    """A bounded sample of one DLQ: the shared peek of it (``operations.dlq_peek``), read
+    once per cache period for every viewer and every lookup."""
+    messages = dlq_peek.shared_messages(url)[:limit]
+    return [FoundMessage(queue_name=name, queue_url=url, message=m) for m in messages]
 
 
 def dlq_messages_with(ids: set[str], max_per_queue: int = PEEK_MAX_MESSAGES) -> DlqPeek:
@@ -383,8 +383,8 @@ def dlq_messages_with(ids: set[str], max_per_queue: int = PEEK_MAX_MESSAGES) -> 
         if len(messages) >= max_per_queue:
             peek.notes.append(f"{name}: only the first {max_per_queue} messages were looked at.")
     peek.notes.append(
-        f"Looking receives each DLQ message with a {dlq.peek_visibility_seconds()} s visibility "
-        "timeout and releases it at once; its receive count goes up by one."
+        "DLQ messages come from the peek shared by every viewer (one per DLQ every "
+        f"{ttl()} s): it releases what it receives at once; their receive count went up by one."
     )
     return peek
 
@@ -534,12 +534,16 @@ def events_panel(lookup: Lookup, since: timedelta) -> Panel:
             seen.add(event.id)
             rules = rules_matching(event)
             panel.rows.append({"event": event, "rules": rules})
-            title = f"{event.detail_type} ({event.source})"
-            detail = "rules: " + (", ".join(rules) if rules else "none")
-            state = "warn" if event.replay_name or event.republished else ""
-            panel.entries.append(Entry(event.time, "EventBridge", title, detail, state))
+            panel.entries.append(event_entry(event, rules))
     panel.rows.sort(key=lambda row: row["event"].time or datetime.min.replace(tzinfo=UTC))
     return panel
+
+
+def event_entry(event: LoggedEvent, rules: list[str]) -> Entry:
+    title = f"{event.detail_type} ({event.source})"
+    detail = "rules: " + (", ".join(rules) if rules else "none")
+    state = "warn" if event.replay_name or event.republished else ""
+    return Entry(event.time, "EventBridge", title, detail, state)
 
 
 def dlq_panel(lookup: Lookup, since: timedelta) -> Panel:
@@ -548,14 +552,17 @@ def dlq_panel(lookup: Lookup, since: timedelta) -> Panel:
     peek = dlq_messages_with({cid, lookup.value})
     panel.rows = peek.messages
     panel.notes.extend(peek.notes)
-    for found in peek.messages:
-        message = found.message
-        detail = f"received {message.receive_count} times"
-        if message.error:
-            detail += f"; error: {message.error}"
-        title = f"In {found.queue_name}: {message.event_type or 'message'}"
-        panel.entries.append(Entry(message.sent_at, "SQS DLQ", title, detail, "alarm"))
+    panel.entries.extend(dlq_entry(found) for found in peek.messages)
     return panel
+
+
+def dlq_entry(found: FoundMessage) -> Entry:
+    message = found.message
+    detail = f"received {message.receive_count} times"
+    if message.error:
+        detail += f"; error: {message.error}"
+    title = f"In {found.queue_name}: {message.event_type or 'message'}"
+    return Entry(message.sent_at, "SQS DLQ", title, detail, "alarm")
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ preview and the find-one helpers release what they received at once.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import difflib
 import functools
 import hashlib
@@ -25,6 +26,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 
+from operations import masking
 from operations.aws import sqs
 from operations.aws.errors import AwsError
 from operations.models import Operation, TouchedCorrelation
@@ -189,6 +191,19 @@ class DlqMessage:
     def attributes_raw(self) -> dict[str, dict[str, object]]:
         return self.raw.message_attributes
 
+    @functools.cached_property
+    def masked(self) -> DlqMessage:
+        """The message as someone who may not see secrets sees it: body and message
+        attributes masked (operations/masking.py), everything shown derived from them.
+        Only for showing and for their searches: what moves is always ``raw`` of the
+        original. Itself when nothing is masked."""
+        raw = self.raw
+        body = masking.mask_text(raw.body)
+        attributes = masking.mask_attributes(raw.message_attributes)
+        if body == raw.body and attributes == raw.message_attributes:
+            return self
+        return describe(dataclasses.replace(raw, body=body, message_attributes=attributes))
+
 
 def describe(message: sqs.SqsMessage) -> DlqMessage:
     """Parse a received message: JSON body, event type, correlation ID, error, system attributes."""
@@ -295,28 +310,51 @@ class Filters:
     # Exactly these messages (for example the ones an alarm's window showed); SQS keeps a
     # message's id across receives, so this is exact where a time window is not.
     message_ids: frozenset[str] = frozenset()
+    # Set for someone who may not see bodies unmasked: what they filter on is the masked
+    # message, so no filter can find a secret they are not shown (a card number, a
+    # password). The moved bytes are the original's all the same.
+    masked: bool = False
 
     @property
     def is_empty(self) -> bool:
-        return not any(self.to_dict().values())
+        return not any(v for k, v in self.to_dict().items() if k != "masked")
 
     def matches(self, message: DlqMessage) -> bool:
+        """Whether the message is one to move. Masked (``masked``): a value must be found in
+        the original and still be there once masked, so nothing masking hides ever matches;
+        a value holding the mask itself (``••••1111``) is looked for in the masked message
+        only. The original is checked first: most messages fail there, without masking."""
         if self.message_ids and message.message_id not in self.message_ids:
             return False
-        if self.event_type and message.event_type != self.event_type:
+        if not self._content_matches(message, lenient=self.masked):
             return False
-        if self.correlation_id and message.correlation_id != self.correlation_id:
-            return False
-        if self.attribute_name and (
-            message.attributes.get(self.attribute_name) != self.attribute_value
-        ):
-            return False
-        if self.contains and self.contains not in message.raw.body:
+        looks_at_content = any(
+            (self.event_type, self.correlation_id, self.attribute_name, self.contains)
+        )
+        if self.masked and looks_at_content and not self._content_matches(message.masked):
             return False
         sent = message.sent_at
         if self.sent_after and (sent is None or sent < self.sent_after):
             return False
         return not (self.sent_before and (sent is None or sent >= self.sent_before))
+
+    def _content_matches(self, message: DlqMessage, *, lenient: bool = False) -> bool:
+        """The text filters; ``lenient`` passes over values that hold the mask."""
+
+        def wanted(value: str) -> bool:
+            return bool(value) and not (lenient and masking.MASK in value)
+
+        if wanted(self.event_type) and message.event_type != self.event_type:
+            return False
+        if wanted(self.correlation_id) and message.correlation_id != self.correlation_id:
+            return False
+        if (
+            self.attribute_name
+            and wanted(self.attribute_value or self.attribute_name)
+            and message.attributes.get(self.attribute_name) != self.attribute_value
+        ):
+            return False
+        return not (wanted(self.contains) and self.contains not in message.raw.body)
 
     def to_dict(self) -> dict[str, Any]:
         """For ``Operation.parameters`` (JSON)."""
@@ -343,6 +381,7 @@ class Filters:
             sent_after=when(data.get("sent_after")),
             sent_before=when(data.get("sent_before")),
             message_ids=frozenset(str(i) for i in data.get("message_ids") or ()),
+            masked=bool(data.get("masked")),
         )
 
 

@@ -25,6 +25,7 @@ from operations import outcomes
 from operations.aws import sqs
 from operations.aws.errors import AwsError
 from operations.dlq import DlqMessage, body_diff, describe, find_messages, normalise_json, release
+from operations.dlq_peek import forget_peek
 from operations.enqueue import enqueue
 from operations.models import Operation, TouchedCorrelation
 
@@ -124,6 +125,8 @@ def run_delete(op: Operation, token: Any) -> str:
     gone = {d["MessageId"] for d in deleted}
     # Found but not deleted (refused, an error, or a cancel): visible again at once.
     release(url, (m for m in found.values() if m.message_id not in gone))
+    if gone:
+        forget_peek(url)  # the pages show the DLQ without them from the next view
     _touch(op, (d["CorrelationId"] for d in deleted))
     reasons = []
     for message_id in wanted:
@@ -214,6 +217,7 @@ def run_edit_resend(op: Operation, token: Any) -> str:
         op.report(token, LEASE_SECONDS, progress=sent, moved=1)
     outcome = {**sent, "diff": body_diff(message, normalise_json(str(params["body"]))[1])[:20_000]}
     refusal = _delete_original(url, original)
+    forget_peek(url)
     if refusal:
         release(url, [original])
         error = (

@@ -21,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from operations.models import Operation
+from operations.operation_events import ended
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +94,8 @@ def _mark_unreachable(op: Operation, exc: BaseException) -> None:
     """Fail the row if no worker took it (it is still pending): nothing ran."""
     now = timezone.now()
     error = f"{UNREACHABLE}: the operation was not started ({type(exc).__name__}: {exc})"
-    Operation.objects.filter(pk=op.pk, state=Operation.State.PENDING).update(
+    if Operation.objects.filter(pk=op.pk, state=Operation.State.PENDING).update(
         state=Operation.State.FAILED, error=error[:10_000], finished_at=now, updated_at=now
-    )
+    ):
+        ended(op.pk)
     op.refresh_from_db()

@@ -316,6 +316,7 @@ def in_operation_environment(task: Callable[..., T]) -> Callable[..., T]:
         from django.utils import timezone
 
         from operations.models import Operation
+        from operations.operation_events import ended
 
         row = (
             Operation.objects.filter(pk=operation_id)
@@ -326,13 +327,14 @@ def in_operation_environment(task: Callable[..., T]) -> Callable[..., T]:
             return task(self, operation_id, *args, **kwargs)
         environment = get(row["environment"])
         if environment is None:
-            Operation.objects.filter(pk=operation_id, state__in=Operation.ACTIVE_STATES).update(
+            if Operation.objects.filter(pk=operation_id, state__in=Operation.ACTIVE_STATES).update(
                 state=Operation.State.FAILED,
                 error=f"The environment {row['environment']!r} is no longer configured.",
                 finished_at=timezone.now(),
                 lease_token=None,
                 lease_expires_at=None,
-            )
+            ):
+                ended(operation_id)
             raise UnknownEnvironment(row["environment"])
         with activate(environment, identity_of(row["requested_by_name"])):
             return task(self, operation_id, *args, **kwargs)

@@ -20,7 +20,8 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from operations import environments
+from operations import audit_channel, environments
+from operations.operation_events import ended
 
 
 class Operation(models.Model):
@@ -65,6 +66,11 @@ class Operation(models.Model):
     )
     # Who asked, as text: survives user renames; "cli:<os user>" for the command line.
     requested_by_name = models.CharField(max_length=150)
+    # Asked through the REST API ("api") with the named token, or through the pages ("").
+    via = models.CharField(max_length=16, blank=True, default=audit_channel.current_via)
+    via_token = models.CharField(
+        max_length=100, blank=True, default=audit_channel.current_token_name
+    )
 
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
     # A cancel is a request: the row stays active (and its target locked) until the task,
@@ -232,6 +238,8 @@ class Operation(models.Model):
             **fields,
         )
         self.refresh_from_db()
+        if updated:
+            ended(self.pk)
         return bool(updated)
 
     @property
@@ -277,6 +285,7 @@ class Operation(models.Model):
             state=self.State.CANCELLED, finished_at=now, updated_at=now, **who
         ):
             self.refresh_from_db()
+            ended(self.pk)
             return True
         if end_abandoned and self.end_if_abandoned(
             self.State.CANCELLED,
@@ -305,6 +314,8 @@ class Operation(models.Model):
             **fields,
         )
         self.refresh_from_db()
+        if updated:
+            ended(self.pk)
         return bool(updated)
 
 
@@ -437,3 +448,64 @@ class AlarmTransition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.alarm_name}: {self.old_state} -> {self.new_state} at {self.changed_at}"
+
+
+class ApiToken(models.Model):
+    """A personal REST API token. Only its SHA-256 is stored; the secret is shown once.
+
+    The token reads ``eo_<prefix>_<secret>``: the prefix finds the row (and names the
+    token in lists), the hash of the whole token proves it."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True)
+    hashed = models.CharField(max_length=64)
+    created = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}) of user #{self.user_id}"
+
+    @property
+    def is_usable(self) -> bool:
+        if self.revoked_at is not None:
+            return False
+        return self.expires_at is None or self.expires_at > timezone.now()
+
+    @property
+    def status(self) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= timezone.now():
+            return "expired"
+        return "active"
+
+
+class IdempotencyKey(models.Model):
+    """A POST's ``Idempotency-Key``: the same key from the same user gets the same answer
+    (kept 24 hours); the same key with another request is refused."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    # None while the first request with this key is still being answered.
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    created = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="unique_idempotency_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} of user #{self.user_id}"
+
+
+# Reads are audited in their own module; imported here so Django finds the model.
+from operations.read_audit import ReadAudit  # noqa: E402, F401

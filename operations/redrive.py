@@ -20,10 +20,11 @@ from django.db import transaction
 from operations import environments
 from operations.aws import sqs
 from operations.models import Operation
-from operations.redrive_params import RedriveParams, lease_seconds
+from operations.redrive_params import MAX_CONCURRENCY, RedriveParams, lease_seconds
 from operations.redrive_pass import Redrive
 
 __all__ = [
+    "MAX_CONCURRENCY",
     "Redrive",
     "RedriveParams",
     "StartRequest",
@@ -31,6 +32,7 @@ __all__ = [
     "create",
     "lease_seconds",
     "native_redrive_enabled",
+    "progress_line",
     "run_inline",
     "start",
     "use_native",
@@ -101,11 +103,30 @@ def active_operation(target: str) -> Operation | None:
     ).first()
 
 
-def run_inline(op: Operation, *, sleep: Callable[[float], None] = time.sleep) -> Operation:
-    """Claim and run ``op`` in this process (``manage.py redrive --wait``, tests)."""
+def run_inline(
+    op: Operation,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    progress: Callable[[Operation], None] | None = None,
+) -> Operation:
+    """Claim and run ``op`` in this process (``manage.py redrive --wait``, tests);
+    ``progress`` is called with the row every few seconds."""
     token = op.claim(lease_seconds())
     if token is None:
         return op
-    Redrive(op, token, sleep=sleep).run()
+    Redrive(op, token, sleep=sleep, on_progress=progress).run()
     op.refresh_from_db()
     return op
+
+
+def progress_line(op: Operation) -> str:
+    """One line of a running redrive's progress: counts, live rate, limit, pipelines."""
+    progress = op.progress or {}
+    total = f" of {op.total}" if op.total is not None else ""
+    limit = progress.get("rate_limit")
+    limit_text = f"limit {limit:g}/s" if limit else "no rate limit"
+    return (
+        f"#{op.pk}: moved {op.moved}{total}, failed {op.failed}, skipped {op.skipped}; "
+        f"{progress.get('live_rate', 0):g} msg/s ({limit_text}), "
+        f"{progress.get('concurrency', 1)} pipelines"
+    )

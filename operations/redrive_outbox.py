@@ -10,6 +10,7 @@ and delete leaves rows from which the next run deletes without sending again.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 from django.db import IntegrityError
@@ -20,7 +21,7 @@ from operations.models import TouchedCorrelation
 from operations.redrive_entries import Lanes, Pending
 from operations.redrive_groups import GroupOrder
 from operations.redrive_ledger import Ledger, Outcome
-from operations.redrive_mover import Mover
+from operations.redrive_mover import Done, Mover
 
 logger = logging.getLogger(__name__)
 
@@ -55,17 +56,23 @@ class Outbox:
         # The batch being sent: out of its lanes, not yet to delete.
         self.sending: list[Pending] = []
         self.to_delete: dict[str, dlq.DlqMessage | None] = {}
+        # Taken to delete, the delete not done yet (its message, for the correlation ID).
+        self._deleting: dict[str, dlq.DlqMessage | None] = {}
         # When the oldest message in hand was received (to keep it hidden in time).
         self.since: float | None = None
         # Copies this run sent (their new message IDs): one whose consumer fails again comes
-        # back to the DLQ under that ID, and moving it again would loop forever.
+        # back to the DLQ under that ID, and moving it again would loop forever. A copy's
+        # SentTimestamp tells it from the pass's own messages once it is later than the
+        # pass's start; kept only until ``copies_until`` (epoch seconds), past which every
+        # copy is (see Redrive), so a pass of millions does not keep an ID for each.
         self.copies: set[str] = set()
+        self.copies_until = float("inf")
         self.touched: set[str] = set()
         self.sent = 0
         self.batches = 0
 
     def __bool__(self) -> bool:
-        return bool(self.lanes or self.to_delete)
+        return bool(self.lanes or self.to_delete or self._deleting)
 
     def add(self, item: Pending) -> None:
         """A message to send."""
@@ -79,7 +86,7 @@ class Outbox:
 
     def in_hand(self) -> list[str]:
         waiting = [*self.sending, *self.lanes.items()]
-        return [item.message_id for item in waiting] + list(self.to_delete)
+        return [item.message_id for item in waiting] + [*self.to_delete, *self._deleting]
 
     def flush(self, *, pace: Callable[[], None], stop: Callable[[], bool]) -> None:
         """Send everything waiting, one message per group per batch (``pace`` after each
@@ -109,18 +116,28 @@ class Outbox:
             self.since = self.clock()
 
     def _send(self, batch: list[Pending]) -> None:
-        items = {f"m{i}": item for i, item in enumerate(batch)}
-        entries = {key: {**item.entry, "Id": key} for key, item in items.items()}
+        items, entries = self.prepare(batch)
         self.sending = batch
         try:
             result = self.mover.send(batch[0].url, entries)
         finally:
             self.sending = []
+        self.record_sent(items, result)
+
+    @staticmethod
+    def prepare(batch: list[Pending]) -> tuple[dict[str, Pending], dict[str, dict[str, object]]]:
+        """The batch's entries by entry ID, and the SendMessageBatch entries."""
+        items = {f"m{i}": item for i, item in enumerate(batch)}
+        entries = {key: {**item.entry, "Id": key} for key, item in items.items()}
+        return items, entries
+
+    def record_sent(self, items: dict[str, Pending], result: Done) -> None:
+        """Record what a send did: sent messages are to delete, the others did not move."""
         for key, copy_id in result.succeeded.items():
             item = items[key]
             self.ledger.note(item.message_id, Outcome.SENT)
             self.to_delete[item.message_id] = item.message
-            if copy_id:
+            if copy_id and time.time() < self.copies_until:
                 self.copies.add(copy_id)
         self.sent += len(result.succeeded)
         for key, why in result.failed.items():
@@ -139,24 +156,38 @@ class Outbox:
             self.groups.hold(item.lane, rest.message_id, held_back=True)
 
     def _delete(self) -> None:
+        for chunk in self.deletes():
+            handles = {k: self.handles[i] for k, i in chunk.items()}
+            self.record_deleted(chunk, self.mover.delete(self.url, handles))
+
+    def deletes(self) -> list[dict[str, str]]:
+        """Take what waits to be deleted, in DeleteMessageBatch chunks (entry ID -> message
+        ID), once the "sent" rows are written: a worker that dies after this is followed by
+        one that deletes those messages instead of sending them again."""
         if not self.to_delete:
-            return
-        # The "sent" rows first: a worker that dies after this is followed by one that
-        # deletes those messages instead of sending them again.
+            return []
         self.ledger.flush(moved=False)
-        waiting = list(self.to_delete.items())
+        waiting = list(self.to_delete)
+        size = sqs.MAX_BATCH_ENTRIES
+        self._deleting.update(self.to_delete)
         self.to_delete.clear()
-        for start in range(0, len(waiting), sqs.MAX_BATCH_ENTRIES):
-            chunk = dict(waiting[start : start + sqs.MAX_BATCH_ENTRIES])
-            keys = {f"d{i}": message_id for i, message_id in enumerate(chunk)}
-            result = self.mover.delete(self.url, {k: self.handles[i] for k, i in keys.items()})
-            for key in result.succeeded:
-                message_id = keys[key]
-                self.ledger.note(message_id, Outcome.MOVED)
-                del self.handles[message_id]
-                message = chunk[message_id]
-                if message is not None and message.correlation_id:
-                    self.touched.add(message.correlation_id[:256])
-            for key, why in result.failed.items():
-                self.ledger.undeleted[keys[key]] = why
+        return [
+            {f"d{i}": message_id for i, message_id in enumerate(waiting[start : start + size])}
+            for start in range(0, len(waiting), size)
+        ]
+
+    def record_deleted(self, chunk: dict[str, str], result: Done) -> None:
+        """Record what a delete of ``chunk`` (entry ID -> message ID) did."""
+        for key in result.succeeded:
+            message_id = chunk[key]
+            self.ledger.note(message_id, Outcome.MOVED)
+            self.handles.pop(message_id, None)
+            message = self._deleting.pop(message_id, None)
+            if message is not None and message.correlation_id:
+                self.touched.add(message.correlation_id[:256])
+        for key, why in result.failed.items():
+            self._deleting.pop(chunk[key], None)
+            # Unless another delete of it (after it was received again) went through.
+            if self.ledger.outcome(chunk[key]) != Outcome.MOVED:
+                self.ledger.undeleted[chunk[key]] = why
         self.record_correlations()

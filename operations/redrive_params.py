@@ -17,6 +17,15 @@ def lease_seconds() -> int:
     return int(getattr(settings, "EVENTOPS_REDRIVE_LEASE_SECONDS", 60))
 
 
+# The most pipelines one operation may run (the form and the command refuse more).
+MAX_CONCURRENCY = 32
+
+
+def default_concurrency() -> int:
+    """Pipelines per redrive unless the operator asks otherwise (EVENTOPS_REDRIVE_CONCURRENCY)."""
+    return int(getattr(settings, "EVENTOPS_REDRIVE_CONCURRENCY", 8))
+
+
 @dataclass(frozen=True)
 class RedriveParams:
     """What a redrive operation does; stored in ``Operation.parameters``.
@@ -35,6 +44,13 @@ class RedriveParams:
     # Receive visibility: bounded by the lease, so a resumed run finds them visible.
     visibility_timeout: int | None = None
     wait_seconds: int = 1
+    # Receive -> send -> delete pipelines run at once (None: the setting's default). A FIFO
+    # DLQ runs one, in order.
+    concurrency: int | None = None
+
+    @property
+    def pipelines(self) -> int:
+        return max(1, min(MAX_CONCURRENCY, self.concurrency or default_concurrency()))
 
     def to_parameters(self) -> dict[str, Any]:
         return {
@@ -45,6 +61,7 @@ class RedriveParams:
             "dlq_arn": self.dlq_arn,
             "visibility_timeout": self.visibility_timeout,
             "wait_seconds": self.wait_seconds,
+            "concurrency": self.concurrency,
         }
 
     @classmethod
@@ -57,4 +74,5 @@ class RedriveParams:
             dlq_arn=str(data.get("dlq_arn") or ""),
             visibility_timeout=data.get("visibility_timeout") or None,
             wait_seconds=int(data.get("wait_seconds", 1)),
+            concurrency=data.get("concurrency") or None,
         )

@@ -34,6 +34,7 @@ from operations.redrive_mover import Mover, refusal
 from operations.redrive_outbox import FIFO_ORDER, Outbox
 from operations.redrive_outcome import Shortfall, counters, final_state, outcome
 from operations.redrive_params import RedriveParams, lease_seconds
+from operations.redrive_rate import LiveRate, Pacer, current_rate
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,12 @@ logger = logging.getLogger(__name__)
 # batches of one message per group fill up when the DLQ has many groups.
 POOL_MESSAGES = 100
 POOL_BYTES = 4 * sqs.MAX_BATCH_BYTES
+
+# How long after the pass's start its copies are remembered by ID (5 minutes of clock
+# skew, the most SigV4 accepts, and a margin).
+COPIES_WINDOW_SECONDS = 360
+# Seconds between the progress lines of ``manage.py redrive --wait``.
+PROGRESS_EVERY = 2.0
 
 RETURNED = "arrived after the pass began"
 NOT_MATCHING = "did not match the filters"
@@ -56,8 +63,10 @@ class Redrive:
         *,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        on_progress: Callable[[Operation], None] | None = None,
     ) -> None:
         self.op = op
+        self.on_progress = on_progress
         self.token = token
         self.params = RedriveParams.from_parameters(op.parameters)
         self.sleep = sleep
@@ -67,6 +76,13 @@ class Redrive:
         self.visibility = self.params.visibility_timeout or self.lease
         # FIFO queue names end in ".fifo", and a DLQ has the type of its sources.
         self.fifo = self.url.endswith(".fifo")
+        # Pipelines at once (redrive_pipelines); a FIFO DLQ keeps one loop, in group order.
+        self.concurrency = 1 if self.fifo else self.params.pipelines
+        self.pacer = Pacer(self.params.rate, clock)
+        self.live = LiveRate(clock)
+        self._rate_read_at = clock()
+        self._paced = 0
+        self._shown_at = clock()
         self.ledger = Ledger(op.pk)
         self.mover = Mover(budget=self.lease, sleep=sleep, clock=clock, keepalive=self.keepalive)
         self.groups = GroupOrder()
@@ -93,6 +109,10 @@ class Redrive:
         # the pass began counts as one from before it (``copies`` catches this run's own).
         started = op.started_at or datetime.now(UTC)
         self.pass_started = started.replace(microsecond=started.microsecond // 1000 * 1000)
+        # This worker's clock signs its requests, and AWS refuses a signature more than 5
+        # minutes off (RequestTimeTooSkewed): a copy sent later than this has a SentTimestamp
+        # after the pass's start, and needs no entry in ``copies``.
+        self.outbox.copies_until = self.pass_started.timestamp() + COPIES_WINDOW_SECONDS
         self.receives = 0
         self.started = clock()
         self.stale_receives = 0
@@ -113,12 +133,12 @@ class Redrive:
             if self.op.total is None:
                 self._report(total=self._initial_total())
             with sqs.while_retrying(self.keepalive):
-                while not self.lost_lease:
-                    if self.op.cancel_requested:
-                        cancelled = True
-                        break
-                    if not self._step():
-                        break
+                if self.concurrency > 1:
+                    from operations.redrive_pipelines import Pipelines
+
+                    cancelled = Pipelines(self).run()
+                else:
+                    cancelled = self._loop()
         except AwsError as exc:
             logger.warning("operation %s stopped: %s", self.op.pk, exc)
             self.shortfall.error = str(exc)
@@ -139,6 +159,15 @@ class Redrive:
             self.token, state, error=self.shortfall.error, outcome=result, **self._fields()
         )
         return state
+
+    def _loop(self) -> bool:
+        """One receive -> send -> delete loop to the end of the pass; True if cancelled."""
+        while not self.lost_lease:
+            if self.op.cancel_requested:
+                return True
+            if not self._step():
+                break
+        return False
 
     def _step(self) -> bool:
         """One receive, and the sends and deletes it makes due. False when the pass is over."""
@@ -238,7 +267,8 @@ class Redrive:
         """How many more messages the pass may take on (``max_messages``)."""
         if self.params.max_messages is None:
             return sqs.MAX_BATCH_ENTRIES
-        taken = self.ledger.counts().taken + self.outbox.lanes.fresh
+        sending = sum(not item.counted for item in self.outbox.sending)
+        taken = self.ledger.counts().taken + self.outbox.lanes.fresh + sending
         return int(self.params.max_messages) - taken
 
     def _all_named_found(self) -> bool:
@@ -365,11 +395,10 @@ class Redrive:
     def _throttle(self) -> None:
         """Sleep so the run stays under ``rate`` messages per second, keeping the lease and
         the messages in hand meanwhile."""
-        if not self.params.rate:
-            return
-        due = self.outbox.sent / float(self.params.rate) - (self.clock() - self.started)
+        due = self.pacer.book(self.outbox.sent - self._paced, before=False)
+        self._paced = self.outbox.sent
         while due > 0 and not self.lost_lease and not self.op.cancel_requested:
-            pause = min(due, self.lease / 3)
+            pause = min(due, 1.0)  # a cancel or a new rate is seen within a second
             self.sleep(pause)
             due -= pause
             if due > 0:
@@ -383,13 +412,27 @@ class Redrive:
                 "batches": self.outbox.batches,
                 "held": len(self.handles),
                 "release_rounds": self.groups.rounds,
+                "concurrency": self.concurrency,
+                "rate_limit": self.pacer.rate,
+                "live_rate": self.live.update(self.outbox.sent),
             },
         )
 
     def _report(self, **fields: Any) -> bool:
         if not self.op.report(self.token, lease_seconds=self.lease, **fields):
             self.lost_lease = True
+        self._read_rate()
+        if self.on_progress and self.clock() - self._shown_at >= PROGRESS_EVERY and fields:
+            self._shown_at = self.clock()
+            self.on_progress(self.op)
         return not self.lost_lease
+
+    def _read_rate(self) -> None:
+        """Apply a rate an operator set while the run goes on (read at most once a second)."""
+        if self.clock() - self._rate_read_at < 1.0:
+            return
+        self._rate_read_at = self.clock()
+        self.pacer.set_rate(current_rate(self.op.pk))
 
 
 def _handle_only(message_id: str, receipt_handle: str) -> sqs.SqsMessage:

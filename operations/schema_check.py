@@ -14,6 +14,7 @@ component is the envelope).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import SchemaError
 
+from operations import masking
 from operations.aws import schemas
 from operations.aws.errors import AwsError
 
@@ -184,3 +186,10 @@ def check(text: str, *, registry: str = "", schema: str = "", version: str = "")
         issues=issues,
         truncated=truncated,
     )
+
+
+def masked(result: CheckResult) -> CheckResult:
+    """The result as someone who may not see secrets sees it: the problems' messages quote
+    the failing values, so they are masked like a body."""
+    issues = [dataclasses.replace(i, message=masking.mask_text(i.message)) for i in result.issues]
+    return dataclasses.replace(result, issues=issues)

@@ -138,3 +138,21 @@ def sweep_operations() -> None:
     """Re-enqueue pending operations nobody took, resume running ones whose worker died
     (Celery beat runs it every ``EVENTOPS_SWEEP_SECONDS``)."""
     sweep.run()
+
+
+@shared_task(name="operations.poll_alarm_history", ignore_result=True)
+def poll_alarm_history() -> None:
+    """Beat, every minute: alarm changes from DescribeAlarmHistory (without SNS)."""
+    from operations import alarm_ingest
+
+    alarm_ingest.poll()
+
+
+@shared_task(name="operations.purge_idempotency_keys", ignore_result=True)
+def purge_idempotency_keys() -> None:
+    """Beat, hourly: forget API Idempotency-Keys older than 24 hours."""
+    from datetime import timedelta
+
+    from operations.models import IdempotencyKey
+
+    IdempotencyKey.objects.filter(created__lt=timezone.now() - timedelta(hours=24)).delete()

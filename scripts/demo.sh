@@ -56,6 +56,8 @@ PYTHON
 }
 
 if [ -z "${NO_DEVSTACK:-}" ]; then
+  # The demo is local development: DEBUG on (settings.py leaves it off unless set).
+  export DEBUG=${DEBUG:-true}
   # The dashboard talks to the emulator exactly as it would to AWS.
   export AWS_ENDPOINT_URL="http://127.0.0.1:${DEVSTACK_PORT}"
   export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1
@@ -99,8 +101,13 @@ color = "indigo"
 TOML
 fi
 
-logins=$("$PY" manage.py createdemousers --no-color)
-password=$(sed -n 's/^Password for oncall and viewer ([^)]*): //p' <<< "$logins")
+# Demo users (with a printed password) only for the demo: make serve is the path to a
+# real account, where people sign in with their own accounts or single sign-on.
+password=""
+if [ -z "${NO_DEVSTACK:-}" ]; then
+  logins=$("$PY" manage.py createdemousers --no-color)
+  password=$(sed -n 's/^Password for oncall and viewer ([^)]*): //p' <<< "$logins")
+fi
 
 echo "Starting the Celery worker (log: $WORKER_LOG) and the web server (log: $SERVER_LOG)..."
 "$PY" -m celery -A dashboard worker --pool=solo --loglevel=INFO > "$WORKER_LOG" 2>&1 &
@@ -109,7 +116,8 @@ pids+=($!)
 # schedule file lives under var/ (CELERY_BEAT_SCHEDULE_FILENAME).
 "$PY" -m celery -A dashboard beat --loglevel=INFO > "$BEAT_LOG" 2>&1 &
 pids+=($!)
-"$PY" manage.py runserver "127.0.0.1:${PORT}" --noreload > "$SERVER_LOG" 2>&1 &
+# --insecure: the development server serves the static files with DEBUG off too (make serve).
+"$PY" manage.py runserver "127.0.0.1:${PORT}" --noreload --insecure > "$SERVER_LOG" 2>&1 &
 pids+=($!)
 
 for _ in $(seq 1 120); do
@@ -125,14 +133,16 @@ done
 pids+=($!)
 
 logs="${WORKER_LOG}, ${BEAT_LOG}, ${SERVER_LOG}"
-lines=(
-  "eventops is running:  ${URL}"
-  ""
-  "Log in as  oncall  (operator: may redrive and replay)"
-  "       or  viewer  (read only)"
-  "password:  ${password:-see the output of manage.py createdemousers}"
-  ""
-)
+lines=("eventops is running:  ${URL}" "")
+if [ -z "${NO_DEVSTACK:-}" ]; then
+  lines+=("Log in as  oncall  (operator: may redrive and replay)"
+          "       or  viewer  (read only)"
+          "password:  ${password:-see the output of manage.py createdemousers}"
+          "")
+else
+  lines+=("Sign in with single sign-on (OIDC_*) or an account made with"
+          "  manage.py createsuperuser (no demo users here)" "")
+fi
 if [ -z "${NO_DEVSTACK:-}" ]; then
   lines+=("AWS emulators (moto): ${AWS_ENDPOINT_URL} (us-east-1) and"
           "  http://127.0.0.1:${DEVSTACK2_PORT} (${DEVSTACK2_REGION}), with demo traffic;"

@@ -47,7 +47,9 @@ def test_env_list_splits_and_strips():
     assert env_list("X", [], {"X": " a, b ,,c "}) == ["a", "b", "c"]
 
 
-def _run_settings(extra_env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _run_settings(
+    extra_env: dict[str, str], code: str = "print('ok')"
+) -> subprocess.CompletedProcess[str]:
     env = {
         k: v
         for k, v in os.environ.items()
@@ -55,7 +57,7 @@ def _run_settings(extra_env: dict[str, str]) -> subprocess.CompletedProcess[str]
     }
     env.update({"DJANGO_SETTINGS_MODULE": "dashboard.settings", **extra_env})
     return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); print('ok')"],
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -119,3 +121,70 @@ def test_no_region_variable_leaves_the_region_to_the_profile():
     )
     assert unset.stdout.strip() == "''"
     assert default.stdout.strip() == "'eu-west-1'"
+
+
+def _production_start(
+    extra_env: dict[str, str], args: tuple[str, ...] = ("manage.py", "check")
+) -> subprocess.CompletedProcess[str]:
+    """``manage.py check`` (or ``args``) as a production start: no DEBUG, no SECRET_KEY, not
+    under pytest."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"SECRET_KEY", "DEBUG", "DATABASE_URL", "REDIS_URL", "PYTEST_VERSION"}
+    }
+    env.update(extra_env)
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_debug_is_off_unless_set_so_a_start_without_secret_key_stops_in_one_line():
+    result = _production_start({})
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "eventops: configuration error: SECRET_KEY is required when DEBUG is off (set "
+        "SECRET_KEY to a long random value, or DEBUG=true for local development only)"
+    ]
+
+
+def test_debug_true_still_starts_without_secret_key():
+    assert _production_start({"DEBUG": "true"}).returncode == 0
+
+
+def _setting(expression: str, extra_env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    code = f"from django.conf import settings; print({expression})"
+    return _run_settings({"DEBUG": "true", **extra_env}, code)
+
+
+def test_the_providers_origin_may_receive_the_logout_form():
+    result = _setting(
+        "settings.CONTENT_SECURITY_POLICY['DIRECTIVES']['form-action']",
+        {
+            "OIDC_RP_CLIENT_ID": "eventops",
+            "OIDC_OP_DISCOVERY_URL": "https://idp.example.com/realms/x/.well-known/openid-configuration",
+        },
+    )
+    assert result.stdout.strip() == "[\"'self'\", 'https://idp.example.com']", result.stderr
+
+
+def test_single_sign_on_needs_its_provider():
+    result = _setting("1", {"OIDC_RP_CLIENT_ID": "eventops"})
+    assert result.returncode != 0 and "set OIDC_OP_DISCOVERY_URL too" in result.stderr
+
+
+def test_turning_passwords_off_needs_single_sign_on():
+    result = _setting("1", {"EVENTOPS_PASSWORD_LOGIN": "false"})
+    assert result.returncode != 0 and "leaves no way to sign in" in result.stderr
+
+
+def test_the_wsgi_entry_point_stops_in_one_line_too():
+    result = _production_start({}, ("-c", "import dashboard.wsgi"))
+    assert result.returncode == 2
+    assert result.stderr.startswith("eventops: configuration error: SECRET_KEY is required")
+    assert len(result.stderr.splitlines()) == 1

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from urllib.parse import urlencode
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from dashboard.environment import env_url
-from operations import alarms
+from dashboard.environment import env_url, environment_of
+from operations import access, alarms, masking, runbooks
 from operations.aws.errors import AwsError
 from operations.cache import describe_error
 
@@ -48,16 +49,26 @@ def alarm_detail(request: HttpRequest, name: str) -> HttpResponse:
         failed = {"name": name, "error": describe_error(exc)}
         return render(request, "alarms/detail.html", failed, status=502)
     context: dict[str, object] = {"name": name, "drill": drill, "alarm": drill.alarm}
+    context["runbook"] = runbooks.runbook(drill.alarm)
     context["charts"] = [g.chart() for g in drill.graphs]
     if drill.dlq and drill.dlq.queue_url:
         context["redrive"] = redrive_target(drill.dlq)
+        if masking.must_mask(request.user, environment_of(request).name):
+            # Errors quote what failed (a card number that was refused): masked like bodies.
+            groups = drill.dlq.groups
+            drill.dlq.groups = [replace(g, error=masking.mask_text(g.error)) for g in groups]
     return render(request, "alarms/detail.html", context)
 
 
 def redrive_target(found: alarms.DlqDrilldown) -> dict[str, object]:
     """Links into the DLQ flow for exactly the messages shown: the redrive preview filtered
     to their message IDs (all of them, then per event type), and the messages page."""
-    preview = _link("operations:redrive", found.queue_name) if found.message_ids else ""
+    # In read-only mode nobody may redrive: no links to a redrive that cannot start.
+    preview = (
+        _link("operations:redrive", found.queue_name)
+        if found.message_ids and not access.read_only()
+        else ""
+    )
     groups = []
     if preview:
         by_type: dict[str, list[str]] = {}

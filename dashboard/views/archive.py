@@ -7,7 +7,7 @@ and re-publishing are in ``dashboard.views.replay``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import wraps
 from typing import Any
@@ -18,15 +18,17 @@ from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 
+from dashboard import query_budget
 from dashboard.environment import env_reverse, operation_url
 from dashboard.http import HtmxHttpRequest
 from operations import archive as reads
-from operations import environments
+from operations import environments, masking, read_audit
 from operations.archive import ArchiveView, EventFilters, QueryTimedOut
 from operations.aws import events
 from operations.aws.errors import AwsError
 from operations.cache import Cached, cached, describe_error
 from operations.models import Operation
+from operations.read_audit import ReadAudit
 
 DEFAULT_WINDOW = timedelta(hours=1)
 MAX_FILTER_LENGTH = 256
@@ -232,17 +234,26 @@ def archive_events(request: HtmxHttpRequest, view: ArchiveView) -> HttpResponse:
     status = 200
     try:
         start, end = parse_window(params)
-        filters = read_filters(params)
+        masked = masking.must_mask(request.user, environments.current_name())
+        # A masked person's filters look at the events as they see them.
+        filters = replace(read_filters(params), masked=masked)
         token = params.get("token", "")
         if len(token) > MAX_TOKEN_LENGTH:
             raise BadInput("The page token is not valid: open the first page again.")
         context.update(start=start, end=end, filters=filters)
+        query_budget.check_window(start, end)
+        if end - start > reads.FILTER_WINDOW:  # read with a Logs Insights query
+            query_budget.spend_query(request.user.pk)
         page = reads.read_events(view.log_group, start, end, filters, token=token)
+        if masked:
+            page.events = [event.masked for event in page.events]
         context["page"] = page
         if page.next_token:
             context["next_url"] = "?" + urlencode({**params, "token": page.next_token})
     except (BadInput, reads.InvalidTime) as exc:
         context["error"], status = str(exc), 400
+    except query_budget.OverBudget as exc:
+        context["error"], status = str(exc), exc.status
     except QueryTimedOut as exc:
         context["error"], status = str(exc), 504
     except AwsError as exc:
@@ -272,9 +283,15 @@ def archive_event(request: HtmxHttpRequest, view: ArchiveView, event_id: str) ->
         )
     if event is None:
         raise Http404("This event is not in the event log (it may have expired).")
+    masked = masking.must_mask(request.user, environments.current_name())
+    kind = ReadAudit.Kind.VIEWED_MESSAGE
+    target = f"{view.archive.name} {event.id}"
+    read_audit.record(request.user, kind, target, count=1, unmasked=not masked)
     context = {
         "view": view,
-        "event": event,
+        # Matching rules and the re-publish form use the original; the page shows this.
+        "event": event.masked if masked else event,
+        "masked": masked,
         "rules": reads.matching_rules(event, view.rules),
         "window_start": event.time - timedelta(minutes=5),
         "window_end": event.time + timedelta(minutes=5),

@@ -19,9 +19,11 @@ from django_htmx.http import HttpResponseStopPolling
 
 from dashboard.environment import env_url
 from dashboard.http import HtmxHttpRequest
-from operations import access, environments
+from operations import access, environments, masking, read_audit
 from operations import correlation as corr
 from operations.correlation import InvalidLookup, Lookup
+from operations.correlation_shown import masked_panel, masked_timeline
+from operations.read_audit import ReadAudit
 
 TIMELINE_MAX_POLLS = 30
 WINDOW_MARGIN = timedelta(minutes=5)
@@ -59,7 +61,7 @@ def panel_actions(
     a filtered redrive preview per DLQ, the archive's events, and for operators the
     replay form prefilled with the events' window."""
     links = []
-    if found.key == "dlq":
+    if found.key == "dlq" and not access.read_only():
         for queue in sorted({m.queue_name for m in found.rows}):
             url = _url("operations:redrive", queue)
             if url:
@@ -179,15 +181,37 @@ def correlation_panel(request: HtmxHttpRequest, key: str) -> HttpResponse:
     context.update(lookup=lookup, params=urlencode({"q": lookup.raw, "since": since_key}))
     if key == "timeline":
         return _timeline(request, lookup, since, context)
-    context["panel"] = found = corr.panel(key, lookup, since)
+    found = corr.panel(key, lookup, since)
     correlation_id = corr.resolve_cached(lookup)
     env = environments.current_name()
+    masked = masking.must_mask(request.user, env)
+    if masked:
+        found = masked_panel(found)
+    context["panel"] = found
+    _record_reads(request, found, correlation_id, masked=masked)
     may = {a: access.allows(request.user, a, env) for a in access.Action}
     context["actions"] = panel_actions(found, correlation_id, operator=may[access.Action.REPLAY])
     context["republish_forms"] = (
         republish_forms(found, correlation_id) if may[access.Action.REPUBLISH] else []
     )
     return _fragment(request, f"correlation/_panel_{key}.html", context)
+
+
+def _record_reads(
+    request: HtmxHttpRequest, found: corr.Panel, correlation_id: str, *, masked: bool
+) -> None:
+    """The DLQ panel shows message bodies (per queue), the events panel event details."""
+    if found.key == "dlq":
+        per_queue: dict[str, int] = {}
+        for row in found.rows:
+            per_queue[row.queue_name] = per_queue.get(row.queue_name, 0) + 1
+        for queue, count in per_queue.items():
+            kind = ReadAudit.Kind.VIEWED_BODIES
+            read_audit.record(request.user, kind, queue, count=count, unmasked=not masked)
+    elif found.key == "events" and found.rows:
+        target = f"events of {correlation_id}"
+        kind = ReadAudit.Kind.VIEWED_BODIES
+        read_audit.record(request.user, kind, target, count=len(found.rows), unmasked=not masked)
 
 
 def _timeline(
@@ -199,6 +223,8 @@ def _timeline(
     except ValueError:
         poll = 0
     built = corr.timeline_so_far(lookup, since)
+    if masking.must_mask(request.user, environments.current_name()):
+        built = masked_timeline(built)
     context.update(timeline=built, poll=poll + 1)
     done = not built.missing or poll >= TIMELINE_MAX_POLLS
     context["polling"] = request.htmx and not done

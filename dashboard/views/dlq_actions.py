@@ -15,6 +15,7 @@ from dashboard.http import HtmxHttpRequest
 from dashboard.views.dlq_common import (
     aws_errors,
     queue_errors,
+    record_read,
     resolve_dlq,
     source_choices,
     user_name,
@@ -23,6 +24,7 @@ from dashboard.views.redrive import already_running
 from operations import dlq, dlq_actions
 from operations.access import Action, require_here
 from operations.aws.errors import AwsError
+from operations.read_audit import ReadAudit
 
 
 @require_POST
@@ -64,6 +66,8 @@ def dlq_edit(request: HtmxHttpRequest, name: str, message_id: str) -> HttpRespon
     if original is None:
         return render(request, "dlq/edit.html", context, status=404)
     if request.method == "GET":
+        target = f"{queue.name} {original.message_id}"
+        record_read(request, ReadAudit.Kind.VIEWED_MESSAGE, target, 1, masked=False)
         context["form"] = EditForm(initial={"body": original.pretty_body})
         return render(request, "dlq/edit.html", context)
     form = context["form"] = EditForm(request.POST)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -14,8 +13,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import NoReverseMatch
 
-from dashboard.environment import env_reverse
-from operations import dlq
+from dashboard import converters
+from dashboard.environment import env_reverse, environment_of
+from operations import dlq, masking, read_audit
 from operations.aws import sqs
 from operations.aws.errors import AwsError
 from operations.dlq_sources import is_dead_letter_queue
@@ -23,9 +23,6 @@ from operations.dlq_sources import source_choices as source_choices  # the views
 from operations.enqueue import QueueUnavailable
 
 logger = logging.getLogger(__name__)
-
-# SQS queue names: 1-80 of [A-Za-z0-9_-], ".fifo" for FIFO queues.
-QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}(\.fifo)?$")
 
 
 def aws_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -70,7 +67,7 @@ def resolve_dlq(name: str) -> Dlq:
     exists, or no queue sends it its dead letters (peeking a live queue would raise its
     messages' receive counts and push healthy messages toward its DLQ).
     Other AWS errors propagate as ``AwsError`` for the page to show."""
-    if not QUEUE_NAME.match(name):
+    if not converters.valid("queue", name):
         raise Http404("No such queue.")
     try:
         url = sqs.queue_url(name)
@@ -98,14 +95,40 @@ def user_name(request: HttpRequest) -> str:
     return str(request.user.get_username())
 
 
-def remember_loops(dlq_url: str, examined: int, loops: dict[str, list[int]]) -> None:
-    """Record what a peek of this DLQ found: the queue pages show the latest peek's
-    redrive loops, and each redrive's page the IDs of it that came back."""
-    dlq.remember_peek(dlq_url, examined, loops)
-
-
 def seen_loops(operation_id: int) -> list[str]:
     return dlq.loops_of_operation(operation_id)
+
+
+def masked_here(request: HttpRequest) -> bool:
+    """Whether this person sees bodies masked in the request's environment."""
+    return masking.must_mask(request.user, environment_of(request).name)
+
+
+def shown_messages(messages: list[dlq.DlqMessage], masked: bool) -> list[dlq.DlqMessage]:
+    """The messages as this person may see them: the one place a DLQ page masks."""
+    return [m.masked for m in messages] if masked else messages
+
+
+def record_read(
+    request: HttpRequest,
+    kind: str,
+    target: str,
+    count: int,
+    *,
+    masked: bool,
+    every_time: bool = False,
+) -> None:
+    """Audit a read of message bodies from a page (operations/read_audit.py)."""
+    if count:
+        read_audit.record(
+            request.user,
+            kind,
+            target,
+            count=count,
+            unmasked=not masked,
+            environment=environment_of(request).name,
+            every_time=every_time,
+        )
 
 
 def message_rows(

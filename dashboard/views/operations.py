@@ -19,7 +19,7 @@ from dashboard.environment import env_url, environment_of, operation_url
 from dashboard.forms import CancelForm
 from dashboard.http import HtmxHttpRequest
 from dashboard.views.dlq_common import seen_loops, user_name
-from operations import access, cancel
+from operations import access, cancel, masking
 from operations.access import Action, require_here
 from operations.models import Operation
 
@@ -39,12 +39,7 @@ DLQ_KINDS = frozenset(
 def operation_list(request: HtmxHttpRequest) -> HttpResponse:
     """Every operation, newest first, filterable by kind, state, user and target."""
     chosen = {key: request.GET.get(key, "").strip()[:200] for key in FILTERS}
-    here = environment_of(request).name
-    visible = [env.name for env in access.visible_environments(request.user)]
-    # This environment's operations, or every environment the user may see ("all").
-    scope = chosen["environment"] if chosen["environment"] in [*visible, "all"] else here
-    chosen["environment"] = scope
-    rows = Operation.objects.filter(environment__in=visible if scope == "all" else [scope])
+    rows = Operation.objects.filter(environment__in=environment_scope(request, chosen))
     if chosen["kind"]:
         rows = rows.filter(kind=chosen["kind"])
     if chosen["state"]:
@@ -66,6 +61,16 @@ def operation_list(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, "operations/list.html", context)
 
 
+def environment_scope(request: HtmxHttpRequest, chosen: dict[str, str]) -> list[str]:
+    """The environments a list shows: this one, another the user may see, or every one they
+    may see ("all"); ``chosen["environment"]`` is set to what was taken."""
+    here = environment_of(request).name
+    visible = [env.name for env in access.visible_environments(request.user)]
+    scope = chosen["environment"] if chosen["environment"] in [*visible, "all"] else here
+    chosen["environment"] = scope
+    return visible if scope == "all" else [scope]
+
+
 @require_GET
 def operation_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """One operation: who, why, parameters, outcome, live progress, loops seen since."""
@@ -76,15 +81,27 @@ def operation_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 def detail_context(
     request: HtmxHttpRequest, op: Operation, cancel_form: CancelForm | None = None
 ) -> dict[str, object]:
+    # Parameters and outcome can hold bodies (an edited body, deleted ones, a diff) and
+    # filters typed by someone else: masked, like the bodies, for who must see them so.
+    shown = masking.mask_record if masking.must_mask(request.user, op.environment) else _same
     return {
         "op": op,
+        "masked": shown is masking.mask_record,
+        "reason": shown(op.reason),
+        "cancel_reason": shown(op.cancel_reason),
         "cancel_form": cancel_form or CancelForm(),
         "loops": seen_loops(op.pk),
-        "parameters_json": json.dumps(op.parameters, indent=2, sort_keys=True),
-        "outcome_json": json.dumps(op.outcome, indent=2, sort_keys=True) if op.outcome else "",
+        "parameters_json": json.dumps(shown(op.parameters), indent=2, sort_keys=True),
+        "outcome_json": (
+            json.dumps(shown(op.outcome), indent=2, sort_keys=True) if op.outcome else ""
+        ),
         "links": related_links(op),
         **progress_context(op),
     }
+
+
+def _same(value: object) -> object:
+    return value
 
 
 @require_GET

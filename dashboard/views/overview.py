@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET
 from dashboard.environment import env_reverse
 from dashboard.http import HtmxHttpRequest
 from operations import cache as read_cache
-from operations import environments, topology
+from operations import environments, runbooks, topology
 from operations.topology import Consumer
 
 ALARM_CSS = {"ALARM": "state-alarm", "OK": "state-ok"}
@@ -86,6 +86,7 @@ def overview_rows(consumers: list[Consumer]) -> list[dict[str, Any]]:
                         a,
                         ALARM_CSS.get(a.state, "state-insufficient"),
                         alarm_url(a.name) if alarm_url else "",
+                        runbooks.known_runbook(a),
                     )
                     for a in c.alarms
                 ],

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import re
-
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from dashboard import converters
 from dashboard.http import HtmxHttpRequest
 from dashboard.views.overview import link_flags
 from operations import cache as read_cache
 from operations import dlq, topology
 
-# SQS queue names: 1-80 of [A-Za-z0-9_-], ".fifo" suffix for FIFO queues.
-QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}(\.fifo)?")
 DEFAULT_RANGE = "1h"
 
 
@@ -33,7 +30,7 @@ def queue_list(request: HtmxHttpRequest) -> HttpResponse:
 
 @require_GET
 def queue_detail(request: HtmxHttpRequest, name: str) -> HttpResponse:
-    if not QUEUE_NAME.fullmatch(name):
+    if not converters.valid("queue", name):
         raise Http404("No queue has that name.")
     range_key = request.GET.get("range") or DEFAULT_RANGE
     if range_key not in topology.RANGES:

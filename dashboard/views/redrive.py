@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from django.contrib import messages
 from django.db import IntegrityError
 from django.http import HttpResponse
@@ -14,8 +16,10 @@ from dashboard.forms import FILTER_FIELDS, FilterForm, StartForm
 from dashboard.http import HtmxHttpRequest
 from dashboard.views.dlq_common import (
     aws_errors,
+    masked_here,
     message_rows,
     queue_errors,
+    record_read,
     resolve_dlq,
     source_choices,
     user_name,
@@ -24,6 +28,7 @@ from operations import dlq
 from operations import redrive as engine
 from operations.access import Action, require_here
 from operations.aws.errors import AwsError
+from operations.read_audit import ReadAudit
 
 
 @require_GET
@@ -39,12 +44,21 @@ def redrive_preview(request: HtmxHttpRequest, name: str) -> HttpResponse:
     }
     if not form.is_bound or not form.is_valid():
         return render(request, "dlq/redrive.html", context)
+    masked = context["masked"] = masked_here(request)
     try:
-        context["preview"] = preview = dlq.preview(queue.url, form.filters())
+        preview = dlq.preview(queue.url, dataclasses.replace(form.filters(), masked=masked))
         sources = source_choices(queue.url)
     except AwsError as exc:
         return render(request, "dlq/redrive.html", {**context, "error": exc})
+    if masked:
+        # The sample, its groups and errors as this person may see them.
+        preview.matching = [m.masked for m in preview.matching]
+        preview.by_event_type = dlq.group_by(preview.matching, "event_type")
+        preview.by_error = dlq.group_by(preview.matching, "error")
+    context["preview"] = preview
     context["sample"] = message_rows(preview.sample, {})
+    kind = ReadAudit.Kind.VIEWED_BODIES
+    record_read(request, kind, queue.name, len(preview.sample), masked=masked)
     initial = {**request.GET.dict(), "message_ids": form.cleaned_data["message_ids"]}
     context["start_form"] = StartForm(initial=initial, sources=sources)
     context["sources"] = sources
@@ -70,21 +84,12 @@ def redrive_start(request: HtmxHttpRequest, name: str) -> HttpResponse:
             "has_filters": True,
         }
         return render(request, "dlq/redrive.html", context, status=400)
-    data = form.cleaned_data
-    params = engine.RedriveParams(
-        filters=form.filters(),
-        max_messages=data["max_messages"],
-        rate=data["rate"],
-        destination_arn=data["destination_arn"] or "",
-        dlq_arn=queue.attributes.arn,
-    )
-    start = engine.StartRequest(
+    start = form.start_request(
         queue.url,
-        params,
-        data["reason"],
+        queue.attributes.arn,
         request.user,
         user_name(request),
-        native=engine.use_native(params),
+        masked=masked_here(request),
     )
     try:
         op = engine.start(start)

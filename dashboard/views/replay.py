@@ -31,7 +31,7 @@ from dashboard.views.archive import (
 from dashboard.views.dlq_common import queue_errors
 from dashboard.views.operations import report_cancel
 from operations import archive as reads
-from operations import cancel, environments, replay, republish
+from operations import cancel, environments, masking, replay, republish
 from operations.access import Action, require_here
 from operations.archive import ArchiveView, QueryTimedOut
 from operations.aws import events
@@ -164,6 +164,8 @@ def replay_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
     Used when the operations app's own detail page does not exist."""
     op = _archive_op(pk)
+    if masking.must_mask(request.user, op.environment):
+        op.reason = masking.mask_text(op.reason)  # shown, never saved
     context = {"op": op, "cancel_form": CancelForm()}
     if request.htmx:
         if op.is_finished:

@@ -11,9 +11,10 @@ from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods
 
+from dashboard.environment import environment_of
 from dashboard.http import HtmxHttpRequest
 from dashboard.views.archive import fragment_status
-from operations import schema_check
+from operations import masking, schema_check
 from operations.aws import schemas
 from operations.aws.errors import AwsError
 from operations.cache import cached, describe_error
@@ -105,19 +106,26 @@ def schema_validate(request: HtmxHttpRequest) -> HttpResponse:
         if not form.is_valid():
             status = 400
         else:
-            data = form.cleaned_data
-            try:
-                context["result"] = schema_check.check(
-                    data["body"],
-                    registry=data["registry"],
-                    schema=data["schema"],
-                    version=data["version"],
-                )
-            except schema_check.SchemaCheckError as exc:
-                context["error"], status = str(exc), 400
-            except AwsError as exc:
-                context["error"], status = describe_error(exc), 502
+            checked, status = _check(form.cleaned_data, request)
+            context.update(checked)
     template = "schemas/_result.html" if request.htmx else "schemas/check.html"
     response = render(request, template, context, status=fragment_status(request, status))
     patch_vary_headers(response, ["HX-Request"])
     return response
+
+
+def _check(data: dict[str, str], request: HtmxHttpRequest) -> tuple[dict[str, object], int]:
+    """The result (or error, with its status) of one check, as this person may see it."""
+    try:
+        result = schema_check.check(
+            data["body"], registry=data["registry"], schema=data["schema"], version=data["version"]
+        )
+    except schema_check.SchemaCheckError as exc:
+        return {"error": str(exc)}, 400
+    except AwsError as exc:
+        return {"error": describe_error(exc)}, 502
+    if not masking.must_mask(request.user, environment_of(request).name):
+        return {"result": result}, 200
+    # The problems quote the failing values: masked as the bodies they come from are.
+    shown = {"result": schema_check.masked(result), "masked_input": masking.MASK in data["body"]}
+    return shown, 200

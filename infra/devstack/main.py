@@ -7,7 +7,8 @@ Everything runs in one process:
 2. the emulator extensions (:mod:`infra.devstack.emulator`: X-Ray filters, AWS/SQS metrics,
    alarm evaluation and history, EventSchemas), installed into that moto;
 3. the topology, provisioned with boto3 (:mod:`infra.devstack.provision`);
-4. the Lambda handlers, run in-process by :mod:`infra.devstack.runner`;
+4. the Lambda handlers, run in-process by :mod:`infra.devstack.runner`, their log lines shipped
+   to their log groups (:mod:`infra.devstack.function_logs`);
 5. the traffic simulator (:mod:`infra.devstack.traffic`);
 6. a status line every ``status_interval_s``: DLQ depths and alarm states.
 
@@ -34,6 +35,7 @@ from infra.devstack import emulator, handlers
 from infra.devstack.clients import Clients
 from infra.devstack.emulator import moto_fixes
 from infra.devstack.emulator._patches import MotoIncompatible
+from infra.devstack.function_logs import FunctionLogs
 from infra.devstack.options import Options, build_parser, options_from
 from infra.devstack.provision import Provisioned, provision
 from infra.devstack.runner import Faults, Poller, QueuePoller, Runner, StreamPoller
@@ -179,6 +181,7 @@ class Devstack:
         self.traffic: TrafficSimulator | None = None
         self._ticker: _Ticker | None = None
         self.segments: SegmentWriter | None = None
+        self.function_logs: FunctionLogs | None = None
         self._saved_env: dict[str, str | None] = {}
         self.provisioning = False
 
@@ -208,6 +211,8 @@ class Devstack:
         moto_fixes.detach_event_source_pollers()
         self.segments = segments = SegmentWriter(self.clients, self.trace_ids)
         segments.start()
+        self.function_logs = FunctionLogs(self.clients)
+        self.function_logs.start()
         self.runner = Runner(self._pollers(segments))
         self.runner.start()
         self._ticker = _Ticker("emulator-tick", o.evaluation_interval_s, self.emulator.tick)
@@ -234,6 +239,8 @@ class Devstack:
             self._ticker.stop(_remaining(deadline))
         if self.segments is not None:
             self.segments.stop(_remaining(deadline))
+        if self.function_logs is not None:
+            self.function_logs.stop(min(1.0, _remaining(deadline)))
         if self.server is not None:
             self.server.stop()
             self.server = None
@@ -309,7 +316,7 @@ class Devstack:
             pollers.append(
                 QueuePoller(
                     self.clients,
-                    handlers.consumer_handler(name, built),
+                    handlers.consumer_handler(name, built, self.function_logs),
                     consumer.function_name,
                     consumer.function_arn,
                     consumer.queue_url,

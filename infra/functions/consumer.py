@@ -18,7 +18,10 @@ For every SQS message of a batch (Powertools ``BatchProcessor``, partial failure
    ``event_type`` and ``event_id``. A redelivered event returns the stored result
    without running the business code again.
 4. Any exception is a batch item failure (the message is retried, the idempotency
-   record of a failed attempt is deleted by Powertools).
+   record of a failed attempt is deleted by Powertools). Every failed record is logged
+   with ``logger.exception`` (``exception_name``, ``exception``: the traceback) and the
+   appended ``message_id`` and ``correlation_id``: the dashboard finds a DLQ message's
+   real error by its message ID in the consumer's log group.
 
 ``build_consumer_handler`` builds a handler from explicit configuration (devstack
 runs all consumers in one process); ``lambda_handler`` builds it from the
@@ -257,7 +260,9 @@ class IdempotentConsumer:
         try:
             event = self._event(body, record, correlation_id)
         except InvalidMessage as exc:
-            self.logger.error(
+            # logger.exception: the line carries exception_name and the traceback, with the
+            # appended message_id and correlation_id (the dashboard reads them from the logs).
+            self.logger.exception(
                 "poison message: validation failed",
                 extra={"validation_error": str(exc), "receive_count": _receive_count(record)},
             )
@@ -279,7 +284,7 @@ class IdempotentConsumer:
             ):
                 return run(message={"id": event.event_id}, event=event)
         except BusinessRuleViolation as exc:
-            self.logger.error("poison message: business rule", extra={"rule_error": str(exc)})
+            self.logger.exception("poison message: business rule", extra={"rule_error": str(exc)})
             raise
         except IdempotencyAlreadyInProgressError:
             self.logger.info("event is being processed by another invocation; will retry")

@@ -192,8 +192,34 @@ def client(service: str, *, bulk: bool = False) -> Any:
                 kwargs["region_name"] = FALLBACK_REGION
             if acting.target.endpoint_url:
                 kwargs["endpoint_url"] = acting.target.endpoint_url
-            _clients[key] = sess.client(service, **kwargs)
+            made = sess.client(service, **kwargs)
+            _count_calls(made)
+            _clients[key] = made
         return _clients[key]
+
+
+def _count_calls(made: Any) -> None:
+    """Count every call of ``made`` by service, operation and error code (``/metrics``)."""
+    made.meta.events.register("after-call.*.*", _after_call)
+    made.meta.events.register("after-call-error.*.*", _after_call_error)
+
+
+def _after_call(http_response: Any = None, parsed: Any = None, model: Any = None, **_: Any) -> None:
+    from operations import metrics
+
+    error = ""
+    if isinstance(parsed, dict) and getattr(http_response, "status_code", 200) >= 300:
+        error = str(parsed.get("Error", {}).get("Code", "") or "HTTP error")
+    service = model.service_model.service_name if model is not None else "unknown"
+    metrics.aws_call(service, model.name if model is not None else "unknown", error)
+
+
+def _after_call_error(event_name: str = "", exception: Any = None, **_: Any) -> None:
+    from operations import metrics
+
+    parts = event_name.split(".")
+    service, operation = (parts[1], parts[2]) if len(parts) >= 3 else ("unknown", "unknown")
+    metrics.aws_call(service, operation, type(exception).__name__)
 
 
 def override(service: str, instance: Any, *, bulk: bool = False) -> None:

@@ -51,6 +51,7 @@ class Alarm:
     metrics: tuple[AlarmMetric, ...] = ()
     rule: str = ""  # composite alarms only
     state_transitioned: datetime | None = None  # the last change of state itself
+    description: str = ""  # AlarmDescription (may name a runbook URL)
 
     @property
     def changed_at(self) -> datetime | None:
@@ -118,6 +119,7 @@ def _metric_alarm(raw: dict) -> Alarm:
         actions_enabled=bool(raw.get("ActionsEnabled", True)),
         metrics=tuple(metrics),
         state_transitioned=raw.get("StateTransitionedTimestamp"),
+        description=str(raw.get("AlarmDescription") or ""),
     )
 
 
@@ -132,6 +134,7 @@ def _composite_alarm(raw: dict) -> Alarm:
         actions_enabled=bool(raw.get("ActionsEnabled", True)),
         rule=raw.get("AlarmRule", ""),
         state_transitioned=raw.get("StateTransitionedTimestamp"),
+        description=str(raw.get("AlarmDescription") or ""),
     )
 
 
@@ -338,13 +341,14 @@ def _history_item(raw: dict) -> AlarmHistoryItem:
 def describe_alarm_history(
     name: str, start: datetime, end: datetime, *, item_type: str = "StateUpdate", limit: int = 500
 ) -> list[AlarmHistoryItem]:
-    """State changes of one alarm between ``start`` and ``end``, newest first, at most ``limit``.
+    """State changes of one alarm (of every alarm when ``name`` is empty) between ``start``
+    and ``end``, newest first, at most ``limit``.
 
     AWS keeps about 14 days of history; moto does not implement this call.
     """
     # https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_DescribeAlarmHistory.html
     params: dict[str, object] = {
-        "AlarmName": name,
+        **({"AlarmName": name} if name else {}),
         "AlarmTypes": ["MetricAlarm", "CompositeAlarm"],
         "HistoryItemType": item_type,
         "StartDate": start,
@@ -408,3 +412,13 @@ def alarm_children(name: str) -> list[Alarm]:
     except Exception as exc:
         raise translate(exc, "DescribeAlarms") from exc
     return children
+
+
+def alarm_tags(arn: str) -> dict[str, str]:
+    """The tags of the alarm ``arn`` (``ListTagsForResource``)."""
+    # https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_ListTagsForResource.html
+    try:
+        page = client("cloudwatch").list_tags_for_resource(ResourceARN=arn)
+    except Exception as exc:
+        raise translate(exc, "ListTagsForResource") from exc
+    return {str(t.get("Key", "")): str(t.get("Value", "")) for t in page.get("Tags", [])}

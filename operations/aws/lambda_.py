@@ -46,3 +46,15 @@ def list_event_source_mappings() -> list[EventSourceMapping]:
     except Exception as exc:
         raise translate(exc, "ListEventSourceMappings") from exc
     return mappings
+
+
+def function_log_group(function_name: str) -> str:
+    """Where the function logs: its ``LoggingConfig.LogGroup`` if set, else Lambda's default
+    ``/aws/lambda/<function name>``."""
+    # https://docs.aws.amazon.com/lambda/latest/api/API_GetFunctionConfiguration.html
+    try:
+        raw = client("lambda").get_function_configuration(FunctionName=function_name)
+    except Exception as exc:
+        raise translate(exc, "GetFunctionConfiguration") from exc
+    logging_config = raw.get("LoggingConfig") or {}
+    return str(logging_config.get("LogGroup") or f"/aws/lambda/{function_name}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,12 +104,23 @@ def filter_log_events(
 
 
 # https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_StartQuery.html
-def start_query(group: str, *, start_s: int, end_s: int, query: str, limit: int) -> str:
-    """Start a Logs Insights query; returns its query ID."""
+def start_query(
+    group: str | Sequence[str], *, start_s: int, end_s: int, query: str, limit: int
+) -> str:
+    """Start a Logs Insights query over one log group or several (at most 50); returns its
+    query ID."""
+    params: dict[str, Any] = {
+        "startTime": start_s,
+        "endTime": end_s,
+        "queryString": query,
+        "limit": limit,
+    }
+    if isinstance(group, str):
+        params["logGroupName"] = group
+    else:
+        params["logGroupNames"] = list(group)
     try:
-        response = client("logs").start_query(
-            logGroupName=group, startTime=start_s, endTime=end_s, queryString=query, limit=limit
-        )
+        response = client("logs").start_query(**params)
     except Exception as exc:
         raise translate(exc, "StartQuery") from exc
     return str(response["queryId"])

@@ -65,6 +65,9 @@ class Segment:
     namespace: str = ""
     cause: str = ""
     annotations: dict[str, Any] = field(default_factory=dict)
+    # The first recorded exception's type and its top stack frame ("path:line in label").
+    cause_type: str = ""
+    cause_location: str = ""
     children: tuple[Segment, ...] = ()
 
     @property
@@ -203,12 +206,14 @@ def find_trace_summaries(
 
 def _segment(doc: dict[str, Any]) -> Segment:
     cause = doc.get("cause")
-    cause_text = ""
+    cause_text = cause_type = cause_location = ""
     if isinstance(cause, dict):
-        messages = [
-            str(e.get("message", "")) for e in cause.get("exceptions", []) if isinstance(e, dict)
-        ]
+        exceptions = [e for e in cause.get("exceptions", []) if isinstance(e, dict)]
+        messages = [str(e.get("message", "")) for e in exceptions]
         cause_text = "; ".join(m for m in messages if m)
+        if exceptions:
+            cause_type = str(exceptions[0].get("type", "") or "")
+            cause_location = _top_frame(exceptions[0].get("stack"))
     annotations = doc.get("annotations")
     return Segment(
         id=str(doc.get("id", "")),
@@ -223,6 +228,8 @@ def _segment(doc: dict[str, Any]) -> Segment:
         namespace=str(doc.get("namespace", "")),
         cause=cause_text,
         annotations=dict(annotations) if isinstance(annotations, dict) else {},
+        cause_type=cause_type,
+        cause_location=cause_location,
         children=tuple(
             sorted(
                 (_segment(sub) for sub in doc.get("subsegments", []) if isinstance(sub, dict)),
@@ -230,6 +237,15 @@ def _segment(doc: dict[str, Any]) -> Segment:
             )
         ),
     )
+
+
+def _top_frame(stack: Any) -> str:
+    if not isinstance(stack, list) or not stack or not isinstance(stack[0], dict):
+        return ""
+    frame = stack[0]
+    where = f"{frame.get('path', '')}:{frame.get('line', '')}".strip(":")
+    label = frame.get("label")
+    return f"{where} in {label}" if label else where
 
 
 def parse_documents(trace_id: str, duration: float | None, documents: Iterable[str]) -> Trace:

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.core.management.base import CommandError
 
-from operations import access, environments
+from operations import access, environments, masking, read_audit
 from operations.environments import Environment
 
 
@@ -58,10 +58,8 @@ def require(environment: Environment, identity: str, action: access.Action) -> N
     has a dashboard account of the same name, unless that account may take it here.
     (Someone at the shell with the dashboard's settings is otherwise trusted, as the
     database and AWS credentials they can read already are.)"""
-    if action in access.MUTATIONS and access.read_only():
-        raise CommandError(
-            "Refused: the dashboard is in read-only mode (EVENTOPS_READ_ONLY).", returncode=2
-        )
+    if action in access.MUTATIONS:
+        refuse_in_read_only()
     from django.contrib.auth import get_user_model
 
     user = get_user_model().objects.filter(username=identity).first()
@@ -71,3 +69,53 @@ def require(environment: Environment, identity: str, action: access.Action) -> N
             + access.who_can(action, environment.name),
             returncode=2,
         )
+
+
+def refuse_in_read_only() -> None:
+    """Refuse a mutation from the shell in read-only mode, as the pages do (exit 2)."""
+    if access.read_only():
+        raise CommandError(
+            "Refused: the dashboard is in read-only mode (EVENTOPS_READ_ONLY).", returncode=2
+        )
+
+
+def add_unmasked_argument(parser: ArgumentParser) -> None:
+    parser.add_argument(
+        "--unmasked",
+        action="store_true",
+        help="show and filter sensitive values as they are (needs 'view unmasked'; recorded "
+        "in the access log); by default they are masked, as on the pages",
+    )
+
+
+def must_mask(options: dict[str, Any], environment: Environment, identity: str) -> bool:
+    """Whether the command shows (and filters) masked values: always unless ``--unmasked``,
+    which is refused, as ``require`` refuses, to an account that may not see unmasked bodies."""
+    if not masking.enabled():
+        return False
+    if not options.get("unmasked"):
+        return True
+    require(environment, identity, access.Action.VIEW_UNMASKED)
+    return False
+
+
+def record_read(
+    environment: Environment, identity: str, target: str, count: int, *, masked: bool
+) -> None:
+    """Audit bodies a command printed or filtered on (operations/read_audit.py)."""
+    if not count:
+        return
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.filter(username=identity).first()
+    read_audit.record(
+        user,
+        read_audit.ReadAudit.Kind.VIEWED_BODIES,
+        target,
+        count=count,
+        unmasked=not masked,
+        via=read_audit.ReadAudit.Via.COMMAND,
+        environment=environment.name,
+        username=identity,
+        every_time=True,
+    )

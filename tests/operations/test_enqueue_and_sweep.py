@@ -180,3 +180,13 @@ def test_the_command_says_when_there_is_nothing_to_cancel() -> None:
     with pytest.raises(CommandError, match="No operation") as nothing:
         call_command("operations", "cancel", "404", "--reason", "x")
     assert nothing.value.returncode == 2
+
+
+def test_read_only_mode_refuses_the_cancel_command(settings) -> None:
+    settings.EVENTOPS_READ_ONLY = True
+    op = make()
+    op.claim()
+    with pytest.raises(CommandError, match="read-only mode") as refused:
+        call_command("operations", "cancel", str(op.pk), "--reason", "wrong queue")
+    op.refresh_from_db()
+    assert refused.value.returncode == 2 and not op.cancel_requested

@@ -212,7 +212,8 @@ def test_a_cancelled_redrive_exits_4(dlq_url: str, monkeypatch: pytest.MonkeyPat
         return real(url, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(sqs, "receive_messages", cancel_then_receive)
-    code, output = exit_code("orders-dlq", "--yes", "--wait")
+    # One loop: the hook writes the row from the thread that receives.
+    code, output = exit_code("orders-dlq", "--yes", "--wait", "--concurrency", "1")
     assert code == 4 and "ended cancelled" in output
 
 

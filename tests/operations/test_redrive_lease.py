@@ -92,7 +92,9 @@ def test_the_lease_and_the_messages_in_hand_are_kept_while_botocore_retries(
     tries again, the run extends its lease and hides the batch it holds for longer."""
     _, source_url, source_arn, dlq_url = make_queues()
     fill(client("sqs"), dlq_url, 10)
-    op = new_op(dlq_url, engine.RedriveParams(destination_arn=source_arn, wait_seconds=0))
+    op = new_op(
+        dlq_url, engine.RedriveParams(destination_arn=source_arn, wait_seconds=0, concurrency=1)
+    )
     hidden: list[tuple[int, int]] = []
     real_change = sqs.change_visibility_batch
 
@@ -135,7 +137,9 @@ def test_a_call_that_fails_after_botocores_retries_is_not_retried_again(
 
     monkeypatch.setattr(sqs, "send_message_batch", throttled)
     op = engine.run_inline(
-        new_op(dlq_url, engine.RedriveParams(destination_arn=source_arn, wait_seconds=0)),
+        new_op(
+            dlq_url, engine.RedriveParams(destination_arn=source_arn, wait_seconds=0, concurrency=1)
+        ),
         sleep=lambda s: None,
     )
     assert (op.state, calls) == ("failed", [4])
@@ -160,7 +164,9 @@ def test_retries_of_failed_entries_stop_within_the_lease(
         Operation, "report", lambda self, *a, **k: reports.append(1) or real_report(self, *a, **k)
     )
     slept: list[float] = []
-    op = new_op(dlq_url, engine.RedriveParams(destination_arn=source_arn, wait_seconds=0))
+    op = new_op(
+        dlq_url, engine.RedriveParams(destination_arn=source_arn, wait_seconds=0, concurrency=1)
+    )
     token = op.claim(10)
     assert token is not None
     state = engine.Redrive(op, token, sleep=slept.append, clock=lambda: 0.0).run()

@@ -24,7 +24,7 @@ from operations.models import Operation, OperationMessage
 from operations.redrive_ledger import Ledger
 from tests.operations.redrive_world import drain, fill, ids, make_queues, new_op
 
-pytestmark = [pytest.mark.django_db, pytest.mark.integration]
+pytestmark = [pytest.mark.django_db, pytest.mark.integration, pytest.mark.usefixtures("pipelines")]
 
 
 class Killed(BaseException):

@@ -299,23 +299,35 @@ def finished(world: World, dlq: str) -> dict[str, Any]:
     )
 
 
+@pytest.mark.parametrize("concurrency", [1, 8], ids=["one-loop", "8-pipelines"])
 @pytest.mark.parametrize(
     ("name", "kill_at"),
     [
-        # Batches 1 and 2 moved, batch 3 sent and recorded "sent", not deleted.
+        # One loop: batches 1 and 2 moved, batch 3 sent and recorded "sent", not deleted.
+        # 8 pipelines: the third delete kills the worker with other pipelines mid-batch
+        # (receiving, sending, or sent and not yet deleted).
         ("send-delete", "delete_message_batch:3"),
-        # Batches 1 and 2 moved, batch 3 received (hidden), never sent.
+        # One loop: batches 1 and 2 moved, batch 3 received (hidden), never sent.
         ("receive-send", "send_message_batch:3"),
     ],
 )
 def test_a_worker_killed_mid_batch_is_taken_over_without_loss_or_double_counting(
-    world: World, name: str, kill_at: str
+    world: World, name: str, kill_at: str, concurrency: int
 ) -> None:
     world.stop_workers()
+    name = f"{name}-{concurrency}"
     source, dlq = world.make_dlq(f"orders-{name}")
     for i in range(MESSAGES):
         world.sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps({"n": i}))
-    start = world.manage("redrive", f"orders-{name}-dlq", "--yes", "--reason", "kill test")
+    start = world.manage(
+        "redrive",
+        f"orders-{name}-dlq",
+        "--yes",
+        "--reason",
+        "kill test",
+        "--concurrency",
+        str(concurrency),
+    )
     assert start.wait(timeout=60) == 0
     first = world.worker(kill_at=kill_at)
     assert first.wait(timeout=120) == -signal.SIGKILL
@@ -324,8 +336,12 @@ def test_a_worker_killed_mid_batch_is_taken_over_without_loss_or_double_counting
     done = finished(world, dlq)
     moved = [json.loads(body)["n"] for body in world.drain(source)]
     assert killed_at is not None and killed_at["state"] == "running"
-    # Every message arrived, none twice: what was sent before the kill was deleted, not resent.
-    assert sorted(moved) == list(range(MESSAGES))
+    # Every message arrived. One loop: none twice (what was sent before the kill was deleted,
+    # not resent). Pipelines: a send in flight when the worker died was never recorded, so
+    # its batch may arrive twice (at most one batch per pipeline; consumers are idempotent).
+    assert sorted(set(moved)) == list(range(MESSAGES))
+    duplicates = len(moved) - MESSAGES
+    assert duplicates == 0 if concurrency == 1 else duplicates <= concurrency * 10
     assert (done["state"], done["attempts"], done["moved"], done["failed"]) == (
         "succeeded",
         2,

@@ -50,6 +50,13 @@ class Command(BaseCommand):
         )
         parser.add_argument("--rate", type=float, default=None, help="messages per second")
         parser.add_argument(
+            "--concurrency",
+            type=int,
+            default=None,
+            help="receive/send/delete pipelines at once (default EVENTOPS_REDRIVE_CONCURRENCY; "
+            "a FIFO DLQ runs one)",
+        )
+        parser.add_argument(
             "--destination",
             default="",
             help="source queue (name or ARN) for messages that do not name theirs; "
@@ -60,10 +67,13 @@ class Command(BaseCommand):
         parser.add_argument("--yes", action="store_true", help="really start it")
         parser.add_argument("--wait", action="store_true", help="run here, without a worker")
         environment.add_arguments(parser)
+        environment.add_unmasked_argument(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         with environment.activated(options) as (env, identity):
             options["cli_identity"] = identity
+            # Filters look at bodies as this person may see them (masked by default).
+            options["masked"] = environment.must_mask(options, env, identity)
             if not options["dry_run"]:
                 environment.require(env, identity, access.Action.REDRIVE)
             self._handle(options)
@@ -73,11 +83,15 @@ class Command(BaseCommand):
             event_type=options["event_type"],
             correlation_id=options["correlation_id"],
             contains=options["contains"],
+            masked=options["masked"],
         )
         if options["max"] is not None and options["max"] < 1:
             raise refused("--max must be at least 1")
         if options["rate"] is not None and not 0 < options["rate"] <= 500:
             raise refused("--rate must be between 0 and 500 messages per second")
+        concurrency = options["concurrency"]
+        if concurrency is not None and not 1 <= concurrency <= engine.MAX_CONCURRENCY:
+            raise refused(f"--concurrency must be between 1 and {engine.MAX_CONCURRENCY}")
         try:
             url, arn = self._dlq(options["queue"])
             destination = dlq_sources.destination(url, options["destination"])
@@ -94,6 +108,7 @@ class Command(BaseCommand):
             filters=filters,
             max_messages=options["max"],
             rate=options["rate"],
+            concurrency=concurrency,
             destination_arn=destination,
             dlq_arn=arn,
         )
@@ -130,7 +145,7 @@ class Command(BaseCommand):
             op = engine.create(request)
         except IntegrityError as exc:
             raise refused(self._busy(url)) from exc
-        op = engine.run_inline(op)
+        op = engine.run_inline(op, progress=self._progress)
         self.stdout.write(f"operation #{op.pk}: {op.state}")
         reasons = (op.outcome or {}).get("reasons") or {}
         for why, count in reasons.items():
@@ -144,8 +159,15 @@ class Command(BaseCommand):
         if code:
             raise CommandError(f"operation #{op.pk} ended {op.state}", returncode=code)
 
+    def _progress(self, op: Operation) -> None:
+        """A progress line, at most every few seconds while ``--wait`` runs it."""
+        self.stdout.write(engine.progress_line(op))
+
     def _preview(self, url: str, filters: dlq.Filters) -> None:
         preview = dlq.preview(url, filters)
+        if filters.masked:
+            # Event types are printed as this person may see them.
+            preview.by_event_type = dlq.group_by((m.masked for m in preview.matching), "event_type")
         self.stdout.write(
             f"{len(preview.matching)} of {preview.examined} examined messages match "
             f"(about {preview.queue_depth} in the queue)"

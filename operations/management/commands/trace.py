@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from operations import correlation
 from operations.correlation import InvalidLookup
+from operations.correlation_shown import masked_timeline
 from operations.management import environment
 
 
@@ -27,21 +28,30 @@ class Command(BaseCommand):
         )
         parser.add_argument("--json", action="store_true", help="print JSON")
         environment.add_arguments(parser)
+        environment.add_unmasked_argument(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        with environment.activated(options):
-            self._handle(options)
+        with environment.activated(options) as (env, identity):
+            masked = environment.must_mask(options, env, identity)
+            built = self._handle(options, masked)
+            if built is not None:
+                dlq_panel = built.panels.get("dlq")
+                count = len(dlq_panel.rows) if dlq_panel else 0
+                target = f"trace {built.correlation_id}"
+                environment.record_read(env, identity, target, count, masked=masked)
 
-    def _handle(self, options: dict[str, Any]) -> None:
+    def _handle(self, options: dict[str, Any], masked: bool) -> correlation.Timeline | None:
         try:
             lookup = correlation.parse_lookup(options["id"])
             since = correlation.parse_since(options["since"])
         except InvalidLookup as exc:
             raise CommandError(str(exc)) from None
         built = correlation.timeline(lookup, since)
+        if masked:
+            built = masked_timeline(built)
         if options["json"]:
             self.stdout.write(json.dumps(built.as_json(), indent=2))
-            return
+            return built
         self.stdout.write(
             f"{lookup.kind_label} {lookup.value} -> correlation ID {built.correlation_id}"
             f" (last {options['since']})"
@@ -63,3 +73,4 @@ class Command(BaseCommand):
             self.stdout.write(line)
         if not built.entries:
             self.stdout.write("Nothing found.")
+        return built

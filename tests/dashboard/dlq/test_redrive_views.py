@@ -182,3 +182,22 @@ def test_hostile_message_ids_are_refused_and_change_nothing(
     start = operator_client.post(START, start_data(queues, message_ids=hostile))
     assert start.status_code == 400 and not Operation.objects.exists()
     assert "<script>alert(1)</script>" not in start.content.decode()
+
+
+def test_the_pipelines_chosen_on_the_form_are_stored(operator_client, queues: Queues) -> None:
+    operator_client.post(START, start_data(queues, concurrency="4"))
+    assert Operation.objects.get().parameters["concurrency"] == 4
+
+
+def test_no_choice_of_pipelines_leaves_the_default(operator_client, queues: Queues) -> None:
+    operator_client.post(START, start_data(queues))
+    assert Operation.objects.get().parameters["concurrency"] is None
+
+
+@pytest.mark.parametrize("concurrency", ["0", "33", "many"])
+def test_bad_pipelines_are_a_clear_400_and_start_nothing(
+    operator_client, queues: Queues, concurrency: str
+) -> None:
+    response = operator_client.post(START, start_data(queues, concurrency=concurrency))
+    assert response.status_code == 400 and response.context["start_form"].errors["concurrency"]
+    assert not Operation.objects.exists()

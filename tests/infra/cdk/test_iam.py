@@ -83,16 +83,23 @@ def test_dashboard_reads_items_only_from_the_two_tables(cfn):
         assert all(json.dumps(g).count("Fn::GetAtt") == 1 for g in granted), action
 
 
-def test_dashboard_reads_only_the_event_log_group(cfn):
+def test_dashboard_reads_only_the_event_log_group_and_the_consumers_logs(cfn):
     (log_group_id,) = [
         key
         for key, g in cfn.of_type("AWS::Logs::LogGroup").items()
         if g["Properties"]["LogGroupName"] == TOPOLOGY.event_log_group
     ]
+    consumers = len(TOPOLOGY.consumers)
     for action in ("logs:FilterLogEvents", "logs:StartQuery"):
         granted = cfn.statements_with(action, cfn.dashboard_statements())
         assert cfn.arn_of(log_group_id) in granted, action
-        assert len(granted) == 2 and "*" not in granted, action
+        # Two spellings of the event log and of each consumer function's log group.
+        assert len(granted) == 2 + 2 * consumers and "*" not in granted, action
+
+
+def test_dashboard_reads_the_configuration_of_the_consumers_only(cfn):
+    granted = cfn.statements_with("lambda:GetFunctionConfiguration", cfn.dashboard_statements())
+    assert len(granted) == len(TOPOLOGY.consumers) and "*" not in granted
 
 
 def test_dashboard_role_trusts_the_parameter_principal_and_uses_the_policy(cfn):

@@ -149,3 +149,40 @@ def test_one_bad_message_does_not_fail_the_rest_of_the_batch(tables):
 
     assert result == {"batchItemFailures": [{"itemIdentifier": event["Records"][1]["messageId"]}]}
     assert tables.item(tables.orders, "STATS#2026-11-26", "OrderPaid")["events"]["N"] == "1"
+
+
+def test_a_poison_record_is_logged_with_its_exception_message_id_and_correlation_id(
+    tables, log_capture
+):
+    logger, lines = log_capture
+    billing = build_consumer_handler("billing", idempotency_table=tables.idempotency, logger=logger)
+    event = sqs_event(envelope("OrderPaid", paid_detail(amount="-10.00")))
+
+    billing(event, None)
+
+    (error,) = [line for line in lines() if line["level"] == "ERROR"]
+    assert error["exception_name"] == "InvalidMessage"
+    assert "Traceback" in error["exception"] and "amount" in error["exception"]
+    assert error["message_id"] == event["Records"][0]["messageId"]
+    assert error["correlation_id"] == "corr-o-1"
+
+
+def test_a_transient_failure_is_logged_with_its_exception(tables, log_capture):
+    logger, lines = log_capture
+
+    def unreachable(_event):
+        raise ConnectionError("ledger unreachable")
+
+    billing = build_consumer_handler(
+        "billing", idempotency_table=tables.idempotency, logger=logger, before_process=unreachable
+    )
+    event = sqs_event(envelope("OrderPaid", paid_detail(amount="10.00")))
+
+    billing(event, None)
+
+    (error,) = [line for line in lines() if line["level"] == "ERROR"]
+    assert (error["exception_name"], error["message_id"]) == (
+        "ConnectionError",
+        event["Records"][0]["messageId"],
+    )
+    assert error["exception"].rstrip().endswith("ConnectionError: ledger unreachable")

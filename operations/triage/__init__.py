@@ -1,0 +1,1 @@
+"""Triage: why DLQ messages failed (``errors``), grouped by signature (``signature``)."""

@@ -1,0 +1,101 @@
+"""End to end: a poison payment in the devstack, and the DLQ page shows the exception the
+consumer logged for it (shipped to its log group, read back with Logs Insights)."""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.core.cache import cache
+from django.urls import reverse
+
+from operations.aws import client as aws_client
+from operations.triage.errors import Source
+
+pytestmark = pytest.mark.slow
+
+
+def wait_for(predicate: Any, timeout: float = 90.0, interval: float = 0.5) -> Any:
+    deadline = time.monotonic() + timeout
+    value = predicate()
+    while not value and time.monotonic() < deadline:
+        time.sleep(interval)
+        value = predicate()
+    return value
+
+
+@pytest.fixture(scope="module")
+def poison_in_billing() -> Iterator[tuple[Any, str]]:
+    """A running devstack (no background traffic) with one poison OrderPaid in billing's DLQ."""
+    from infra.devstack.main import Devstack, Options
+    from infra.devstack.tracing import SegmentWriter
+    from infra.devstack.traffic import TrafficConfig, TrafficSimulator
+
+    options = Options(port=0, traffic=False, transient=0.0, seed=5, visibility_timeout_s=1)
+    with Devstack(options) as devstack:
+        assert devstack.clients is not None and devstack.provisioned is not None
+        segments = SegmentWriter(devstack.clients, devstack.trace_ids)
+        simulator = TrafficSimulator(
+            devstack.clients, TrafficConfig(rate=1.0, poison_share=1.0, seed=5), segments=segments
+        )
+        simulator.pay(simulator.new_order())
+        billing = devstack.provisioned.consumers["billing"]
+        sqs = devstack.clients("sqs")
+
+        def in_dlq() -> int:
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=billing.dlq_url, AttributeNames=["ApproximateNumberOfMessages"]
+            )["Attributes"]
+            return int(attributes["ApproximateNumberOfMessages"])
+
+        assert wait_for(in_dlq) >= 1, "the poison OrderPaid never reached the billing DLQ"
+        try:
+            yield devstack, billing.dlq_url
+        finally:
+            # moto's state lives in this process: a later devstack must not find these DLQ
+            # messages (it would take them for its own).
+            reset = urllib.request.Request(f"{devstack.endpoint}/moto-api/reset", method="POST")
+            urllib.request.urlopen(reset, timeout=10).close()
+
+
+@pytest.fixture
+def operator(db: Any, client: Any, settings: Any, poison_in_billing: tuple[Any, str]) -> Any:
+    devstack, _url = poison_in_billing
+    settings.AWS_ENDPOINT_URL = devstack.endpoint
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    aws_client.reset()
+    cache.clear()
+    user = User.objects.create(username="olga")
+    user.groups.add(Group.objects.get(name="operator"))
+    client.force_login(user)
+    yield client
+    cache.clear()
+    aws_client.reset()
+
+
+def test_the_dlq_page_shows_the_consumers_real_exception(
+    operator: Any, poison_in_billing: tuple[Any, str]
+) -> None:
+    devstack, dlq_url = poison_in_billing
+    name = dlq_url.rsplit("/", 1)[-1]
+
+    def logged_error() -> Any:
+        cache.clear()  # the consumer's line may still be on its way to the log group
+        response = operator.get(reverse("operations:dlq_messages", args=["default", name]))
+        rows = [r for r in response.context["rows"] if r.get("error") is not None]
+        found = [r for r in rows if r["error"].source is Source.LOGS]
+        return (response, found[0]) if found else None
+
+    found = wait_for(logged_error, timeout=30)
+    assert found, "no DLQ message showed its consumer's logged error"
+    response, row = found
+    error = row["error"]
+    assert error.consumer == devstack.provisioned.consumers["billing"].function_name
+    assert error.exception_name == "InvalidMessage"
+    assert "amount" in error.message and error.location
+    html = response.content.decode()
+    assert "InvalidMessage: OrderPaid: amount" in html and "Exception traceback" in html
