@@ -28,6 +28,7 @@ from typing import Any, Generic, TypeVar
 from django.conf import settings
 from django.core.cache import cache
 
+from operations import explain
 from operations.aws import client as aws_client
 from operations.aws import context as aws_context
 from operations.aws.errors import AwsError
@@ -39,38 +40,10 @@ T = TypeVar("T")
 # How long the last good value is kept to be shown (stale) when AWS fails.
 STALE_SECONDS = 24 * 3600
 
-# IAM action prefix of each API the dashboard reads, to name the missing
-# permission on AccessDenied.
-_IAM_SERVICE = {
-    "ListQueues": "sqs",
-    "GetQueueAttributes": "sqs",
-    "GetQueueUrl": "sqs",
-    "ListDeadLetterSourceQueues": "sqs",
-    "DescribeAlarms": "cloudwatch",
-    "GetMetricData": "cloudwatch",
-    "ListEventBuses": "events",
-    "DescribeEventBus": "events",
-    "ListRules": "events",
-    "ListTargetsByRule": "events",
-    "ListArchives": "events",
-    "DescribeLogGroups": "logs",
-    "ListEventSourceMappings": "lambda",
-}
-
-
-def permission_for(operation: str) -> str:
-    """The IAM action an API call needs ("cloudwatch:DescribeAlarms")."""
-    service = _IAM_SERVICE.get(operation)
-    return f"{service}:{operation}" if service else operation
-
 
 def describe_error(error: AwsError) -> str:
-    """A one-line message for a panel; AccessDenied names the missing permission."""
-    if error.access_denied:
-        return f"Access denied: the dashboard's role lacks {permission_for(error.operation)}."
-    if error.transient:
-        return f"AWS is not answering right now ({error}). Retrying on the next refresh."
-    return str(error)
+    """A one-line message for a page (see ``operations.explain``)."""
+    return explain.describe(error)
 
 
 @dataclass(frozen=True)
@@ -84,6 +57,8 @@ class Cached(Generic[T]):
     access_denied: bool = False
     max_age: int = 0
     failed_at: float | None = None
+    error_kind: str = ""  # an ``explain.Kind``
+    command_error: str = ""  # ``error`` worded for command output
 
     @property
     def fresh_until(self) -> float | None:
@@ -188,7 +163,14 @@ def cached(name: str, fetch: Callable[[], T], *, max_age: int | None = None) -> 
         value = fetch()
     except AwsError as exc:
         logger.warning("AWS read %s failed: %s", name, exc)
-        failure = (now, describe_error(exc), exc.code, exc.access_denied)
+        failure = (
+            now,
+            describe_error(exc),
+            exc.code,
+            exc.access_denied,
+            str(explain.kind_of(exc)),
+            explain.describe(exc, command=True),
+        )
         if remember_failure > 0:
             cache.set(failure_key, failure, timeout=remember_failure + 1)
         return _failed(entry, failure)
@@ -198,8 +180,9 @@ def cached(name: str, fetch: Callable[[], T], *, max_age: int | None = None) -> 
     return Cached(value=value, fetched_at=now, max_age=max_age)
 
 
-def _failed(entry: tuple[float, Any] | None, failure: tuple[float, str, str, bool]) -> Cached[Any]:
-    failed_at, error, code, access_denied = failure
+def _failed(entry: tuple[float, Any] | None, failure: tuple[Any, ...]) -> Cached[Any]:
+    # Entries written before the kind was kept have four fields.
+    failed_at, error, code, access_denied, kind, command_error = (*failure, "", "")[:6]
     return Cached(
         value=entry[1] if entry is not None else None,
         fetched_at=entry[0] if entry is not None else None,
@@ -207,4 +190,6 @@ def _failed(entry: tuple[float, Any] | None, failure: tuple[float, str, str, boo
         error_code=code,
         access_denied=access_denied,
         failed_at=failed_at,
+        error_kind=kind,
+        command_error=command_error or error,
     )

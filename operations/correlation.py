@@ -136,6 +136,7 @@ class Panel:
     error: str = ""
     stale: bool = False
     notes: list[str] = field(default_factory=list)
+    command_error: str = ""  # ``error`` worded for command output
 
 
 # --- resolving trace and event IDs to a correlation ID -------------------------------
@@ -702,9 +703,11 @@ def panel(key: str, lookup: Lookup, since: timedelta) -> Panel:
         return function(lookup, since)
     result = cached(_panel_cache_name(key, lookup, since), lambda: function(lookup, since))
     if result.value is None:
-        return Panel(key=key, title=title, error=result.error)
+        return Panel(key=key, title=title, error=result.error, command_error=result.command_error)
     if result.error:
-        return replace(result.value, error=result.error, stale=True)
+        return replace(
+            result.value, error=result.error, command_error=result.command_error, stale=True
+        )
     return result.value
 
 

@@ -126,7 +126,7 @@ def test_aws_failure_in_a_panel_is_shown_not_raised(viewer_client, monkeypatch):
         reverse("correlation_panel", args=["default", "outbox"]), {"q": CID}, HTTP_HX_REQUEST="true"
     )
     assert response.status_code == 200
-    assert b"Access denied" in response.content
+    assert b"Permission missing" in response.content
 
 
 def test_timeline_polls_until_every_panel_is_loaded(viewer_client, fake_sources):

@@ -303,7 +303,7 @@ def test_a_failing_source_becomes_a_panel_error_not_an_exception(monkeypatch):
 
     monkeypatch.setattr(xray, "find_trace_summaries", boom)
     found = correlation.panel("traces", correlation.parse_lookup(CID), SIX_HOURS)
-    assert found.rows == [] and "Access denied" in found.error
+    assert found.rows == [] and "Permission missing" in found.error
 
 
 # --- timeline and command ------------------------------------------------------------------
