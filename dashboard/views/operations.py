@@ -81,10 +81,14 @@ def detail_context(
         "cancel_form": cancel_form or CancelForm(),
         "loops": seen_loops(op.pk),
         "parameters_json": json.dumps(op.parameters, indent=2, sort_keys=True),
-        "outcome_json": json.dumps(op.outcome, indent=2, sort_keys=True) if op.outcome else "",
+        "outcome_json": outcome_json(op),
         "links": related_links(op),
         **progress_context(op),
     }
+
+
+def outcome_json(op: Operation) -> str:
+    return json.dumps(op.outcome, indent=2, sort_keys=True) if op.outcome else ""
 
 
 @require_GET
@@ -92,7 +96,8 @@ def detail_context(
 def operation_progress(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """The progress fragment; polling stops (HTTP 286) once the operation is finished."""
     op = get_object_or_404(Operation, pk=pk, environment=environment_of(request).name)
-    response = render(request, "operations/_progress.html", {"op": op, **progress_context(op)})
+    context = {"op": op, "oob": True, "outcome_json": outcome_json(op), **progress_context(op)}
+    response = render(request, "operations/_progress.html", context)
     if request.htmx and op.is_finished:
         return HttpResponseStopPolling(response.content)
     return response
@@ -145,10 +150,12 @@ def related_links(op: Operation) -> list[dict[str, str]]:
 
 
 def progress_context(op: Operation) -> dict[str, object]:
-    """Rate (messages/s) and ETA (seconds) from the counters and the start time; for a
-    replay, its progress across the window instead (``replay``)."""
+    """Rate (messages/s) and ETA (seconds) from the counters and the time it ran (from
+    start to end, or to now while it runs: the same figure live and after a reload);
+    for a replay, its progress across the window instead (``replay``)."""
     processed = op.processed
-    elapsed = (timezone.now() - op.started_at).total_seconds() if op.started_at else 0.0
+    end = op.finished_at or timezone.now()
+    elapsed = (end - op.started_at).total_seconds() if op.started_at else 0.0
     if op.kind == Operation.Kind.REPLAY:
         return {"processed": processed, "replay": replay_progress(op, elapsed)}
     rate = processed / elapsed if elapsed > 0 and processed else None

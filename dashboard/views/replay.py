@@ -166,6 +166,7 @@ def replay_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     op = _archive_op(pk)
     context = {"op": op, "cancel_form": CancelForm()}
     if request.htmx:
+        context["oob"] = True
         if op.is_finished:
             response: HttpResponse = HttpResponseStopPolling()
             response.write(render(request, "archive/_progress.html", context).content)
