@@ -180,6 +180,19 @@ def cached(name: str, fetch: Callable[[], T], *, max_age: int | None = None) -> 
     return Cached(value=value, fetched_at=now, max_age=max_age)
 
 
+def lookup(name: str) -> Cached[Any] | None:
+    """What ``cached(name, ...)`` last got (a value, possibly stale, or a failure), without
+    fetching; None when nothing was read yet or it has expired."""
+    key = cache_key(name)
+    found = cache.get_many([key, _failure_key(key)])
+    entry, failure = found.get(key), found.get(_failure_key(key))
+    if failure is not None:
+        return _failed(entry, failure)
+    if entry is not None:
+        return Cached(value=entry[1], fetched_at=entry[0], max_age=ttl())
+    return None
+
+
 def _failed(entry: tuple[float, Any] | None, failure: tuple[Any, ...]) -> Cached[Any]:
     # Entries written before the kind was kept have four fields.
     failed_at, error, code, access_denied, kind, command_error = (*failure, "", "")[:6]

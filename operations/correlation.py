@@ -29,7 +29,8 @@ from operations import dlq, event_pattern, topology
 from operations.aws import dynamodb, events, logs, xray
 from operations.aws.context import ContextThreadPoolExecutor
 from operations.aws.errors import AwsError
-from operations.cache import cache_key, cached
+from operations.cache import Cached, cache_key, cached
+from operations.cache import lookup as cache_lookup
 from operations.models import TouchedCorrelation
 
 logger = logging.getLogger(__name__)
@@ -360,10 +361,14 @@ def dead_letter_queues() -> dict[str, str]:
 
 
 def peek_queue(name: str, url: str, limit: int = PEEK_MAX_MESSAGES) -> list[FoundMessage]:
-    """A bounded sample of one DLQ, released again right away."""
+    """A bounded sample of one DLQ, released again right away, with what the last peek
+    (the messages page a moment ago) received and so may still hide from this one."""
+    hidden = dlq.hidden_by_last_peek(url)
     sample = dlq.peek(url, limit=limit)
     dlq.release(url, (m.raw for m in sample.messages))
-    return [FoundMessage(queue_name=name, queue_url=url, message=m) for m in sample.messages]
+    seen = {m.message_id: m for m in hidden}
+    seen.update((m.message_id, m) for m in sample.messages)
+    return [FoundMessage(queue_name=name, queue_url=url, message=m) for m in seen.values()]
 
 
 def dlq_messages_with(ids: set[str], max_per_queue: int = PEEK_MAX_MESSAGES) -> DlqPeek:
@@ -687,22 +692,27 @@ def _panel_cache_name(key: str, lookup: Lookup, since: timedelta) -> str:
 
 
 def cached_panel(key: str, lookup: Lookup, since: timedelta) -> Panel | None:
-    """The panel if it is in the cache (fresh or stale), without fetching anything."""
+    """The panel if it was read (fresh, stale or failed), without fetching anything."""
     if key in LOCAL_PANELS:
         return PANELS[key][1](lookup, since)
-    entry = django_cache.get(cache_key(_panel_cache_name(key, lookup, since)))
-    if isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[1], Panel):
-        return entry[1]
-    return None
+    found = cache_lookup(_panel_cache_name(key, lookup, since))
+    if found is None:
+        return None
+    return _panel_of(key, found)
 
 
 def panel(key: str, lookup: Lookup, since: timedelta) -> Panel:
     """One panel, cached; on an AWS error the last good value marked stale, with the error."""
-    title, function = PANELS[key]
+    function = PANELS[key][1]
     if key in LOCAL_PANELS:
         return function(lookup, since)
     result = cached(_panel_cache_name(key, lookup, since), lambda: function(lookup, since))
-    if result.value is None:
+    return _panel_of(key, result)
+
+
+def _panel_of(key: str, result: Cached[Any]) -> Panel:
+    if not isinstance(result.value, Panel):
+        title = PANELS[key][0]
         return Panel(key=key, title=title, error=result.error, command_error=result.command_error)
     if result.error:
         return replace(
@@ -718,6 +728,11 @@ class Timeline:
     since: timedelta
     panels: dict[str, Panel]
     missing: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[str]:
+        """Titles of the panels that failed with nothing to show."""
+        return [p.title for p in self.panels.values() if p.error and not p.stale]
 
     @property
     def entries(self) -> list[Entry]:

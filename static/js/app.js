@@ -39,4 +39,33 @@
       box.focus();
     }
   });
+
+  // A lazily loaded part (data-retry) whose request failed (an HTTP error, no answer,
+  // a timeout) says so, with a button that loads it again: never "Loading..." forever.
+  function failed(event) {
+    var el = event.detail && event.detail.elt;
+    var box = el && el.closest ? el.closest("[data-retry]") : null;
+    if (!box || !window.htmx) return;
+    var url = box.getAttribute("hx-get");
+    var xhr = event.detail.xhr;
+    var why = xhr && xhr.status ? "HTTP " + xhr.status : "no answer";
+    var note = document.createElement("p");
+    note.className = "error load-failed";
+    note.setAttribute("role", "alert");
+    note.textContent = (box.getAttribute("data-retry") || "This part") + " did not load (" + why + "). ";
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "btn";
+    button.textContent = "Retry";
+    button.addEventListener("click", function () {
+      note.remove();
+      window.htmx.ajax("GET", url, { source: box, target: box, swap: box.getAttribute("hx-swap") || "innerHTML" });
+    });
+    note.appendChild(button);
+    box.querySelectorAll(".load-failed").forEach(function (old) { old.remove(); });
+    box.appendChild(note);
+  }
+  ["htmx:responseError", "htmx:sendError", "htmx:timeout"].forEach(function (name) {
+    document.addEventListener(name, failed);
+  });
 })();

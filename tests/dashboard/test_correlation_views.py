@@ -272,3 +272,29 @@ def test_republish_form_posts_what_the_republish_view_expects(
     assert response.status_code == 400 and "No events" in response.content.decode()
     assert seen == {"correlation_id": CID, "window": timedelta(minutes=30)}
     assert Operation.objects.count() == 0
+
+
+def test_timeline_that_gives_up_says_what_did_not_load_with_a_retry(viewer_client, fake_sources):
+    from dashboard.views.correlation import TIMELINE_MAX_POLLS
+
+    url = reverse("correlation_panel", args=["default", "timeline"])
+    params = {"q": CID, "poll": str(TIMELINE_MAX_POLLS)}
+    done = viewer_client.get(url, params, HTTP_HX_REQUEST="true")
+    text = done.content.decode()
+    assert done.status_code == 286 and "Still loading" not in text
+    assert 'id="timeline-missing"' in text and 'id="timeline-retry"' in text
+
+
+def test_timeline_ends_with_a_failed_panel_named(viewer_client, fake_sources, monkeypatch):
+    def failing(lookup, since):
+        raise AwsError("slow", code="RequestTimeout", operation="Query", transient=True)
+
+    monkeypatch.setitem(correlation.PANELS, "outbox", ("Outbox", failing))
+    for key in correlation.PANELS:
+        viewer_client.get(
+            reverse("correlation_panel", args=["default", key]), {"q": CID}, HTTP_HX_REQUEST="true"
+        )
+    url = reverse("correlation_panel", args=["default", "timeline"])
+    done = viewer_client.get(url, {"q": CID, "poll": "1"}, HTTP_HX_REQUEST="true")
+    assert done.status_code == 286
+    assert b'id="timeline-failed"' in done.content and b"Outbox" in done.content
