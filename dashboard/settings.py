@@ -161,6 +161,9 @@ EVENTOPS_ENVIRONMENTS_FILE = env_str("EVENTOPS_ENVIRONMENTS_FILE")
 EVENTOPS_RESOURCE_PREFIX = env_str("EVENTOPS_RESOURCE_PREFIX")
 EVENTOPS_CACHE_TTL = env_int("EVENTOPS_CACHE_TTL", 15, minimum=0)
 EVENTOPS_POLL_SECONDS = env_int("EVENTOPS_POLL_SECONDS", 15, minimum=2)
+# The overview flags (and sorts first) a source queue past either of these.
+EVENTOPS_BACKLOG_WARN_MESSAGES = env_int("EVENTOPS_BACKLOG_WARN_MESSAGES", 1000, minimum=1)
+EVENTOPS_BACKLOG_WARN_AGE_SECONDS = env_int("EVENTOPS_BACKLOG_WARN_AGE_SECONDS", 300, minimum=1)
 # Rules, targets, archives, event logs and event source mappings change only on deploys.
 EVENTOPS_TOPOLOGY_TTL = env_int("EVENTOPS_TOPOLOGY_TTL", 300, minimum=0)
 # Tables the correlation page and the replay preview read; empty = discover them by name.

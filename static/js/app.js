@@ -68,4 +68,18 @@
   ["htmx:responseError", "htmx:sendError", "htmx:timeout"].forEach(function (name) {
     document.addEventListener(name, failed);
   });
+
+  // <time data-ago datetime="..."> reads "12 s ago", kept current every second (the
+  // server wrote the absolute time, which stays if this script does not run).
+  function ago() {
+    document.querySelectorAll("time[data-ago]").forEach(function (el) {
+      var at = Date.parse(el.getAttribute("datetime"));
+      if (isNaN(at)) return;
+      var seconds = Math.max(0, Math.round((Date.now() - at) / 1000));
+      el.textContent = seconds < 120 ? seconds + " s ago" : Math.round(seconds / 60) + " min ago";
+    });
+  }
+  ago();
+  document.addEventListener("htmx:afterSettle", ago);
+  window.setInterval(ago, 1000);
 })();
