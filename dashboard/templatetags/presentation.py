@@ -31,7 +31,7 @@ def common_prefix(rows: Iterable[Mapping[str, Any]], *keys: str) -> str:
 
 @register.simple_tag
 def backlog_warn() -> dict[str, int]:
-    """The overview's thresholds: ``{% backlog_warn as warn %}``, ``warn.messages``, ``warn.age``."""
+    """The overview's thresholds: ``{% backlog_warn as warn %}``, then ``warn.age``..."""
     return presentation.backlog_thresholds()
 
 
