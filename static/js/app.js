@@ -2,6 +2,16 @@
 (function () {
   "use strict";
 
+  // The phone navigation: the button shows or hides it.
+  document.documentElement.classList.add("js");
+  var toggle = document.getElementById("nav-toggle");
+  if (toggle) {
+    toggle.addEventListener("click", function () {
+      var open = toggle.closest(".topbar").classList.toggle("nav-open");
+      toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    });
+  }
+
   // Polling elements carry data-poll. While the tab is hidden their requests are
   // skipped; when it becomes visible again they refresh at once (hx-trigger should
   // include "eventops:visible").

@@ -141,7 +141,7 @@ def test_timeline_polls_until_every_panel_is_loaded(viewer_client, fake_sources)
     assert done.status_code == 286 and b"every 2s" not in done.content
 
 
-def test_dlq_panel_offers_a_redrive_filtered_by_correlation_id(viewer_client, monkeypatch):
+def _one_dlq_message(monkeypatch):
     from operations import dlq
     from operations.aws.sqs import SqsMessage
 
@@ -154,13 +154,27 @@ def test_dlq_panel_offers_a_redrive_filtered_by_correlation_id(viewer_client, mo
         return correlation.Panel(key="dlq", title="DLQ", rows=[found])
 
     monkeypatch.setitem(correlation.PANELS, "dlq", ("DLQ", dlq_panel))
-    response = viewer_client.get(
+
+
+def test_dlq_panel_offers_a_redrive_filtered_by_correlation_id(operator_client, monkeypatch):
+    _one_dlq_message(monkeypatch)
+    response = operator_client.get(
         reverse("correlation_panel", args=["default", "dlq"]), {"q": CID}, HTTP_HX_REQUEST="true"
     )
     expected = (
         reverse("operations:redrive", args=["default", "billing-dlq"]) + f"?correlation_id={CID}"
     )
     assert expected in response.content.decode()
+
+
+def test_dlq_panel_tells_a_viewer_who_can_redrive_instead(viewer_client, monkeypatch):
+    _one_dlq_message(monkeypatch)
+    response = viewer_client.get(
+        reverse("correlation_panel", args=["default", "dlq"]), {"q": CID}, HTTP_HX_REQUEST="true"
+    )
+    text = response.content.decode()
+    assert reverse("operations:redrive", args=["default", "billing-dlq"]) not in text
+    assert 'id="who-can-redrive"' in text and "operator" in text
 
 
 def test_navigation_search_box_submits_to_the_correlation_page(viewer_client):
