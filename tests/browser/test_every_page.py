@@ -170,12 +170,9 @@ def test_a_viewer_is_offered_no_action(live_server, page, login, account, viewer
         _visit(page, live_server.url + path)
         controls = page.locator("button:visible, input[type=submit]:visible, a.btn:visible")
         texts = [t.strip() for t in controls.all_inner_texts()]
-        texts += [
-            v
-            for v in page.locator("input[type=submit]:visible").evaluate_all(
-                "els => els.map(e => e.value)"
-            )
-        ]
+        texts += list(
+            page.locator("input[type=submit]:visible").evaluate_all("els => els.map(e => e.value)")
+        )
         bad = [t for t in texts if ACTION_WORDS.search(t)]
         if bad:
             offered[path] = bad
