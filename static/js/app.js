@@ -92,4 +92,36 @@
   ago();
   document.addEventListener("htmx:afterSettle", ago);
   window.setInterval(ago, 1000);
+
+  // The replay form's Start stays disabled until this window has a preview and a reason
+  // is typed; changing the window or the rules makes the preview stale (the server
+  // refuses a start without a matching preview anyway).
+  function replayReady() {
+    var form = document.querySelector("form[data-needs-preview]");
+    var start = form && form.querySelector("[data-start]");
+    if (!start) return;
+    var reason = form.querySelector("[name=reason]");
+    var ready = !!document.getElementById("previewed") && !!reason && reason.value.trim() !== "";
+    start.disabled = !ready;
+  }
+  document.addEventListener("input", function (event) {
+    var form = event.target.closest && event.target.closest("form[data-needs-preview]");
+    if (!form) return;
+    if (event.target.name !== "reason") {
+      var token = document.getElementById("previewed");
+      if (token) token.remove();
+    }
+    replayReady();
+  });
+  document.addEventListener("change", function (event) {
+    if (event.target.closest && event.target.closest("form[data-needs-preview]")) {
+      if (event.target.name === "rules") {
+        var token = document.getElementById("previewed");
+        if (token) token.remove();
+      }
+      replayReady();
+    }
+  });
+  document.addEventListener("htmx:afterSettle", replayReady);
+  replayReady();
 })();
