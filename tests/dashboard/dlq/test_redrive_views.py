@@ -182,3 +182,13 @@ def test_hostile_message_ids_are_refused_and_change_nothing(
     start = operator_client.post(START, start_data(queues, message_ids=hostile))
     assert start.status_code == 400 and not Operation.objects.exists()
     assert "<script>alert(1)</script>" not in start.content.decode()
+
+
+def test_named_messages_read_as_a_wrapping_list_not_one_pill(
+    operator_client, queues: Queues
+) -> None:
+    ids = [queues.put_event(i) for i in range(3)]
+    html = operator_client.get(PREVIEW, {"message_ids": " ".join(ids)}).content.decode()
+    listed = html[html.index('id="filter-message-ids"') :]
+    listed = listed[: listed.index("</span></span>") + len("</span>")]
+    assert all(f"<span>{i}</span>" in listed for i in ids)
