@@ -100,7 +100,9 @@ def links(page: Page, base: str) -> list[str]:
 
 def discover(page: Page, base: str, start: str, per_kind: int) -> list[str]:
     """Pages to capture: breadth first from ``start``, at most ``per_kind`` of each kind."""
-    queue, seen, counts, pages = [start], {start}, {}, []
+    queue, seen = [start], {start}
+    counts: dict[str, int] = {}
+    pages: list[str] = []
     while queue and len(pages) < MAX_PAGES:
         url = queue.pop(0)
         kind = kind_of(url)
@@ -151,7 +153,8 @@ def main() -> None:
                 for url in pages:
                     page.goto(url)
                     page.wait_for_load_state("networkidle")
-                    name = f"{slug(urlsplit(url).path + '-' + urlsplit(url).query)}-{width}-{scheme}.png"
+                    parts = urlsplit(url)
+                    name = f"{slug(parts.path + '-' + parts.query)}-{width}-{scheme}.png"
                     page.screenshot(path=str(out / name), full_page=True)
                     saved += 1
                 shot.close()
