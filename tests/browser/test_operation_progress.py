@@ -18,19 +18,23 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(trans
 DLQ_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/orders-dlq"
 
 
-def test_progress_updates_in_place_and_polling_stops_when_finished(
-    live_server, page, login, viewer, moto_server
-):
-    op = Operation.objects.create(
+def _redrive(**fields) -> Operation:
+    """A redrive of orders-dlq with 30 messages to move."""
+    return Operation.objects.create(
         kind=Operation.Kind.REDRIVE,
         target=DLQ_URL,
         target_label="orders-dlq",
         reason="consumer fixed",
         requested_by_name="oncall",
-        state=Operation.State.RUNNING,
-        started_at=timezone.now() - timedelta(seconds=10),
         total=30,
+        **fields,
     )
+
+
+def test_progress_updates_in_place_and_polling_stops_when_finished(
+    live_server, page, login, viewer, moto_server
+):
+    op = _redrive(state=Operation.State.RUNNING, started_at=timezone.now() - timedelta(seconds=10))
     progress_url = f"/env/default/operations/{op.pk}/progress/"
 
     def is_poll(response) -> bool:
@@ -76,15 +80,7 @@ def test_progress_updates_in_place_and_polling_stops_when_finished(
 def test_every_field_follows_and_cancel_disappears_at_the_end(
     live_server, page, login, operator, moto_server
 ):
-    op = Operation.objects.create(
-        kind=Operation.Kind.REDRIVE,
-        target=DLQ_URL,
-        target_label="orders-dlq",
-        reason="consumer fixed",
-        requested_by_name="oncall",
-        state=Operation.State.PENDING,
-        total=30,
-    )
+    op = _redrive(state=Operation.State.PENDING)
     progress_url = f"/env/default/operations/{op.pk}/progress/"
     login(operator.username, PASSWORD)
     page.clock.install()
