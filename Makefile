@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 # jsii (under the CDK) prints a banner on every start that Node 20 is end-of-life; harmless.
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: demo serve worker test test-fast test-clock-ahead lint typecheck checks lock lock-check synth bench soak clean help
+.PHONY: demo serve worker test test-fast test-clock-ahead lint typecheck checks lock lock-check synth bench soak clean help screenshots
 
 help:
 	@echo "make demo       run the dashboard on the local emulator with live demo traffic (127.0.0.1:8000)"
@@ -18,6 +18,7 @@ help:
 	@echo "make synth      synthesize the CDK app into infra/cdk.out/ and cfn-lint it"
 	@echo "make bench      run the benchmarks under bench/"
 	@echo "make soak       run the devstack for 10 minutes: memory and order rate each minute"
+	@echo "make screenshots  save every page of a running demo at 1440 and 390 px, light and dark, in var/screenshots/"
 	@echo "make lock       regenerate requirements/*.txt from pyproject.toml (UPGRADE=pkg to upgrade one)"
 
 $(PY):
@@ -55,6 +56,10 @@ demo: $(VENV)/.installed-demo
 serve: $(VENV)/.installed-demo
 	$(PY) manage.py migrate --noinput
 	PY=$(PY) NO_DEVSTACK=1 scripts/demo.sh
+
+# From a running `make demo` (EVENTOPS_URL, EVENTOPS_USER, EVENTOPS_PASSWORD; see the script).
+screenshots: $(VENV)/.installed-dev
+	$(PY) scripts/screenshots.py
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .

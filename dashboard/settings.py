@@ -233,6 +233,9 @@ for _network in EVENTOPS_METRICS_ALLOWED_NETWORKS:
             f"EVENTOPS_METRICS_ALLOWED_NETWORKS: {_network!r} is not a network (CIDR)"
         ) from None
 EVENTOPS_POLL_SECONDS = env_int("EVENTOPS_POLL_SECONDS", 15, minimum=2)
+# The overview flags (and sorts first) a source queue past either of these.
+EVENTOPS_BACKLOG_WARN_MESSAGES = env_int("EVENTOPS_BACKLOG_WARN_MESSAGES", 1000, minimum=1)
+EVENTOPS_BACKLOG_WARN_AGE_SECONDS = env_int("EVENTOPS_BACKLOG_WARN_AGE_SECONDS", 300, minimum=1)
 # Rules, targets, archives, event logs and event source mappings change only on deploys.
 EVENTOPS_TOPOLOGY_TTL = env_int("EVENTOPS_TOPOLOGY_TTL", 300, minimum=0)
 # Tables the correlation page and the replay preview read; empty = discover them by name.

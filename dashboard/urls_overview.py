@@ -2,10 +2,11 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from dashboard.views import bus, overview, queues
+from dashboard.views import bus, overview, queues, strip
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", overview.overview, name="overview"),
+    path("state/", strip.state_strip, name="state_strip"),
     path("queues/", queues.queue_list, name="queues"),
     path("queues/<queue:name>/", queues.queue_detail, name="queue_detail"),
     # Partner bus names contain "/" (aws.partner/...).

@@ -171,6 +171,7 @@ class Graph:
     timestamps: list[float] = field(default_factory=list)
     values: list[float] = field(default_factory=list)
     threshold: float | None = None
+    around: datetime | None = None  # the state change the graph is centred on
 
     @property
     def title(self) -> str:
@@ -186,7 +187,14 @@ class Graph:
         if self.threshold is not None:
             labels.append("threshold")
             data.append([self.threshold] * len(self.timestamps))
-        return {"title": self.title, "unit": "", "labels": labels, "data": data}
+        chart: dict[str, object] = {"title": self.title, "unit": "", "labels": labels, "data": data}
+        if self.around is not None:
+            # Centred on the change (±1 h even where the hour after has not happened yet),
+            # with a marker line at it.
+            at = self.around.timestamp()
+            margin = GRAPH_MARGIN.total_seconds()
+            chart |= {"x_range": [at - margin, at + margin], "marker": at}
+        return chart
 
 
 @dataclass
@@ -376,7 +384,7 @@ def _fetch_ranges(windows: list[_Window]) -> list[list[_Window]]:
 
 def _draw(detail: AlarmDetail, window: _Window, pairs: list[tuple[datetime, float]]) -> Graph:
     start, end = window.start, window.end
-    result = Graph(change=window.change, start=start, end=end)
+    result = Graph(change=window.change, start=start, end=end, around=window.around)
     stamps = [t for t, _ in pairs]
     values = [v for _, v in pairs]
     ceiling = max([*values, detail.threshold or 0.0, 1.0]) * 1.05

@@ -47,7 +47,7 @@ from django.conf import settings
 from django.core.cache import cache, caches
 from django.core.cache.backends.filebased import FileBasedCache
 
-from operations import metrics
+from operations import explain, metrics
 from operations.aws import client as aws_client
 from operations.aws import context as aws_context
 from operations.aws.context import ContextThreadPoolExecutor
@@ -60,42 +60,10 @@ T = TypeVar("T")
 # How long the last good value is kept to be shown (stale) when AWS fails.
 STALE_SECONDS = 24 * 3600
 
-# IAM action prefix of each API the dashboard reads, to name the missing
-# permission on AccessDenied.
-_IAM_SERVICE = {
-    "ListQueues": "sqs",
-    "GetQueueAttributes": "sqs",
-    "GetQueueUrl": "sqs",
-    "ListDeadLetterSourceQueues": "sqs",
-    "DescribeAlarms": "cloudwatch",
-    "GetMetricData": "cloudwatch",
-    "ListEventBuses": "events",
-    "DescribeEventBus": "events",
-    "ListRules": "events",
-    "ListTargetsByRule": "events",
-    "ListArchives": "events",
-    "DescribeLogGroups": "logs",
-    "ListEventSourceMappings": "lambda",
-    "GetFunctionConfiguration": "lambda",
-    "StartQuery": "logs",
-    "FilterLogEvents": "logs",
-    "BatchGetTraces": "xray",
-}
-
-
-def permission_for(operation: str) -> str:
-    """The IAM action an API call needs ("cloudwatch:DescribeAlarms")."""
-    service = _IAM_SERVICE.get(operation)
-    return f"{service}:{operation}" if service else operation
-
 
 def describe_error(error: AwsError) -> str:
-    """A one-line message for a panel; AccessDenied names the missing permission."""
-    if error.access_denied:
-        return f"Access denied: the dashboard's role lacks {permission_for(error.operation)}."
-    if error.transient:
-        return f"AWS is not answering right now ({error}). Retrying on the next refresh."
-    return str(error)
+    """A one-line message for a page (see ``operations.explain``)."""
+    return explain.describe(error)
 
 
 @dataclass(frozen=True)
@@ -109,6 +77,8 @@ class Cached(Generic[T]):
     access_denied: bool = False
     max_age: int = 0
     failed_at: float | None = None
+    error_kind: str = ""  # an ``explain.Kind``
+    command_error: str = ""  # ``error`` worded for command output
 
     @property
     def fresh_until(self) -> float | None:
@@ -368,8 +338,13 @@ def cached(
     return _wait_for_refresh(name, key, fetch, max_age, entry)
 
 
+# A remembered failure: (when, page wording, code, access denied, kind, command wording);
+# entries written before the kind was kept have the first four only.
+Failure = tuple[Any, ...]
+
+
 def _settled(
-    entry: tuple[float, Any] | None, failure: tuple[float, str, str, bool] | None, max_age: int
+    entry: tuple[float, Any] | None, failure: Failure | None, max_age: int
 ) -> Cached[Any] | None:
     """The fresh value, or the remembered failure; None when a fetch is due."""
     now = time.time()
@@ -397,7 +372,7 @@ def forget_local() -> None:
     _local.clear()
 
 
-Entry = tuple[tuple[float, Any] | None, tuple[float, str, str, bool] | None]
+Entry = tuple[tuple[float, Any] | None, Failure | None]
 
 
 def _read(key: str, *, shared: bool = True) -> Entry:
@@ -422,7 +397,7 @@ def _refresh(
     fetch: Callable[[], T],
     max_age: int,
     entry: tuple[float, Any] | None,
-    failure: tuple[float, str, str, bool] | None,
+    failure: Failure | None,
 ) -> Cached[T]:
     """Fetch now, and store the value or the failure."""
     now = time.time()
@@ -432,7 +407,14 @@ def _refresh(
         value = fetch()
     except AwsError as exc:
         logger.warning("AWS read %s failed: %s", name, exc)
-        failure = (now, describe_error(exc), exc.code, exc.access_denied)
+        failure = (
+            now,
+            describe_error(exc),
+            exc.code,
+            exc.access_denied,
+            str(explain.kind_of(exc)),
+            explain.describe(exc, command=True),
+        )
         if remember_failure > 0:
             cache.set(_failure_key(key), failure, timeout=remember_failure + 1)
         _local.pop(key, None)
@@ -474,8 +456,22 @@ def _wait_for_refresh(
     return _failed(entry, (time.time(), message, "", False))
 
 
-def _failed(entry: tuple[float, Any] | None, failure: tuple[float, str, str, bool]) -> Cached[Any]:
-    failed_at, error, code, access_denied = failure
+def lookup(name: str) -> Cached[Any] | None:
+    """What ``cached(name, ...)`` last got (a value, possibly stale, or a failure), without
+    fetching; None when nothing was read yet or it has expired."""
+    key = cache_key(name)
+    found = cache.get_many([key, _failure_key(key)])
+    entry, failure = found.get(key), found.get(_failure_key(key))
+    if failure is not None:
+        return _failed(entry, failure)
+    if entry is not None:
+        return Cached(value=entry[1], fetched_at=entry[0], max_age=ttl())
+    return None
+
+
+def _failed(entry: tuple[float, Any] | None, failure: tuple[Any, ...]) -> Cached[Any]:
+    # Entries written before the kind was kept have four fields.
+    failed_at, error, code, access_denied, kind, command_error = (*failure, "", "")[:6]
     return Cached(
         value=entry[1] if entry is not None else None,
         fetched_at=entry[0] if entry is not None else None,
@@ -483,6 +479,8 @@ def _failed(entry: tuple[float, Any] | None, failure: tuple[float, str, str, boo
         error_code=code,
         access_denied=access_denied,
         failed_at=failed_at,
+        error_kind=kind,
+        command_error=command_error or error,
     )
 
 

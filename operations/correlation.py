@@ -29,7 +29,8 @@ from operations import dlq, dlq_peek, event_pattern, topology
 from operations.aws import dynamodb, events, logs, xray
 from operations.aws.context import ContextThreadPoolExecutor
 from operations.aws.errors import AwsError
-from operations.cache import cache_key, cached, ttl
+from operations.cache import Cached, cache_key, cached, ttl
+from operations.cache import lookup as cache_lookup
 from operations.models import TouchedCorrelation
 
 logger = logging.getLogger(__name__)
@@ -136,6 +137,7 @@ class Panel:
     error: str = ""
     stale: bool = False
     notes: list[str] = field(default_factory=list)
+    command_error: str = ""  # ``error`` worded for command output
 
 
 # --- resolving trace and event IDs to a correlation ID -------------------------------
@@ -693,25 +695,32 @@ def _panel_cache_name(key: str, lookup: Lookup, since: timedelta) -> str:
 
 
 def cached_panel(key: str, lookup: Lookup, since: timedelta) -> Panel | None:
-    """The panel if it is in the cache (fresh or stale), without fetching anything."""
+    """The panel if it was read (fresh, stale or failed), without fetching anything."""
     if key in LOCAL_PANELS:
         return PANELS[key][1](lookup, since)
-    entry = django_cache.get(cache_key(_panel_cache_name(key, lookup, since)))
-    if isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[1], Panel):
-        return entry[1]
-    return None
+    found = cache_lookup(_panel_cache_name(key, lookup, since))
+    if found is None:
+        return None
+    return _panel_of(key, found)
 
 
 def panel(key: str, lookup: Lookup, since: timedelta) -> Panel:
     """One panel, cached; on an AWS error the last good value marked stale, with the error."""
-    title, function = PANELS[key]
+    function = PANELS[key][1]
     if key in LOCAL_PANELS:
         return function(lookup, since)
     result = cached(_panel_cache_name(key, lookup, since), lambda: function(lookup, since))
-    if result.value is None:
-        return Panel(key=key, title=title, error=result.error)
+    return _panel_of(key, result)
+
+
+def _panel_of(key: str, result: Cached[Any]) -> Panel:
+    if not isinstance(result.value, Panel):
+        title = PANELS[key][0]
+        return Panel(key=key, title=title, error=result.error, command_error=result.command_error)
     if result.error:
-        return replace(result.value, error=result.error, stale=True)
+        return replace(
+            result.value, error=result.error, command_error=result.command_error, stale=True
+        )
     return result.value
 
 
@@ -722,6 +731,11 @@ class Timeline:
     since: timedelta
     panels: dict[str, Panel]
     missing: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[str]:
+        """Titles of the panels that failed with nothing to show."""
+        return [p.title for p in self.panels.values() if p.error and not p.stale]
 
     @property
     def entries(self) -> list[Entry]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -240,6 +241,12 @@ def preview(plan: ReplayPlan, *, cap: int = PREVIEW_CAP, now: datetime | None = 
         if matched:
             delivered.append(event)
     report = idempotency_check(delivered, now=now)
+    if plan.rules:
+        report.skipped_by_consumer = {
+            consumer: count
+            for consumer, count in report.skipped_by_consumer.items()
+            if fed_by(consumer, plan.rules, plan.view.consumer_rules)
+        }
     return Preview(
         total=len(found),
         truncated=truncated,
@@ -249,6 +256,28 @@ def preview(plan: ReplayPlan, *, cap: int = PREVIEW_CAP, now: datetime | None = 
         idempotency=report,
         warnings=[*plan.warnings, *filter(None, [archive_pattern(plan)[1]])],
     )
+
+
+def _tokens(name: str) -> list[str]:
+    return [t for t in re.split(r"[-_.:/]+", name.lower()) if t]
+
+
+def _names(consumer: str, rule: events.Rule) -> bool:
+    """Whether ``rule``'s name holds ``consumer``'s name as whole words ("billing" in
+    "eventops-demo-billing-rule")."""
+    want, have = _tokens(consumer), _tokens(rule.name)
+    return bool(want) and any(
+        have[i : i + len(want)] == want for i in range(len(have) - len(want) + 1)
+    )
+
+
+def fed_by(consumer: str, chosen: list[events.Rule], every: list[events.Rule]) -> bool:
+    """Whether a replay limited to ``chosen`` rules reaches ``consumer`` (an idempotency
+    record's consumer name). Tied to rules by name; a consumer no rule names is kept,
+    since nothing says the replay cannot reach it."""
+    if any(_names(consumer, rule) for rule in chosen):
+        return True
+    return not any(_names(consumer, rule) for rule in every)
 
 
 # --- idempotency warning ---------------------------------------------------------------------

@@ -55,13 +55,13 @@ def _url(name: str, *args: Any) -> str:
 
 
 def panel_actions(
-    found: corr.Panel, correlation_id: str, *, operator: bool = False
+    found: corr.Panel, correlation_id: str, *, operator: bool = False, redrive: bool = False
 ) -> list[dict[str, str]]:
     """The fixes for what a panel found, linking to the DLQ and archive flows that exist:
-    a filtered redrive preview per DLQ, the archive's events, and for operators the
-    replay form prefilled with the events' window."""
+    for those who may redrive, a filtered redrive preview per DLQ; the archive's events;
+    and for those who may replay, the replay form prefilled with the events' window."""
     links = []
-    if found.key == "dlq" and not access.read_only():
+    if found.key == "dlq" and redrive and not access.read_only():
         for queue in sorted({m.queue_name for m in found.rows}):
             url = _url("operations:redrive", queue)
             if url:
@@ -77,7 +77,11 @@ def panel_actions(
         for archive in _archives(found):
             url = _url("archive_events", archive)
             if url:
-                label = f"Replay or re-publish these events from {archive}"
+                label = (
+                    f"Replay or re-publish these events from {archive}"
+                    if operator
+                    else f"These events in {archive}"
+                )
                 links.append({"label": label, "url": f"{url}?{urlencode(window)}"})
             replay_url = _url("replay_new", archive) if operator else ""
             if replay_url and start and end:
@@ -190,7 +194,12 @@ def correlation_panel(request: HtmxHttpRequest, key: str) -> HttpResponse:
     context["panel"] = found
     _record_reads(request, found, correlation_id, masked=masked)
     may = {a: access.allows(request.user, a, env) for a in access.Action}
-    context["actions"] = panel_actions(found, correlation_id, operator=may[access.Action.REPLAY])
+    context["actions"] = panel_actions(
+        found,
+        correlation_id,
+        operator=may[access.Action.REPLAY],
+        redrive=may[access.Action.REDRIVE],
+    )
     context["republish_forms"] = (
         republish_forms(found, correlation_id) if may[access.Action.REPUBLISH] else []
     )

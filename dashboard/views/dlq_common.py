@@ -15,7 +15,7 @@ from django.urls import NoReverseMatch
 
 from dashboard import converters
 from dashboard.environment import env_reverse, environment_of
-from operations import dlq, masking, read_audit
+from operations import dlq, explain, masking, read_audit
 from operations.aws import sqs
 from operations.aws.errors import AwsError
 from operations.dlq_sources import is_dead_letter_queue
@@ -34,7 +34,12 @@ def aws_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
             return view(request, *args, **kwargs)
         except AwsError as exc:
             logger.warning("%s: %s", request.path, exc)
-            return render(request, "dlq/aws_error.html", {"error": exc}, status=502)
+            return render(
+                request,
+                "dlq/aws_error.html",
+                {"error": exc, "explained": explain.describe(exc)},
+                status=502,
+            )
 
     return wrapper
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -83,7 +85,7 @@ def detail_context(
 ) -> dict[str, object]:
     # Parameters and outcome can hold bodies (an edited body, deleted ones, a diff) and
     # filters typed by someone else: masked, like the bodies, for who must see them so.
-    shown = masking.mask_record if masking.must_mask(request.user, op.environment) else _same
+    shown = shown_for(request, op)
     return {
         "op": op,
         "masked": shown is masking.mask_record,
@@ -92,9 +94,7 @@ def detail_context(
         "cancel_form": cancel_form or CancelForm(),
         "loops": seen_loops(op.pk),
         "parameters_json": json.dumps(shown(op.parameters), indent=2, sort_keys=True),
-        "outcome_json": (
-            json.dumps(shown(op.outcome), indent=2, sort_keys=True) if op.outcome else ""
-        ),
+        "outcome_json": outcome_json(op, shown),
         "links": related_links(op),
         **progress_context(op),
     }
@@ -104,12 +104,27 @@ def _same(value: object) -> object:
     return value
 
 
+def outcome_json(op: Operation, shown: Callable[[Any], Any]) -> str:
+    """The outcome as this person may see it (masked unless they may see it unmasked)."""
+    return json.dumps(shown(op.outcome), indent=2, sort_keys=True) if op.outcome else ""
+
+
+def shown_for(request: HtmxHttpRequest, op: Operation) -> Callable[[Any], Any]:
+    return masking.mask_record if masking.must_mask(request.user, op.environment) else _same
+
+
 @require_GET
 @vary_on_headers("HX-Request")
 def operation_progress(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """The progress fragment; polling stops (HTTP 286) once the operation is finished."""
     op = get_object_or_404(Operation, pk=pk, environment=environment_of(request).name)
-    response = render(request, "operations/_progress.html", {"op": op, **progress_context(op)})
+    context = {
+        "op": op,
+        "oob": True,
+        "outcome_json": outcome_json(op, shown_for(request, op)),
+        **progress_context(op),
+    }
+    response = render(request, "operations/_progress.html", context)
     if request.htmx and op.is_finished:
         return HttpResponseStopPolling(response.content)
     return response
@@ -162,10 +177,12 @@ def related_links(op: Operation) -> list[dict[str, str]]:
 
 
 def progress_context(op: Operation) -> dict[str, object]:
-    """Rate (messages/s) and ETA (seconds) from the counters and the start time; for a
-    replay, its progress across the window instead (``replay``)."""
+    """Rate (messages/s) and ETA (seconds) from the counters and the time it ran (from
+    start to end, or to now while it runs: the same figure live and after a reload);
+    for a replay, its progress across the window instead (``replay``)."""
     processed = op.processed
-    elapsed = (timezone.now() - op.started_at).total_seconds() if op.started_at else 0.0
+    end = op.finished_at or timezone.now()
+    elapsed = (end - op.started_at).total_seconds() if op.started_at else 0.0
     if op.kind == Operation.Kind.REPLAY:
         return {"processed": processed, "replay": replay_progress(op, elapsed)}
     rate = processed / elapsed if elapsed > 0 and processed else None

@@ -13,6 +13,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
+from django.core import signing
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
@@ -34,7 +35,7 @@ from operations import archive as reads
 from operations import cancel, environments, masking, replay, republish
 from operations.access import Action, require_here
 from operations.archive import ArchiveView, QueryTimedOut
-from operations.aws import events
+from operations.aws import events, logs
 from operations.aws.errors import AwsError
 from operations.cache import cached, describe_error
 from operations.models import Operation
@@ -89,18 +90,52 @@ def allowed_to(
 def default_window() -> dict[str, str]:
     """The last hour, ending 15 minutes ago (events can reach the archive late)."""
     end = datetime.now(tz=UTC).replace(second=0, microsecond=0) - timedelta(minutes=15)
+    return _hour_ending(end)
+
+
+def _hour_ending(end: datetime) -> dict[str, str]:
     return {"start": f"{end - timedelta(hours=1):%Y-%m-%dT%H:%M}", "end": f"{end:%Y-%m-%dT%H:%M}"}
 
 
-def _form_error(form: forms.Form) -> str:
-    return "; ".join(f"{field}: {' '.join(map(str, errs))}" for field, errs in form.errors.items())
+def window_with_events(view: ArchiveView) -> dict[str, str]:
+    """The hour up to the archive's newest logged event (so the form opens on events),
+    or ``default_window()`` when the event log says nothing."""
+    found = cached(
+        f"archive:latest-event:{view.log_group}", lambda: logs.latest_event_ms(view.log_group)
+    )
+    if not found.value:
+        return default_window()
+    now = datetime.now(tz=UTC).replace(second=0, microsecond=0)
+    latest = datetime.fromtimestamp(found.value / 1000, tz=UTC).replace(second=0, microsecond=0)
+    return _hour_ending(min(now, latest + timedelta(minutes=1)))
+
+
+PREVIEW_SALT = "eventops.replay-preview"
+PREVIEW_MAX_AGE = 3600
+
+
+def preview_token(plan: replay.ReplayPlan) -> str:
+    """Proof that this window and these rules were previewed (Start requires it)."""
+    return signing.dumps(_plan_key(plan), salt=PREVIEW_SALT)
+
+
+def _plan_key(plan: replay.ReplayPlan) -> list[str]:
+    return [plan.start.isoformat(), plan.end.isoformat(), *sorted(r.name for r in plan.rules)]
+
+
+def was_previewed(token: str, plan: replay.ReplayPlan) -> bool:
+    try:
+        key = signing.loads(token, salt=PREVIEW_SALT, max_age=PREVIEW_MAX_AGE)
+    except signing.BadSignature:
+        return False
+    return bool(key == _plan_key(plan))
 
 
 @require_GET
 @with_archive
 def replay_new(request: HtmxHttpRequest, view: ArchiveView) -> HttpResponse:
     """The replay form; with ``preview=1``, the preview of the window too."""
-    form = ReplayForm(view, request.GET or None, initial=default_window())
+    form = ReplayForm(view, request.GET or None, initial=window_with_events(view))
     context: dict[str, object] = {
         "view": view,
         "form": form,
@@ -111,7 +146,7 @@ def replay_new(request: HtmxHttpRequest, view: ArchiveView) -> HttpResponse:
     if request.GET.get("preview") and form.is_valid():
         try:
             plan = form.plan()
-            context.update(plan=plan, preview=replay.preview(plan))
+            context.update(plan=plan, preview=replay.preview(plan), token=preview_token(plan))
         except (BadInput, replay.ReplayRequestError, QueryTimedOut) as exc:
             context["error"], status = str(exc), 400
         except AwsError as exc:
@@ -130,11 +165,14 @@ def replay_start(request: HtmxHttpRequest, view: ArchiveView) -> HttpResponse:
     """Start a replay (operator, reason required); redirect to its operation page."""
     form = ReplayForm(view, request.POST)
     error = ""
-    if not form.is_valid():
-        error = _form_error(form)
-    else:
+    if form.is_valid():  # else each field shows its own error, once
         try:
             plan = form.plan()
+            if not was_previewed(request.POST.get("previewed", ""), plan):
+                raise BadInput(
+                    "Preview this window first: a replay starts only on the window and rules "
+                    "you previewed."
+                )
             op = replay.start_replay_operation(
                 plan, reason=form.cleaned_data["reason"], user=request.user
             )
@@ -168,6 +206,7 @@ def replay_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         op.reason = masking.mask_text(op.reason)  # shown, never saved
     context = {"op": op, "cancel_form": CancelForm()}
     if request.htmx:
+        context["oob"] = True
         if op.is_finished:
             response: HttpResponse = HttpResponseStopPolling()
             response.write(render(request, "archive/_progress.html", context).content)

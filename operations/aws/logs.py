@@ -146,3 +146,18 @@ def stop_query(query_id: str) -> None:
         client("logs").stop_query(queryId=query_id)
     except Exception as exc:
         raise translate(exc, "StopQuery") from exc
+
+
+def latest_event_ms(group: str) -> int | None:
+    """When the newest event of ``group`` was written (epoch ms), from its most recently
+    written stream; None when it holds none. AWS updates this within an hour at most."""
+    # https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_DescribeLogStreams.html
+    try:
+        response = client("logs").describe_log_streams(
+            logGroupName=group, orderBy="LastEventTime", descending=True, limit=1
+        )
+    except Exception as exc:
+        raise translate(exc, "DescribeLogStreams") from exc
+    streams = response.get("logStreams", [])
+    stamp = streams[0].get("lastEventTimestamp") if streams else None
+    return int(stamp) if stamp else None

@@ -18,19 +18,23 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(trans
 DLQ_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/orders-dlq"
 
 
-def test_progress_updates_in_place_and_polling_stops_when_finished(
-    live_server, page, login, viewer, moto_server
-):
-    op = Operation.objects.create(
+def _redrive(**fields) -> Operation:
+    """A redrive of orders-dlq with 30 messages to move."""
+    return Operation.objects.create(
         kind=Operation.Kind.REDRIVE,
         target=DLQ_URL,
         target_label="orders-dlq",
         reason="consumer fixed",
         requested_by_name="oncall",
-        state=Operation.State.RUNNING,
-        started_at=timezone.now() - timedelta(seconds=10),
         total=30,
+        **fields,
     )
+
+
+def test_progress_updates_in_place_and_polling_stops_when_finished(
+    live_server, page, login, viewer, moto_server
+):
+    op = _redrive(state=Operation.State.RUNNING, started_at=timezone.now() - timedelta(seconds=10))
     progress_url = f"/env/default/operations/{op.pk}/progress/"
 
     def is_poll(response) -> bool:
@@ -71,3 +75,47 @@ def test_progress_updates_in_place_and_polling_stops_when_finished(
     page.wait_for_timeout(300)  # let any request the timers made reach the listener
     assert later == []
     assert page.evaluate("window.eventopsMarker") == "same-document"
+
+
+def test_every_field_follows_and_cancel_disappears_at_the_end(
+    live_server, page, login, operator, moto_server
+):
+    op = _redrive(state=Operation.State.PENDING)
+    progress_url = f"/env/default/operations/{op.pk}/progress/"
+    login(operator.username, PASSWORD)
+    page.clock.install()
+    page.goto(f"{live_server.url}/env/default/operations/{op.pk}/")
+    expect(page.locator("#op-started")).to_have_text("—")
+    expect(page.locator("#cancel-button")).to_be_visible()
+    page.fill("#cancel-form [name=reason]", "half typed")
+
+    # A worker claims it: started and attempts appear, the typed reason is kept.
+    started = timezone.now() - timedelta(seconds=10)
+    Operation.objects.filter(pk=op.pk).update(
+        state=Operation.State.RUNNING, started_at=started, attempts=1, moved=5
+    )
+    with page.expect_response(lambda r: progress_url in r.url):
+        page.clock.run_for(2_100)
+    expect(page.locator("#op-started")).not_to_have_text("—")
+    expect(page.locator("#op-attempts")).to_have_text("1")
+    expect(page.locator("#cancel-form [name=reason]")).to_have_value("half typed")
+
+    # It ends: finished appears, Cancel goes, and the rate is what a reload shows.
+    Operation.objects.filter(pk=op.pk).update(
+        state=Operation.State.SUCCEEDED,
+        moved=30,
+        finished_at=started + timedelta(seconds=20),
+        outcome={"moved": 30},
+    )
+    with page.expect_response(lambda r: progress_url in r.url) as finished:
+        page.clock.run_for(2_100)
+    assert finished.value.status == 286
+    expect(page.locator("#operation-state")).to_have_text("Succeeded")
+    expect(page.locator("#op-finished")).not_to_have_text("—")
+    expect(page.locator("#cancel-button")).to_have_count(0)
+    expect(page.locator("#outcome")).to_contain_text('"moved": 30')
+    live_rate = page.locator("#rate").inner_text()
+    assert live_rate == "1.5 msg/s"  # 30 messages in the 20 s it ran
+    page.reload()
+    expect(page.locator("#rate")).to_have_text(live_rate)
+    expect(page.locator("#cancel-button")).to_have_count(0)

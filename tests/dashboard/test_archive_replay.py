@@ -38,10 +38,21 @@ def _form(**changes: object) -> dict[str, object]:
 
 
 START = reverse("replay_start", args=["default", ARCHIVE])
+NEW = reverse("replay_new", args=["default", ARCHIVE])
+
+
+def _start(client, **changes: object):
+    """POST a start the way the page does: after a preview of the same window and rules."""
+    data = _form(**changes)
+    shown = {k: data[k] for k in ("start", "end", "rules")}
+    preview = client.get(NEW, {**shown, "preview": "1"}, HTTP_HX_REQUEST="true")
+    if preview.context is not None and preview.context.get("token"):
+        data["previewed"] = preview.context["token"]
+    return client.post(START, data)
 
 
 def test_operator_starts_a_replay_and_lands_on_its_page(world, operator_client):
-    response = operator_client.post(START, _form())
+    response = _start(operator_client)
     op = Operation.objects.get()
     op.refresh_from_db()
     assert response.status_code == 302 and response["Location"].endswith(f"/{op.pk}/")
@@ -57,20 +68,20 @@ def test_get_on_start_is_405(world, operator_client):
 
 
 def test_viewer_cannot_replay(world, viewer_client):
-    response = viewer_client.post(START, _form())
+    response = _start(viewer_client)
     assert response.status_code == 403
     assert Operation.objects.count() == 0
 
 
 def test_anonymous_is_sent_to_login(world):
-    response = Client().post(START, _form())
+    response = _start(Client())
     assert response.status_code == 302 and "/login/" in response["Location"]
     assert Operation.objects.count() == 0
 
 
 def test_repeating_the_start_is_refused_while_active(world, operator_client):
-    operator_client.post(START, _form())
-    again = operator_client.post(START, _form())
+    _start(operator_client)
+    again = _start(operator_client)
     assert again.status_code == 400 and "already active" in again.text
     assert Operation.objects.count() == 1
 
@@ -86,14 +97,14 @@ def test_repeating_the_start_is_refused_while_active(world, operator_client):
     ],
 )
 def test_bad_input_is_a_clear_400_and_changes_nothing(world, operator_client, changes, message):
-    response = operator_client.post(START, _form(**changes))
+    response = _start(operator_client, **changes)
     assert response.status_code == 400 and message in response.text
     assert Operation.objects.count() == 0
 
 
 def test_the_eleventh_replay_is_refused(world, operator_client, monkeypatch):
     monkeypatch.setattr(events, "count_active_replays", lambda: 10)
-    response = operator_client.post(START, _form())
+    response = _start(operator_client)
     assert response.status_code == 400 and "AWS allows 10" in response.text
     assert Operation.objects.count() == 0
 
@@ -258,3 +269,40 @@ def test_republish_without_a_reason_changes_nothing(world, operator_client):
     )
     assert response.status_code == 400
     assert Operation.objects.count() == 0
+
+
+def test_start_without_a_preview_is_refused_and_changes_nothing(world, operator_client):
+    response = operator_client.post(START, _form())
+    assert response.status_code == 400 and "Preview this window first" in response.text
+    assert Operation.objects.count() == 0
+
+
+def test_start_after_previewing_another_window_is_refused(world, operator_client):
+    data = _form()
+    preview = operator_client.get(
+        NEW, {"start": data["start"], "end": data["end"], "preview": "1"}, HTTP_HX_REQUEST="true"
+    )
+    data["previewed"] = preview.context["token"]  # previewed without the rule now chosen
+    response = operator_client.post(START, data)
+    assert response.status_code == 400 and Operation.objects.count() == 0
+
+
+def test_a_refused_start_shows_its_error_once(world, operator_client):
+    response = _start(operator_client, reason="")
+    assert response.status_code == 400 and response.text.count("reason is required") == 1
+
+
+def test_form_opens_on_the_hour_up_to_the_newest_logged_event(world, operator_client, monkeypatch):
+    from operations.aws import logs
+
+    newest = datetime(2026, 12, 1, 8, 30, 20, tzinfo=UTC)
+    monkeypatch.setattr(logs, "latest_event_ms", lambda group: int(newest.timestamp() * 1000))
+    response = operator_client.get(NEW)
+    assert (
+        'value="2026-12-01T07:31"' in response.text and 'value="2026-12-01T08:31"' in response.text
+    )
+
+
+def test_start_button_waits_for_a_preview_and_a_reason(world, operator_client):
+    response = operator_client.get(NEW)
+    assert 'id="replay-start" data-start disabled' in response.text

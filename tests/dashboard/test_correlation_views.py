@@ -126,7 +126,7 @@ def test_aws_failure_in_a_panel_is_shown_not_raised(viewer_client, monkeypatch):
         reverse("correlation_panel", args=["default", "outbox"]), {"q": CID}, HTTP_HX_REQUEST="true"
     )
     assert response.status_code == 200
-    assert b"Access denied" in response.content
+    assert b"Permission missing" in response.content
 
 
 def test_timeline_polls_until_every_panel_is_loaded(viewer_client, fake_sources):
@@ -141,7 +141,7 @@ def test_timeline_polls_until_every_panel_is_loaded(viewer_client, fake_sources)
     assert done.status_code == 286 and b"every 2s" not in done.content
 
 
-def test_dlq_panel_offers_a_redrive_filtered_by_correlation_id(viewer_client, monkeypatch):
+def _one_dlq_message(monkeypatch):
     from operations import dlq
     from operations.aws.sqs import SqsMessage
 
@@ -154,13 +154,27 @@ def test_dlq_panel_offers_a_redrive_filtered_by_correlation_id(viewer_client, mo
         return correlation.Panel(key="dlq", title="DLQ", rows=[found])
 
     monkeypatch.setitem(correlation.PANELS, "dlq", ("DLQ", dlq_panel))
-    response = viewer_client.get(
+
+
+def test_dlq_panel_offers_a_redrive_filtered_by_correlation_id(operator_client, monkeypatch):
+    _one_dlq_message(monkeypatch)
+    response = operator_client.get(
         reverse("correlation_panel", args=["default", "dlq"]), {"q": CID}, HTTP_HX_REQUEST="true"
     )
     expected = (
         reverse("operations:redrive", args=["default", "billing-dlq"]) + f"?correlation_id={CID}"
     )
     assert expected in response.content.decode()
+
+
+def test_dlq_panel_tells_a_viewer_who_can_redrive_instead(viewer_client, monkeypatch):
+    _one_dlq_message(monkeypatch)
+    response = viewer_client.get(
+        reverse("correlation_panel", args=["default", "dlq"]), {"q": CID}, HTTP_HX_REQUEST="true"
+    )
+    text = response.content.decode()
+    assert reverse("operations:redrive", args=["default", "billing-dlq"]) not in text
+    assert 'id="who-can-redrive"' in text and "operator" in text
 
 
 def test_navigation_search_box_submits_to_the_correlation_page(viewer_client):
@@ -272,3 +286,29 @@ def test_republish_form_posts_what_the_republish_view_expects(
     assert response.status_code == 400 and "No events" in response.content.decode()
     assert seen == {"correlation_id": CID, "window": timedelta(minutes=30)}
     assert Operation.objects.count() == 0
+
+
+def test_timeline_that_gives_up_says_what_did_not_load_with_a_retry(viewer_client, fake_sources):
+    from dashboard.views.correlation import TIMELINE_MAX_POLLS
+
+    url = reverse("correlation_panel", args=["default", "timeline"])
+    params = {"q": CID, "poll": str(TIMELINE_MAX_POLLS)}
+    done = viewer_client.get(url, params, HTTP_HX_REQUEST="true")
+    text = done.content.decode()
+    assert done.status_code == 286 and "Still loading" not in text
+    assert 'id="timeline-missing"' in text and 'id="timeline-retry"' in text
+
+
+def test_timeline_ends_with_a_failed_panel_named(viewer_client, fake_sources, monkeypatch):
+    def failing(lookup, since):
+        raise AwsError("slow", code="RequestTimeout", operation="Query", transient=True)
+
+    monkeypatch.setitem(correlation.PANELS, "outbox", ("Outbox", failing))
+    for key in correlation.PANELS:
+        viewer_client.get(
+            reverse("correlation_panel", args=["default", key]), {"q": CID}, HTTP_HX_REQUEST="true"
+        )
+    url = reverse("correlation_panel", args=["default", "timeline"])
+    done = viewer_client.get(url, {"q": CID, "poll": "1"}, HTTP_HX_REQUEST="true")
+    assert done.status_code == 286
+    assert b'id="timeline-failed"' in done.content and b"Outbox" in done.content

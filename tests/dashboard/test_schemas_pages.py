@@ -70,7 +70,7 @@ def test_unknown_schema_is_404(stub, viewer_client):
 def test_registry_outage_is_shown_not_500(stub, viewer_client):
     stub.add_client_error("list_registries", "AccessDeniedException", http_status_code=403)
     response = viewer_client.get(reverse("schemas", args=["default"]))
-    assert response.status_code == 200 and "Access denied" in response.text
+    assert response.status_code == 200 and "Permission missing" in response.text
 
 
 def test_why_did_this_fail_lists_errors_escaped(stub, viewer_client):

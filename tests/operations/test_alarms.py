@@ -455,3 +455,14 @@ def test_the_alarm_peek_feeds_the_redrive_loop_warnings(aws, settings):
     alarms.sample_dlq(dlq_url)
     record = dlq.last_peek(dlq_url)
     assert record is not None and record.loops == [("c-back", [op.pk])]
+
+
+def test_each_chart_is_centred_on_its_own_change_with_a_marker(fake_metrics):
+    changes = changes_at(0.25, 3)
+    with time_machine.travel(NOW, tick=False):
+        drawn, _error = alarms.graphs(DETAIL, changes)
+    recent, older = (g.chart() for g in drawn)
+    at = (NOW - timedelta(hours=0.25)).timestamp()
+    # The recent change is in the middle although its hour after has not all happened yet.
+    assert recent["marker"] == at and recent["x_range"] == [at - 3600, at + 3600]
+    assert older["marker"] != recent["marker"] and "threshold" in recent["labels"]

@@ -303,7 +303,7 @@ def test_a_failing_source_becomes_a_panel_error_not_an_exception(monkeypatch):
 
     monkeypatch.setattr(xray, "find_trace_summaries", boom)
     found = correlation.panel("traces", correlation.parse_lookup(CID), SIX_HOURS)
-    assert found.rows == [] and "Access denied" in found.error
+    assert found.rows == [] and "Permission missing" in found.error
 
 
 # --- timeline and command ------------------------------------------------------------------
@@ -409,3 +409,33 @@ def test_trace_command_looks_in_the_environment_it_is_given(monkeypatch, tmp_pat
     assert seen == ["prod", "staging"]
     with pytest.raises(CommandError, match="No environment 'dev'; configured: prod, staging"):
         call_command("trace", CID, "--env", "dev")
+
+
+@pytest.mark.django_db
+def test_dlq_panel_reuses_the_peek_the_messages_page_just_made(dlq):
+    from operations import dlq as dlq_reads
+
+    sqs, dead = dlq
+    sqs.send_message(QueueUrl=dead, MessageBody=json.dumps(envelope(CID)))
+    # The messages page peeks: the message is hidden for the visibility timeout.
+    seen = dlq_reads.peek(dead, limit=10, visibility_seconds=300)
+    assert len(seen.messages) == 1
+    found = correlation.dlq_panel(correlation.parse_lookup(CID), SIX_HOURS)
+    assert [m.message.correlation_id for m in found.rows] == [CID]
+
+
+@pytest.mark.django_db
+def test_a_failed_panel_counts_as_loaded_for_the_timeline(monkeypatch, settings):
+    from operations.aws.errors import AwsError
+
+    settings.EVENTOPS_CACHE_TTL = 15
+
+    def boom(*args, **kwargs):
+        raise AwsError("slow", code="RequestTimeout", operation="GetTraceSummaries", transient=True)
+
+    monkeypatch.setattr(xray, "find_trace_summaries", boom)
+    lookup = correlation.parse_lookup(CID)
+    assert "traces" in correlation.timeline_so_far(lookup, SIX_HOURS).missing
+    correlation.panel("traces", lookup, SIX_HOURS)
+    built = correlation.timeline_so_far(lookup, SIX_HOURS)
+    assert "traces" not in built.missing and built.failed == ["X-Ray traces"]

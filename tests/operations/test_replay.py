@@ -386,3 +386,25 @@ def _call_interrupted() -> None:
         call_command("replay", ARCHIVE, *_window_args(), "--yes", "--wait")
     except KeyboardInterrupt:
         pytest.fail("the command let the interrupt through")
+
+
+def _rule(name: str) -> events.Rule:
+    return events.Rule(name, f"arn:{name}", "bus", "ENABLED", "{}", "", "")
+
+
+def test_a_consumer_is_fed_only_by_the_rules_that_name_it():
+    every = [_rule("eventops-demo-billing-rule"), _rule("eventops-demo-notify-rule")]
+    assert replay.fed_by("billing", every[:1], every)
+    assert not replay.fed_by("notify", every[:1], every)
+    assert replay.fed_by("audit", every[:1], every)  # no rule names it: kept
+
+
+def test_command_preview_lists_only_the_chosen_rules_consumers(world, capsys, monkeypatch):
+    world.put("OrderPaid", detail("c-1"))
+    report = replay.IdempotencyReport(events_checked=1)
+    report.skipped_by_consumer = {"billing": 1, "notify": 1}
+    monkeypatch.setattr(replay, "idempotency_check", lambda found, now=None: report)
+    with pytest.raises(CommandError, match="--yes"):
+        call_command("replay", ARCHIVE, *_window_args(), "--rule", "billing-rule")
+    out = capsys.readouterr().out
+    assert "billing will skip 1" in out and "notify" not in out

@@ -16,7 +16,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db import IntegrityError
 
-from operations import access, dlq, dlq_sources
+from operations import access, dlq, dlq_sources, explain
 from operations import redrive as engine
 from operations.aws import sqs
 from operations.aws.errors import AwsError
@@ -103,7 +103,10 @@ class Command(BaseCommand):
         except dlq_sources.DestinationError as exc:
             raise refused(f"{exc} Use --destination.") from exc
         except AwsError as exc:
-            raise CommandError(str(exc), returncode=REFUSED if exc.not_found else FAILED) from exc
+            raise CommandError(
+                explain.describe(exc, command=True),
+                returncode=REFUSED if exc.not_found else FAILED,
+            ) from exc
         params = engine.RedriveParams(
             filters=filters,
             max_messages=options["max"],

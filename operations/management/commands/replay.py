@@ -22,7 +22,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from operations import access, enqueue, outcomes, replay
+from operations import access, enqueue, explain, outcomes, replay
 from operations import archive as reads
 from operations.archive import QueryTimedOut
 from operations.aws import events
@@ -84,7 +84,10 @@ class Command(BaseCommand):
             raise _refused(f"No archive named {options['archive']!r}.") from None
         except (replay.ReplayRequestError, QueryTimedOut) as exc:
             raise _refused(str(exc)) from None
-        except (AwsError, enqueue.QueueUnavailable) as exc:
+        except AwsError as exc:
+            text = explain.describe(exc, command=True)
+            raise CommandError(text, returncode=outcomes.EXIT_FAILED) from None
+        except enqueue.QueueUnavailable as exc:
             raise CommandError(str(exc), returncode=outcomes.EXIT_FAILED) from None
         self.stdout.write(f"operation #{op.pk}: replay {op.parameters['replay_name']}")
         if not options["wait"]:

@@ -59,7 +59,8 @@ class Command(BaseCommand):
         for key, found in built.panels.items():
             status = f"{len(found.rows)} found"
             if found.error:
-                status += f", {'stale: ' if found.stale else 'error: '}{found.error}"
+                label = "stale: " if found.stale else "error: "
+                status += f", {label}{found.command_error or found.error}"
             self.stdout.write(f"  {found.title} [{key}]: {status}")
             for note in found.notes:
                 self.stdout.write(f"    note: {note}")

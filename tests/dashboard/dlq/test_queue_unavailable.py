@@ -79,5 +79,11 @@ def test_a_replay_start_with_the_broker_down_is_a_clear_503(
         "end": end.isoformat(),
         "reason": "billing outage",
     }
+    # The page's way: a preview of the window first (Start needs it).
+    shown = {"start": data["start"], "end": data["end"], "preview": "1"}
+    preview = operator_client.get(
+        reverse("replay_new", args=["default", ARCHIVE]), shown, HTTP_HX_REQUEST="true"
+    )
+    data["previewed"] = preview.context["token"]
     response = operator_client.post(reverse("replay_start", args=["default", ARCHIVE]), data)
     assert_clear_503_and_nothing_locked(response)

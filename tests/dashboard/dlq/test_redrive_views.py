@@ -201,3 +201,13 @@ def test_bad_pipelines_are_a_clear_400_and_start_nothing(
     response = operator_client.post(START, start_data(queues, concurrency=concurrency))
     assert response.status_code == 400 and response.context["start_form"].errors["concurrency"]
     assert not Operation.objects.exists()
+
+
+def test_named_messages_read_as_a_wrapping_list_not_one_pill(
+    operator_client, queues: Queues
+) -> None:
+    ids = [queues.put_event(i) for i in range(3)]
+    html = operator_client.get(PREVIEW, {"message_ids": " ".join(ids)}).content.decode()
+    listed = html[html.index('id="filter-message-ids"') :]
+    listed = listed[: listed.index("</span></span>") + len("</span>")]
+    assert all(f"<span>{i}</span>" in listed for i in ids)
