@@ -31,6 +31,7 @@ class Operation(models.Model):
         EDIT_RESEND = "edit_resend", "Edit and resend a message"
         REPLAY = "replay", "Archive replay"
         REPUBLISH = "republish", "Re-publish events"
+        SCAN = "scan", "DLQ scan"
 
     class State(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -437,3 +438,23 @@ class AlarmTransition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.alarm_name}: {self.old_state} -> {self.new_state} at {self.changed_at}"
+
+
+# The failure groups' and scans' models (in their own module; registered with this app).
+from operations.triage.models import (  # noqa: E402
+    FailureGroup,
+    FailureGroupChange,
+    FailureGroupMessage,
+    ScannedMessage,
+)
+
+__all__ = [
+    "AlarmTransition",
+    "FailureGroup",
+    "FailureGroupChange",
+    "FailureGroupMessage",
+    "Operation",
+    "OperationMessage",
+    "ScannedMessage",
+    "TouchedCorrelation",
+]
