@@ -4,7 +4,7 @@ from django.urls import URLPattern, URLResolver, path
 
 from dashboard.views import dlq_actions as actions
 from dashboard.views import dlq_messages as messages
-from dashboard.views import operations, redrive
+from dashboard.views import dlq_table, operations, redrive
 
 app_name = "operations"
 urlpatterns: list[URLPattern | URLResolver] = [
@@ -16,6 +16,12 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("queues/<str:name>/messages/export.json", messages.dlq_export, name="dlq_export"),
     path("queues/<str:name>/messages/delete/", actions.dlq_delete, name="dlq_delete"),
     path("queues/<str:name>/messages/<str:message_id>/edit/", actions.dlq_edit, name="dlq_edit"),
+    path(
+        "queues/<str:name>/messages/<str:message_id>/body/",
+        dlq_table.dlq_message_body,
+        name="dlq_message_body",
+    ),
+    path("queues/<str:name>/scan/", dlq_table.dlq_scan, name="dlq_scan"),
     path("queues/<str:name>/redrive/", redrive.redrive_preview, name="redrive"),
     path("queues/<str:name>/redrive/start/", redrive.redrive_start, name="redrive_start"),
 ]

@@ -191,11 +191,14 @@ class Masker:
             return text
         parsed = _parse_json_container(text)
         if parsed is not None:
-            masked = self.mask_value(parsed)
-            if masked == parsed:
-                return text
-            indent = 2 if "\n" in text.strip() else None
-            return json.dumps(masked, ensure_ascii=False, indent=indent)
+            try:
+                masked = self.mask_value(parsed)
+                if masked == parsed:
+                    return text
+                indent = 2 if "\n" in text.strip() else None
+                return json.dumps(masked, ensure_ascii=False, indent=indent)
+            except RecursionError:
+                pass  # nested too deeply to walk: masked as text below ("key": "value" too)
         masked_text = self._key_value_pairs().sub(self._mask_pair, text)
         return self.mask_string(masked_text)
 

@@ -1,4 +1,5 @@
-"""The DLQ messages page: peek (short visibility), groups, loop warnings, JSON export."""
+"""The DLQ messages page: a dense table over the latest scan or a peek, with each message's
+error and failure group; loop warnings, JSON export."""
 
 from __future__ import annotations
 
@@ -9,14 +10,27 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.core.cache import cache
+from django.core.paginator import Paginator
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 
+from dashboard.environment import environment_of
+from dashboard.forms import TableForm
 from dashboard.http import HtmxHttpRequest
-from dashboard.views.dlq_common import Dlq, aws_errors, message_rows, remember_loops, resolve_dlq
+from dashboard.views.dlq_common import Dlq, aws_errors, remember_loops, resolve_dlq
+from dashboard.views.dlq_table import (
+    TABLE_PAGE,
+    decorate,
+    peek_bodies,
+    scan_context,
+    table_links,
+)
 from operations import dlq
 from operations.aws.errors import AwsError
+from operations.triage import groups, scan, table
+from operations.triage.errors import errors_for
 
 # How many messages one peek shows (bounded receives of 10).
 PEEK_LIMIT = 50
@@ -31,24 +45,49 @@ EXPORT_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 @require_GET
 @aws_errors
 def dlq_messages(request: HtmxHttpRequest, name: str) -> HttpResponse:
-    """Peek at a DLQ: each message escaped and pretty-printed, grouped, with loop warnings."""
+    """The DLQ's messages as a dense table: the latest scan's rows, or before any scan (or
+    with ``?peek=1``) a peek's messages, each with its error and failure group."""
     queue = resolve_dlq(name)
-    context: dict[str, object] = {"queue": queue}
+    form = TableForm(request.GET or None)
+    context: dict[str, object] = {"queue": queue, "form": form}
+    if form.is_bound and not form.is_valid():
+        return _render(request, {**context, "invalid": True}, status=400)
+    filters = form.filters()
+    context.update(filters=filters, links=table_links(request, filters))
+    latest = None if request.GET.get("peek") else scan.latest_scan(queue.url)
+    if latest is not None:
+        context.update(scan_context(queue, latest, filters, request.GET.get("page")))
+        return _render(request, context)
     try:
         peeked = dlq.peek(queue.url, limit=PEEK_LIMIT)
+        seen = groups.classify(peeked.messages, errors_for(queue.url, peeked.messages))
     except AwsError as exc:
-        return render(request, "dlq/messages.html", {**context, "error": exc})
+        return _render(request, {**context, "error": exc})
     loops = dlq.redrive_loops(queue.url, (m.correlation_id for m in peeked.messages))
     remember_loops(queue.url, len(peeked.messages), loops)
+    found = groups.record(environment_of(request).name, queue.url, queue.name, seen)
+    page = Paginator(table.peek_rows(seen, filters), TABLE_PAGE).get_page(request.GET.get("page"))
+    by_group, by_type = table.peek_counts(table.peek_rows(seen, table.TableFilters()))
+    group_ids = {k: g.pk for k, g in found.items()}
     context.update(
         peek=peeked,
         export_token=keep_export(queue, peeked),
-        rows=message_rows(peeked.messages, loops),
         loops=sorted(loops.items()),
-        by_event_type=dlq.group_by(peeked.messages, "event_type"),
-        by_error=dlq.group_by(peeked.messages, "error"),
+        page=page,
+        rows=decorate(page, group_ids, peek_bodies(request, page)),
+        by_group=[(k, n, found.get(k)) for k, n in by_group],
+        by_event_type=by_type,
     )
-    return render(request, "dlq/messages.html", context)
+    return _render(request, context)
+
+
+def _render(
+    request: HtmxHttpRequest, context: dict[str, object], status: int = 200
+) -> HttpResponse:
+    template = "dlq/_table.html" if request.htmx else "dlq/messages.html"
+    response = render(request, template, context, status=status)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
 
 
 @require_GET

@@ -113,3 +113,10 @@ def test_worst_first_puts_regressions_then_open_then_the_rest() -> None:
     _record(_seen("e", "other", "TypeError"))  # regressed
     order = [g.exception_name for g in groups.worst_first("local")]
     assert order == ["TypeError", "ValueError", "KeyError"]
+
+
+def test_a_body_too_deep_to_walk_is_stored_masked_as_text() -> None:
+    body = '{"password": "hunter2", "deep": ' + "[" * 2000 + "]" * 2000 + "}"
+    message = describe(SqsMessage("deep", "rh", body, {}, {}))
+    stored = groups.excerpt(message)
+    assert "hunter2" not in stored and '"password": "••••"' in stored

@@ -108,3 +108,26 @@ def test_the_task_runs_a_scan(dlq_queue: Dlq, settings: Any) -> None:
     tasks.scan.apply(args=(op.pk,))
     op.refresh_from_db()
     assert op.state == "succeeded" and op.moved == 1
+
+
+def test_the_command_scans_and_says_how_many(dlq_queue: Dlq) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    for i in range(3):
+        dlq_queue.put(i)
+    out = StringIO()
+    call_command("scan", "billing-dlq", "--wait", stdout=out)
+    assert "succeeded, 3 messages of about 3" in out.getvalue()
+    assert ScannedMessage.objects.count() == 3
+
+
+def test_the_command_refuses_a_queue_that_is_not_a_dlq(dlq_queue: Dlq) -> None:
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="not a dead-letter queue") as caught:
+        call_command("scan", "billing", "--wait")
+    assert caught.value.returncode == 2
+    assert not Operation.objects.exists()
