@@ -74,7 +74,7 @@ def dlq_messages(request: HtmxHttpRequest, name: str) -> HttpResponse:
         export_token=keep_export(queue, peeked),
         loops=sorted(loops.items()),
         page=page,
-        rows=decorate(page, group_ids, peek_bodies(request, page)),
+        rows=decorate(queue.name, page, group_ids, peek_bodies(request, page)),
         by_group=[(k, n, found.get(k)) for k, n in by_group],
         by_event_type=by_type,
     )

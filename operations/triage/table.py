@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
 
 from operations.triage.groups import Seen, excerpt
@@ -87,8 +88,27 @@ def scanned(operation_id: int, filters: TableFilters) -> QuerySet[ScannedMessage
     )
 
 
-def scan_counts(operation_id: int) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
-    """(group key, count) and (event type, count) over the whole scan, largest first."""
+# A finished scan's counts never change: they are kept this long.
+COUNTS_CACHE_SECONDS = 3600
+
+
+def scan_counts(
+    operation_id: int, *, finished: bool = False
+) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """(group key, count) and (event type, count) over the whole scan, largest first; a
+    finished scan's are cached (two GROUP BYs over every row were a third of a page's SQL)."""
+    key = f"eventops:scan-counts:{operation_id}"
+    if finished:
+        kept = cache.get(key)
+        if kept is not None:
+            return kept  # type: ignore[no-any-return]
+    counts = _scan_counts(operation_id)
+    if finished:
+        cache.set(key, counts, COUNTS_CACHE_SECONDS)
+    return counts
+
+
+def _scan_counts(operation_id: int) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
     rows = ScannedMessage.objects.filter(operation_id=operation_id)
     by_group = rows.values_list("group_key").annotate(n=Count("id")).order_by("-n", "group_key")
     by_type = rows.values_list("event_type").annotate(n=Count("id")).order_by("-n", "event_type")
