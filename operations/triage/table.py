@@ -101,7 +101,7 @@ def scan_counts(
     if finished:
         kept = cache.get(key)
         if kept is not None:
-            return kept  # type: ignore[no-any-return]
+            return kept
     counts = _scan_counts(operation_id)
     if finished:
         cache.set(key, counts, COUNTS_CACHE_SECONDS)
