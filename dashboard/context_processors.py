@@ -16,6 +16,7 @@ NAV_ITEMS = (
     ("Overview", "overview"),
     ("Queues", "queues"),
     ("Alarms", "alarms"),
+    ("Failures", "failures"),
     ("Traces", "correlation"),
     ("Archive", "archives"),
     ("Schemas", "schemas"),

@@ -10,6 +10,7 @@ from django import forms
 from operations import dlq, dlq_actions, redrive
 from operations.redrive_params import MAX_CONCURRENCY
 from operations.redrive_rate import MAX_RATE, RateError, parse_rate
+from operations.triage import groups, table
 
 REASON_HELP = "Why: it is recorded with the operation."
 FILTER_FIELDS = (
@@ -218,3 +219,39 @@ class RateForm(forms.Form):
             return parse_rate(self.cleaned_data.get("rate"))
         except RateError as exc:
             raise forms.ValidationError(str(exc)) from exc
+
+
+class TableForm(forms.Form):
+    """The DLQ page's table: filters, sort and page (GET)."""
+
+    SORT_CHOICES = [
+        (f"{sign}{name}", f"{name} {'descending' if sign else 'ascending'}")
+        for name in table.SORTS
+        for sign in ("", "-")
+    ]
+
+    group = forms.RegexField(regex=r"^[0-9a-f]{32}$", required=False, label="Group")
+    event_type = forms.CharField(required=False, max_length=128, label="Event type")
+    correlation_id = forms.CharField(required=False, max_length=256, label="Correlation ID")
+    q = forms.CharField(required=False, max_length=200, label="Text (masked excerpt, error)")
+    sort = forms.ChoiceField(required=False, choices=SORT_CHOICES)
+    page = forms.IntegerField(required=False, min_value=1, max_value=1_000_000)
+
+    def filters(self) -> table.TableFilters:
+        data = self.cleaned_data if self.is_bound and self.is_valid() else {}
+        return table.TableFilters(
+            group=data.get("group") or "",
+            event_type=data.get("event_type") or "",
+            correlation_id=data.get("correlation_id") or "",
+            text=data.get("q") or "",
+            sort=data.get("sort") or table.DEFAULT_SORT,
+        )
+
+
+class GroupStateForm(forms.Form):
+    """Acknowledge, resolve, ignore or reopen a failure group (POST), with a note."""
+
+    action = forms.ChoiceField(choices=[(a, a) for a in groups.TRANSITIONS])
+    note = forms.CharField(
+        required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
+    )

@@ -246,6 +246,8 @@ EVENTOPS_PEEK_VISIBILITY_SECONDS = env_int(
     "EVENTOPS_PEEK_VISIBILITY_SECONDS", 5, minimum=0, maximum=43200
 )
 EVENTOPS_PEEK_MAX_RECEIVES = env_int("EVENTOPS_PEEK_MAX_RECEIVES", 10, minimum=1, maximum=100)
+# The most messages one DLQ scan reads (operations/triage/scan.py).
+EVENTOPS_SCAN_MAX = env_int("EVENTOPS_SCAN_MAX", 10_000, minimum=1, maximum=1_000_000)
 # A running redrive whose worker stops reporting for this long may be resumed by another.
 EVENTOPS_REDRIVE_LEASE_SECONDS = env_int("EVENTOPS_REDRIVE_LEASE_SECONDS", 60, minimum=10)
 # Receive -> send -> delete pipelines one redrive runs at once (a FIFO DLQ runs one).

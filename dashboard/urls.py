@@ -20,6 +20,7 @@ environment_patterns = [
     path("", include("dashboard.urls_operations")),
     path("", include("dashboard.urls_archive")),
     path("", include("dashboard.urls_correlation")),
+    path("", include("dashboard.urls_failures")),
 ]
 
 urlpatterns = [

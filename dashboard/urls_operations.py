@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from dashboard.views import access_log, operations, redrive, redrive_controls
+from dashboard.views import access_log, dlq_table, operations, redrive, redrive_controls
 from dashboard.views import dlq_actions as actions
 from dashboard.views import dlq_messages as messages
 
@@ -23,4 +23,10 @@ urlpatterns: list[URLPattern | URLResolver] = [
     ),
     path("queues/<queue:name>/redrive/", redrive.redrive_preview, name="redrive"),
     path("queues/<queue:name>/redrive/start/", redrive.redrive_start, name="redrive_start"),
+    path(
+        "queues/<queue:name>/messages/<awsid:message_id>/body/",
+        dlq_table.dlq_message_body,
+        name="dlq_message_body",
+    ),
+    path("queues/<queue:name>/scan/", dlq_table.dlq_scan, name="dlq_scan"),
 ]

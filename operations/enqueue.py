@@ -50,6 +50,7 @@ def task_for(kind: str) -> Task:
         Operation.Kind.EDIT_RESEND: tasks.edit_resend,
         Operation.Kind.REPLAY: replay_tasks.replay,
         Operation.Kind.REPUBLISH: replay_tasks.republish,
+        Operation.Kind.SCAN: tasks.scan,
     }
     return by_kind[kind]
 

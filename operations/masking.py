@@ -243,7 +243,9 @@ def _pair_pattern(long_keys: tuple[str, ...], short_keys: tuple[str, ...]) -> re
     # attributes). The key must contain one of the names; sensitive_key() decides.
     names = "|".join(re.escape(name) for name in (*long_keys, *short_keys, "api_key", "api-key"))
     return re.compile(
-        r"(?P<head>(?P<key>[\w.-]*(?i:" + names + r")[\w.-]*)[\"']?\s*[:=]\s*)"
+        # A key starts a word and its parts are bounded: otherwise the match is tried and
+        # backtracked from every character of a long run of word characters (64 KB took minutes).
+        r"(?P<head>(?<![\w.-])(?P<key>[\w.-]{0,64}(?i:" + names + r")[\w.-]{0,64})[\"']?\s*[:=]\s*)"
         r"(?P<value>\"[^\"]*\"|'[^']*'|[^\s&,;<>\"']+)"
     )
 

@@ -32,6 +32,7 @@ class Operation(models.Model):
         EDIT_RESEND = "edit_resend", "Edit and resend a message"
         REPLAY = "replay", "Archive replay"
         REPUBLISH = "republish", "Re-publish events"
+        SCAN = "scan", "DLQ scan"
 
     class State(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -509,3 +510,25 @@ class IdempotencyKey(models.Model):
 
 # Reads are audited in their own module; imported here so Django finds the model.
 from operations.read_audit import ReadAudit  # noqa: E402, F401
+
+# The failure groups' and scans' models (in their own module; registered with this app).
+from operations.triage.models import (  # noqa: E402
+    FailureGroup,
+    FailureGroupChange,
+    FailureGroupMessage,
+    ScannedMessage,
+)
+
+__all__ = [
+    "AlarmTransition",
+    "ApiToken",
+    "FailureGroup",
+    "FailureGroupChange",
+    "FailureGroupMessage",
+    "IdempotencyKey",
+    "Operation",
+    "OperationMessage",
+    "ReadAudit",
+    "ScannedMessage",
+    "TouchedCorrelation",
+]

@@ -165,17 +165,13 @@ def notify_failure_group(group: Any, change: str, **_: Any) -> None:
 
 
 def connect() -> None:
-    """Listen for ended operations and, where the triage module exists, failure groups."""
+    """Listen for ended operations and for opened or regressed failure groups."""
     from operations.operation_events import operation_finished
 
     operation_finished.connect(notify_operation, dispatch_uid="eventops-notify-operation")
-    try:
-        from operations.triage import signals as triage_signals  # type: ignore[attr-defined]
-    except ImportError:
-        return
-    changed = getattr(triage_signals, "failure_group_changed", None)
-    if changed is not None:
-        changed.connect(_on_group_changed, dispatch_uid="eventops-notify-failure-group")
+    from operations.triage.signals import failure_group_changed
+
+    failure_group_changed.connect(_on_group_changed, dispatch_uid="eventops-notify-failure-group")
 
 
 def _on_group_changed(sender: Any = None, group: Any = None, change: str = "", **_: Any) -> None:

@@ -133,6 +133,23 @@ def _run_action(
     logger.info("operation %s finished: %s", op.pk, state)
 
 
+@shared_task(
+    bind=True,
+    name="operations.scan",
+    ignore_result=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=None,
+)
+@environments.in_operation_environment
+def scan(self: Task, operation_id: int) -> None:
+    """Run (or resume) the DLQ scan ``operation_id``: a resumed run keeps the rows stored
+    and reads on (what the dead run held reappears when its visibility timeout ends)."""
+    from operations.triage import scan as scanner
+
+    _run_action(self, operation_id, Operation.Kind.SCAN, scanner.run_scan)
+
+
 @shared_task(name="operations.sweep", ignore_result=True)
 def sweep_operations() -> None:
     """Re-enqueue pending operations nobody took, resume running ones whose worker died

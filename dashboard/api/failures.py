@@ -1,9 +1,4 @@
-"""Failure groups (issue 15): listed when the triage model exists in this build.
-
-The model (``operations.models.FailureGroup``) is added by the failure-groups work; until
-it is merged this endpoint answers a 501 problem. Each group is rendered from the fields it
-has (``title``, ``environment``, ``count``, and, when present, ``state``, ``signature``,
-``first_seen``, ``last_seen``), masked like every other body."""
+"""Failure groups (issue 15): the environment's groups, worst first, masked like every body."""
 
 from __future__ import annotations
 
@@ -15,48 +10,48 @@ from ninja import Query, Router
 from dashboard.api import schemas
 from dashboard.api.auth import environment_scope
 from dashboard.api.pagination import ListParams, page
-from dashboard.api.problems import Problem
 from dashboard.api.render import Viewer
+from operations.triage.groups import worst_first
+from operations.triage.models import FailureGroup
 
 router = Router(tags=["Failure groups"])
-OPTIONAL = ("state", "signature", "first_seen", "last_seen")
 
 
-def group_model() -> Any:
-    from operations import models
-
-    return getattr(models, "FailureGroup", None)
-
-
-def _json(value: Any) -> Any:
-    return value.isoformat() if hasattr(value, "isoformat") else value
+def _time(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
 
 
 @router.get(
     "/env/{environment}/failure-groups/",
-    response={200: schemas.PageOut, 501: schemas.ProblemOut},
-    summary="Failure groups",
+    response={200: schemas.PageOut},
+    summary="Failure groups, worst first",
 )
 def failure_groups(request: HttpRequest, environment: str, params: Query[ListParams]) -> Any:
+    """Open groups first (regressions before the rest), then acknowledged, then resolved and
+    ignored; by count, then last seen. Titles and samples are masked for whoever must see
+    bodies masked."""
     with environment_scope(request, environment) as env:
-        model = group_model()
-        if model is None:
-            raise Problem(
-                501, "Failure groups are not available in this version.", kind="not-implemented"
-            )
         viewer = Viewer(request, env.name)
 
-        def row(group: Any) -> dict[str, Any]:
-            found = {
+        def row(group: FailureGroup) -> dict[str, Any]:
+            return {
                 "id": group.pk,
-                "title": viewer.text(str(group.title)),
                 "environment": group.environment,
+                "dlq": group.dlq_name,
+                "signature": group.key,
+                "consumer": group.consumer,
+                "exception_name": group.exception_name,
+                "title": viewer.text(group.title),
+                "top_frame": group.top_frame,
                 "count": group.count,
+                "state": group.state,
+                "regressed_at": _time(group.regressed_at),
+                "first_seen": _time(group.first_seen),
+                "last_seen": _time(group.last_seen),
+                "sample_message_ids": list(group.sample_message_ids),
+                "sample_excerpt": viewer.text(group.sample_excerpt),
+                "sample_correlation_id": group.sample_correlation_id,
+                "note": viewer.text(group.note),
             }
-            for name in OPTIONAL:
-                if hasattr(group, name):
-                    found[name] = _json(getattr(group, name))
-            return found
 
-        rows = model.objects.filter(environment=env.name).order_by("-pk")
-        return page(request, rows, params.limit, params.offset, row)
+        return page(request, worst_first(env.name), params.limit, params.offset, row)

@@ -1,4 +1,5 @@
-"""The DLQ messages page: the shared peek, errors, groups, loop warnings, JSON export."""
+"""The DLQ messages page: a dense table over the latest scan or the shared peek, with each
+message's error and failure group; masked per viewer, reads audited; loop warnings, export."""
 
 from __future__ import annotations
 
@@ -9,25 +10,35 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.core.cache import cache
+from django.core.paginator import Paginator
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 
+from dashboard.environment import environment_of
+from dashboard.forms import TableForm
 from dashboard.http import HtmxHttpRequest
 from dashboard.views.dlq_common import (
     Dlq,
     aws_errors,
     masked_here,
-    message_rows,
     record_read,
     resolve_dlq,
     shown_messages,
 )
-from operations import dlq, dlq_peek, masking
+from dashboard.views.dlq_table import (
+    TABLE_PAGE,
+    decorate,
+    peek_bodies,
+    scan_context,
+    table_links,
+)
+from operations import dlq, dlq_peek
 from operations.access import Action, require_here
 from operations.read_audit import ReadAudit
 from operations.triage import errors as triage_errors
-from operations.triage.signature import signature_of
+from operations.triage import groups, scan, table
 
 # How many messages one peek shows (bounded receives of 10).
 PEEK_LIMIT = 50
@@ -42,36 +53,64 @@ EXPORT_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 @require_GET
 @aws_errors
 def dlq_messages(request: HtmxHttpRequest, name: str) -> HttpResponse:
-    """A DLQ's messages from the shared peek: each escaped and pretty-printed, with its
-    consumer's error, grouped, with loop warnings; masked for whoever may not see it
-    unmasked, and the read audited."""
+    """The DLQ's messages as a dense table: the latest scan's rows, or before any scan (or
+    with ``?peek=1``) the shared peek's messages, each with its consumer's error and failure
+    group; masked for whoever may not see it unmasked, and the read audited."""
     require_here(request, Action.VIEW_BODIES)
     queue = resolve_dlq(name)
     masked = masked_here(request)
-    context: dict[str, object] = {"queue": queue, "masked": masked}
+    form = TableForm(request.GET or None)
+    context: dict[str, object] = {"queue": queue, "form": form, "masked": masked}
+    if form.is_bound and not form.is_valid():
+        return _render(request, {**context, "invalid": True}, status=400)
+    filters = form.filters()
+    context.update(filters=filters, links=table_links(request, filters))
+    latest = None if request.GET.get("peek") else scan.latest_scan(queue.url)
+    kind = ReadAudit.Kind.VIEWED_BODIES
+    if latest is not None:
+        context.update(scan_context(queue, latest, filters, request.GET.get("page")))
+        rows = context.get("rows")
+        record_read(
+            request, kind, queue.name, len(rows) if isinstance(rows, list) else 0, masked=masked
+        )
+        return _render(request, context)
     found = dlq_peek.shared_peek(queue.url)
     if found.value is None:
-        return render(request, "dlq/messages.html", {**context, "error": found.error})
+        return _render(request, {**context, "error": found.error})
     messages = found.value.messages()
-    loops = dlq.redrive_loops(queue.url, (m.correlation_id for m in messages))
     errors = triage_errors.errors_for(queue.url, messages)
+    seen = groups.classify(messages, errors)
+    loops = dlq.redrive_loops(queue.url, (m.correlation_id for m in messages))
+    recorded = groups.record(environment_of(request).name, queue.url, queue.name, seen)
+    page = Paginator(table.peek_rows(seen, filters), TABLE_PAGE).get_page(request.GET.get("page"))
+    by_group, by_type = table.peek_counts(table.peek_rows(seen, table.TableFilters()))
     shown = dlq.Peek(shown_messages(messages, masked), found.value.receives, 0)
     context.update(
         peek=shown,
         shared=found.value,
         read=found,
         stale_error=found.error,
-        shown_count=min(PEEK_LIMIT, len(messages)),
         export_token=keep_export(queue, shown, masked=masked),
-        rows=with_errors(message_rows(shown.messages[:PEEK_LIMIT], loops), errors, masked),
         loops=sorted(loops.items()),
-        by_event_type=dlq.group_by(shown.messages, "event_type"),
-        by_error=error_groups(messages, errors, masked),
+        page=page,
+        rows=decorate(
+            queue.name, page, {k: g.pk for k, g in recorded.items()}, peek_bodies(request, page)
+        ),
+        by_group=[(k, n, recorded.get(k)) for k, n in by_group],
+        by_event_type=by_type,
         error_notes=triage_errors.lookup(queue.url, messages).notes,
     )
-    kind = ReadAudit.Kind.VIEWED_BODIES
-    record_read(request, kind, queue.name, len(shown.messages), masked=masked)
-    return render(request, "dlq/messages.html", context)
+    record_read(request, kind, queue.name, len(page.object_list), masked=masked)
+    return _render(request, context)
+
+
+def _render(
+    request: HtmxHttpRequest, context: dict[str, object], status: int = 200
+) -> HttpResponse:
+    template = "dlq/_table.html" if request.htmx else "dlq/messages.html"
+    response = render(request, template, context, status=status)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
 
 
 @require_GET
@@ -104,52 +143,6 @@ def dlq_export(request: HtmxHttpRequest, name: str) -> HttpResponse:
     response = HttpResponse(text, content_type="application/json")
     response["Content-Disposition"] = f'attachment; filename="{queue.name}-messages.json"'
     return response
-
-
-def _shown(text: str, masked: bool) -> str:
-    return masking.mask_text(text) if masked else text
-
-
-def with_errors(
-    rows: list[dict[str, Any]], errors: dict[str, triage_errors.ConsumerError], masked: bool
-) -> list[dict[str, Any]]:
-    """Each row with its consumer's error, its text masked when the viewer must see it so."""
-    for row in rows:
-        error = errors.get(row["m"].message_id)
-        if error is None:
-            continue
-        row["error"] = error
-        row["error_summary"] = _shown(error.summary, masked)
-        row["error_traceback"] = _shown(error.traceback, masked)
-    return rows
-
-
-def error_groups(
-    messages: list[dlq.DlqMessage], errors: dict[str, triage_errors.ConsumerError], masked: bool
-) -> list[dict[str, Any]]:
-    """Messages grouped by failure signature (consumer, exception, normalised message, top
-    frame), largest first; titles masked when the viewer must see them so."""
-    groups: dict[str, dict[str, Any]] = {}
-    for message in messages:
-        error = errors.get(message.message_id)
-        if error is None:
-            continue
-        signature = signature_of(error)
-        title = signature.title if error.recorded else triage_errors.NO_ERROR
-        group = groups.setdefault(
-            signature.key,
-            {
-                "key": signature.key,
-                "title": _shown(title, masked),
-                "consumer": signature.consumer,
-                "top_frame": signature.top_frame,
-                "source": error.source,
-                "count": 0,
-            },
-        )
-        group["count"] += 1
-    # Largest first; at equal counts, recorded errors before "no error recorded".
-    return sorted(groups.values(), key=lambda g: (-g["count"], g["source"] == "none", g["title"]))
 
 
 def export_text(queue: Dlq, peeked: dlq.Peek, *, source: str, masked: bool, note: str = "") -> str:

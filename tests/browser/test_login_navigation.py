@@ -18,7 +18,16 @@ def test_navigation_lists_every_page_in_order(live_server, page, login, viewer):
     login("viewer", PASSWORD)
     page.goto(f"{live_server.url}/login/")
     labels = page.locator("nav[aria-label=Main] a").all_inner_texts()
-    assert labels == ["Overview", "Queues", "Alarms", "Traces", "Archive", "Schemas", "Operations"]
+    assert labels == [
+        "Overview",
+        "Queues",
+        "Alarms",
+        "Failures",
+        "Traces",
+        "Archive",
+        "Schemas",
+        "Operations",
+    ]
 
 
 def test_wrong_password_keeps_the_user_on_the_login_page(live_server, page, login, viewer):

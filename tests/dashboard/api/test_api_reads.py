@@ -67,30 +67,16 @@ def test_correlation_lists_the_operations_that_touched_an_id(
     assert body["correlation_id"] == "corr-42" and body["panels"]["operations"]["count"] == 1
 
 
-def test_failure_groups_answer_501_until_the_model_exists(viewer_api: ApiClient) -> None:
-    response = viewer_api.get(f"{ENV}/failure-groups/")
-    assert response.status_code == 501 and response["Content-Type"] == "application/problem+json"
+def test_failure_groups_are_listed_worst_first_and_masked(viewer_api: ApiClient) -> None:
+    from operations.triage.models import FailureGroup
 
-
-def test_failure_groups_are_listed_and_masked_when_the_model_exists(
-    viewer_api: ApiClient, monkeypatch
-) -> None:
-    from dashboard.api import failures
-
-    class Group:
-        pk, environment, count, state = 1, "default", 4, "open"
-        title = "KeyError password=hunter2"
-
-    class Rows(list):
-        def filter(self, **kw):
-            return Rows(g for g in self if g.environment == kw["environment"])
-
-        def order_by(self, *a):
-            return self
-
-    class Model:
-        objects = Rows([Group()])
-
-    monkeypatch.setattr(failures, "group_model", lambda: Model)
-    (row,) = viewer_api.get(f"{ENV}/failure-groups/").json()["results"]
-    assert (row["count"], row["state"]) == (4, "open") and "hunter2" not in row["title"]
+    common = {"environment": "default", "dlq_url": "u", "dlq_name": "orders-dlq"}
+    FailureGroup.objects.create(key="a" * 32, title="small", count=1, **common)
+    FailureGroup.objects.create(key="b" * 32, title="KeyError password=hunter2", count=4, **common)
+    FailureGroup.objects.create(
+        key="c" * 32, title="resolved", count=9, state=FailureGroup.State.RESOLVED, **common
+    )
+    FailureGroup.objects.create(key="d" * 32, title="elsewhere", count=5, environment="other")
+    rows = viewer_api.get(f"{ENV}/failure-groups/").json()["results"]
+    assert [(r["count"], r["state"]) for r in rows] == [(4, "open"), (1, "open"), (9, "resolved")]
+    assert "hunter2" not in rows[0]["title"] and rows[0]["dlq"] == "orders-dlq"
