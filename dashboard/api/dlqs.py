@@ -19,17 +19,19 @@ from dashboard.api.render import Viewer, absolute, groups, queue
 from dashboard.environment import env_url
 from dashboard.forms import FilterForm, StartForm
 from dashboard.views.dlq_common import Dlq, resolve_dlq, source_choices
-from operations import dlq, environments, masking, topology
+from operations import dlq, dlq_peek, environments, masking, read_audit, topology
 from operations import redrive as engine
 from operations.access import Action
 from operations.aws.errors import AwsError
 from operations.enqueue import QueueUnavailable
+from operations.triage import scan, table
 
 router = Router(tags=["DLQs"])
 PEEK_LIMIT = 50
 PEEK_NOTE = (
-    "Peeking receives the messages: they stay hidden for visibility_seconds and their "
-    "receive count rises (SQS has no read-only peek)."
+    "These are the messages of the peek every viewer shares (one per DLQ per cache period): "
+    "it released them at once, so nothing stays hidden; their receive count rose by one "
+    "(SQS has no read-only peek)."
 )
 
 
@@ -96,21 +98,93 @@ class PeekParams(schemas.Schema):
 def dlq_messages(
     request: HttpRequest, environment: str, name: str, params: Query[PeekParams]
 ) -> Any:
-    """Up to ``limit`` messages, masked as you may see them (bodies only with the
-    view-bodies permission)."""
+    """Up to ``limit`` messages of the shared peek, masked as you may see them (bodies only
+    with the view-bodies permission). The read is audited."""
     with environment_scope(request, environment) as env:
         found = _dlq(name)
-        try:
-            peeked = dlq.peek(found.url, limit=params.limit)
-        except AwsError as exc:
-            raise Problem(502, str(exc), kind="aws-error") from None
+        shared = dlq_peek.shared_peek(found.url)
+        if shared.value is None:
+            raise Problem(502, shared.error, kind="aws-error")
         viewer = Viewer(request, env.name)
+        messages = shared.value.messages()[: params.limit]
+        if viewer.bodies and messages:
+            _audit(request, env.name, name, len(messages), viewer)
         return {
             "queue": name,
-            "visibility_seconds": peeked.visibility_seconds,
+            "visibility_seconds": 0,
             "note": PEEK_NOTE,
-            "messages": [viewer.message(m) for m in peeked.messages],
+            "messages": [viewer.message(m) for m in messages],
         }
+
+
+class ScanParams(ListParams):
+    group: str = schemas.Field("", pattern=r"^([0-9a-f]{32})?$")
+    event_type: str = schemas.Field("", max_length=128)
+    correlation_id: str = schemas.Field("", max_length=256)
+    q: str = schemas.Field("", max_length=200, description="Text in the masked excerpt or error.")
+    sort: str = schemas.Field(table.DEFAULT_SORT, pattern=r"^-?[a-z_]+$")
+
+
+@router.get(
+    "/env/{environment}/dlqs/{name}/scan",
+    response={200: schemas.ScanPageOut},
+    summary="The latest scan's messages",
+)
+def dlq_scan_results(
+    request: HttpRequest, environment: str, name: str, params: Query[ScanParams]
+) -> Any:
+    """The rows the latest scan of the DLQ stored (its state under ``scan``), filtered and
+    sorted like the page's table. Excerpts and errors are stored masked; reading them needs
+    the view-bodies permission and is audited."""
+    with environment_scope(request, environment) as env:
+        require(request, Action.VIEW_BODIES, env.name)
+        found = _dlq(name)
+        latest = scan.latest_scan(found.url)
+        if latest is None:
+            raise Problem(404, f"{name} has not been scanned yet.", kind="not-scanned")
+        filters = table.TableFilters(
+            group=params.group,
+            event_type=params.event_type,
+            correlation_id=params.correlation_id,
+            text=params.q.strip().lower(),
+            sort=params.sort,
+        )
+        rows = table.scanned(latest.pk, filters)
+
+        def row(r: Any) -> dict[str, Any]:
+            return {
+                "message_id": r.message_id,
+                "sent_at": r.sent_at.isoformat() if r.sent_at else None,
+                "receive_count": r.receive_count,
+                "event_type": r.event_type,
+                "correlation_id": r.correlation_id,
+                "size": r.size,
+                "group": r.group_key,
+                "error": r.error,
+                "excerpt": r.excerpt,
+            }
+
+        answer = page(request, rows, params.limit, params.offset, row)
+        answer["scan"] = {
+            "operation": latest.pk,
+            "state": latest.state,
+            "scanned": latest.moved,
+            "finished_at": latest.finished_at.isoformat() if latest.finished_at else None,
+        }
+        _audit(request, env.name, name, len(answer["results"]), Viewer(request, env.name))
+        return answer
+
+
+def _audit(request: HttpRequest, environment: str, target: str, count: int, viewer: Viewer) -> None:
+    read_audit.record(
+        request.user,
+        read_audit.ReadAudit.Kind.VIEWED_BODIES,
+        target,
+        count=count,
+        unmasked=not viewer.mask,
+        via=read_audit.ReadAudit.Via.API,
+        environment=environment,
+    )
 
 
 def form_data(body: schemas.RedriveIn) -> dict[str, Any]:

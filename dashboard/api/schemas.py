@@ -26,6 +26,12 @@ class PageOut(Schema):
     results: list[Any]
 
 
+class ScanPageOut(PageOut):
+    """A page of the latest scan's rows, with that scan (operation, state, when)."""
+
+    scan: dict[str, Any]
+
+
 class EnvironmentOut(Schema):
     name: str
     label: str

@@ -212,3 +212,40 @@ def test_a_key_still_being_answered_is_409_until_abandoned(
     IdempotencyKey.objects.filter(pk=row.pk).update(created=timezone.now() - timedelta(minutes=6))
     again = operator_api.post(REDRIVE, body, **{"Idempotency-Key": "k-4"})
     assert again.status_code == 202 and Operation.objects.count() == 1
+
+
+def test_peeking_through_the_api_hides_nothing_and_is_audited(
+    viewer_api: ApiClient, viewer_client, queues: Queues
+) -> None:
+    from operations.read_audit import ReadAudit
+
+    for i in range(3):
+        queues.put_event(i)
+    path = "/api/v1/env/default/dlqs/orders-dlq/messages"
+    first = viewer_api.get(path).json()
+    second = viewer_api.get(path).json()  # the same shared peek, nothing hidden by the first
+    assert len(first["messages"]) == len(second["messages"]) == 3
+    audit = ReadAudit.objects.get()
+    assert (audit.via, audit.message_count, audit.target) == ("api", 3, "orders-dlq")
+
+
+def test_scan_results_are_paged_filtered_and_masked(
+    viewer_api: ApiClient, admin_api: ApiClient, queues: Queues
+) -> None:
+    from operations.triage import scan
+
+    queues.put(json.dumps({"detail-type": "OrderPaid", "detail": {"card": "4111111111111111"}}))
+    for i in range(4):
+        queues.put_event(i)
+    path = "/api/v1/env/default/dlqs/orders-dlq/scan"
+    assert viewer_api.get(path).status_code == 404  # not scanned yet
+    op = scan.create_scan(queues.dlq_url, max_messages=None, reason="t", user_name="t")
+    scan.Scan(op, op.claim(scan.LEASE_SECONDS)).run()
+    body = admin_api.get(path, {"limit": 2}).json()
+    assert body["count"] == 5 and len(body["results"]) == 2 and body["next"]
+    assert body["scan"]["operation"] == op.pk
+    everything = viewer_api.get(path, {"limit": 50}).json()["results"]
+    assert all("4111111111111111" not in row["excerpt"] for row in everything)
+    found = viewer_api.get(path, {"q": "4111111111111111"}).json()
+    assert found["count"] == 0  # a masked value never matches
+    assert viewer_api.get(path, {"group": "not-a-key"}).status_code == 422
