@@ -37,7 +37,8 @@ def without_prefix(name: str, prefix: str) -> str:
 def row_flags(row: Mapping[str, Any]) -> list[str]:
     """Why an overview row needs a look, worst first (empty when it does not)."""
     flags = []
-    if any(getattr(alarm, "state", "") == "ALARM" for alarm, _css, _url in row.get("alarms", [])):
+    # Overview rows carry (alarm, css, url, runbook); only the alarm matters here.
+    if any(getattr(alarm, "state", "") == "ALARM" for alarm, *_ in row.get("alarms", [])):
         flags.append("alarm")
     if row.get("dlq_depth"):
         flags.append("DLQ messages")
@@ -50,12 +51,20 @@ def row_flags(row: Mapping[str, Any]) -> list[str]:
 
 
 def trouble_first(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The rows, each with its ``flags`` and whether the backlog is over the thresholds,
-    those with trouble first (otherwise in the order given, which is worst first)."""
+    """The rows, each with its ``flags`` and whether its backlog (``backlog_over``) and the
+    age of its oldest message (``age_over``) are over the thresholds, those with trouble
+    first (otherwise in the order given, which is worst first)."""
     flagged = []
     for row in rows:
         flags = row_flags(row)
-        flagged.append({**row, "flags": flags, "backlog_over": "backlog" in flags})
+        flagged.append(
+            {
+                **row,
+                "flags": flags,
+                "backlog_over": "backlog" in flags,
+                "age_over": "old messages" in flags,
+            }
+        )
     return sorted(flagged, key=lambda row: not row["flags"])
 
 

@@ -6,9 +6,10 @@ consumers with their DLQs. The AWS/SQS metrics of every queue come in one
 
 - ``ListQueues`` (1,000 URLs a page): queues created since the structure read
   (``topology.queue_structure``) are described at once, deleted ones dropped;
-- ``GetMetricData``: ``ApproximateNumberOfMessagesVisible`` and ``...NotVisible`` of
-  every queue, ``ApproximateAgeOfOldestMessage`` of every DLQ (Maximum, per minute,
-  the latest datapoint of the last ``WINDOW``);
+- ``GetMetricData``: ``ApproximateNumberOfMessagesVisible``, ``...NotVisible`` and
+  ``ApproximateAgeOfOldestMessage`` of every queue, DLQ or source (Maximum, per minute,
+  the latest datapoint of the last ``WINDOW``): a DLQ's age says when its oldest
+  message expires, a source queue's whether its consumer keeps up;
 - ``GetQueueAttributes`` only for the queues whose metric is missing (AWS publishes
   SQS metrics only for active queues), and for every DLQ whose metric says it is not
   empty: the DLQ depth is what an operator acts on, and the metric lags by minutes
@@ -47,22 +48,23 @@ class Depth:
 
 @dataclass
 class QueueCounts:
-    """Depths of every queue, ages of the DLQs, and what changed since the structure read."""
+    """Depths and ages of every queue, and what changed since the structure read."""
 
     depths: dict[str, Depth] = field(default_factory=dict)
-    ages: dict[str, float] = field(default_factory=dict)  # DLQ name -> seconds
+    # Queue name (DLQ or source) -> ApproximateAgeOfOldestMessage in seconds, when known.
+    ages: dict[str, float] = field(default_factory=dict)
     added: dict[str, QueueAttributes] = field(default_factory=dict)
     gone: set[str] = field(default_factory=set)
     exact_reads: int = 0
     metric_queries: int = 0
 
 
-def metric_queries(queue_names: list[str], dlq_names: set[str]) -> list[MetricQuery]:
-    """Visible and not-visible of every queue, age of the DLQs (ids v0, n0, a0...)."""
+def metric_queries(queue_names: list[str], aged: set[str]) -> list[MetricQuery]:
+    """Visible and not-visible of every queue, age of those in ``aged`` (ids v0, n0, a0...)."""
     queries = []
     for index, name in enumerate(queue_names):
         dims = (("QueueName", name),)
-        wanted = [("v", VISIBLE), ("n", NOT_VISIBLE)] + ([("a", AGE)] if name in dlq_names else [])
+        wanted = [("v", VISIBLE), ("n", NOT_VISIBLE)] + ([("a", AGE)] if name in aged else [])
         for prefix, metric in wanted:
             queries.append(
                 MetricQuery(f"{prefix}{index}", "AWS/SQS", metric, dims, "Maximum", 60, label=name)
@@ -81,9 +83,9 @@ def read_counts(
     """Depths of the queues listed now; ``known`` is the structure read (name -> attributes).
 
     ``ages_only``: the structure was read within the TTL, so its depths are current; read
-    only the DLQs' ages (the first fill costs one GetMetricData per 500 DLQs, no more)."""
+    only the queues' ages (the first fill costs one GetMetricData per 500 queues, no more)."""
     if ages_only:
-        return _ages_only(known, dlq_names)
+        return _ages_only(known)
     urls = sqs.list_queue_urls(prefix)
     names = {sqs.queue_name_from_url(url): url for url in urls}
     counts = QueueCounts(gone=set(known) - set(names))
@@ -99,7 +101,8 @@ def read_counts(
         if q.redrive
     }
     listed = sorted(name for name in names if name in known)
-    queries = metric_queries(listed, dlqs)
+    # Every listed queue's age: the DLQs' for their expiry, the sources' for the backlog.
+    queries = metric_queries(listed, set(listed))
     counts.metric_queries = len(queries)
     end = _window_end()
     series = cloudwatch.get_metric_data(queries, end - WINDOW, end) if queries else {}
@@ -130,20 +133,20 @@ def read_counts(
     return counts
 
 
-def _ages_only(known: dict[str, QueueAttributes], dlq_names: set[str]) -> QueueCounts:
+def _ages_only(known: dict[str, QueueAttributes]) -> QueueCounts:
     counts = QueueCounts(
         depths={n: Depth(q.visible, q.in_flight, "structure") for n, q in known.items()}
     )
-    dlqs = sorted(name for name in dlq_names if name in known)
+    names = sorted(known)
     queries = [
         MetricQuery(f"a{i}", "AWS/SQS", AGE, (("QueueName", name),), "Maximum", 60, label=name)
-        for i, name in enumerate(dlqs)
+        for i, name in enumerate(names)
     ]
     counts.metric_queries = len(queries)
     if queries:
         end = _window_end()
         series = cloudwatch.get_metric_data(queries, end - WINDOW, end)
-        for index, name in enumerate(dlqs):
+        for index, name in enumerate(names):
             age = series.get(f"a{index}")
             if age is not None and age.latest is not None:
                 counts.ages[name] = age.latest

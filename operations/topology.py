@@ -99,7 +99,8 @@ class QueueInventory:
 
     queues: dict[str, QueueAttributes] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)  # url -> error
-    # DLQ name -> ApproximateAgeOfOldestMessage (seconds), when depths came from CloudWatch.
+    # Queue name (DLQ or source) -> ApproximateAgeOfOldestMessage (seconds), when CloudWatch
+    # has a datapoint (``queue_counts``).
     ages: dict[str, float] = field(default_factory=dict)
 
     def by_arn(self, arn: str) -> QueueAttributes | None:
@@ -229,13 +230,13 @@ def queue_structure() -> Cached[QueueInventory]:
 
 
 def queue_depths(structure: Cached[QueueInventory]) -> Cached[QueueCounts] | None:
-    """Depths and DLQ ages, every TTL, from CloudWatch (``operations.queue_counts``)."""
+    """Depths and ages of the queues, every TTL, from CloudWatch (``operations.queue_counts``)."""
     inventory = structure.value
     if inventory is None:
         return None
     prefix = resource_prefix()
     read_at = structure.fetched_at
-    # A structure read within the TTL has current depths: only the DLQ ages are missing.
+    # A structure read within the TTL has current depths: only the ages are missing.
     ages_only = not structure.error and read_at is not None and time.time() - read_at < cache_ttl()
     return cached(
         "queue-depths",
@@ -413,6 +414,8 @@ class Consumer:
     functions: list[str]
     alarms: list[Alarm]
     dlq_age_seconds: float | None = None
+    # ApproximateAgeOfOldestMessage of the source queue itself (None: no datapoint).
+    oldest_age_seconds: float | None = None
 
     @property
     def alarm_state(self) -> str | None:
@@ -437,6 +440,10 @@ class Consumer:
     @property
     def dlq_age_display(self) -> str:
         return format_duration(self.dlq_age_seconds)
+
+    @property
+    def oldest_age_display(self) -> str:
+        return format_duration(self.oldest_age_seconds)
 
     @property
     def expires_display(self) -> str:
@@ -541,6 +548,7 @@ def overview() -> Overview:
             )
         )
     for consumer in consumers:
+        consumer.oldest_age_seconds = inventory.ages.get(consumer.queue.name)
         if consumer.dlq is not None:
             consumer.dlq_age_seconds = inventory.ages.get(consumer.dlq.name)
     consumers.sort(key=Consumer.sort_key)

@@ -71,6 +71,8 @@ def overview_rows(consumers: list[Consumer]) -> list[dict[str, Any]]:
                 "url": queue_url(c.queue.name) if queue_url else "",
                 "visible": c.queue.visible,
                 "in_flight": c.queue.in_flight,
+                "oldest_age_seconds": c.oldest_age_seconds,
+                "oldest_age": c.oldest_age_display,
                 "rules": [(b, r, bus_url(b) if bus_url else "") for b, r in c.rules],
                 "functions": c.functions,
                 "dlq": c.dlq.name if c.dlq else "",

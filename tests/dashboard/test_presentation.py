@@ -52,6 +52,11 @@ def test_alarm_and_dlq_messages_are_flagged_too(settings):
     assert flags == ["alarm", "DLQ messages"]
 
 
+def test_an_alarm_with_its_runbook_link_is_flagged():
+    row = {"name": "x", "alarms": [(SimpleNamespace(state="ALARM"), "", "", "https://runbook")]}
+    assert presentation.row_flags(row) == ["alarm"]
+
+
 @pytest.fixture
 def busy_account(aws, settings):
     from django.core.cache import cache
@@ -78,6 +83,51 @@ def test_overview_flags_the_backlog_and_shows_the_prefix_once(viewer_client, bus
     row = html[first : html.index("</tr>", first)]
     assert 'data-trouble="backlog"' in row and "over-threshold" in row
     assert ">busy-work</a>" in row  # the name without its prefix
+
+
+@pytest.fixture
+def stuck_account(aws, settings, monkeypatch):
+    """Two consumers; CloudWatch says only ``osprey-stuck-work`` has a 15-minute-old message
+    (no datapoint for any other queue)."""
+    from django.core.cache import cache
+
+    from operations.aws import cloudwatch
+
+    settings.EVENTOPS_RESOURCE_PREFIX = ""
+    settings.EVENTOPS_CACHE_TTL = 60
+    settings.EVENTOPS_BACKLOG_WARN_AGE_SECONDS = 300
+    cache.clear()
+    make_consumer("osprey-calm")
+    make_consumer("osprey-stuck")
+    asked = []
+
+    def metric_data(queries, start, end):
+        asked.extend(queries)
+        return {
+            q.id: cloudwatch.MetricSeries(q.id, q.label, [end], [900.0])
+            for q in queries
+            if q.metric_name == "ApproximateAgeOfOldestMessage" and q.label == "osprey-stuck-work"
+        }
+
+    monkeypatch.setattr(cloudwatch, "get_metric_data", metric_data)
+    yield asked
+    cache.clear()
+
+
+def test_a_source_queue_with_an_old_message_is_flagged_and_first(viewer_client, stuck_account):
+    html = viewer_client.get("/env/default/").content.decode()
+
+    ages = {q.label for q in stuck_account if q.metric_name == "ApproximateAgeOfOldestMessage"}
+    assert {"osprey-calm-work", "osprey-stuck-work"} <= ages
+    first = html.index('data-queue="osprey-stuck-work"')
+    assert first < html.index('data-queue="osprey-calm-work"')
+    stuck = html[first : html.index("</tr>", first)]
+    assert 'data-trouble="old messages"' in stuck
+    assert '<td class="num over-threshold" data-cell="oldest-age">15 min 0 s</td>' in stuck
+    calm_at = html.index('data-queue="osprey-calm-work"')
+    calm = html[calm_at : html.index("</tr>", calm_at)]
+    assert "data-trouble" not in calm and "over-threshold" not in calm
+    assert '<td class="num" data-cell="oldest-age">—</td>' in calm
 
 
 def test_freshness_line_reads_counts_read_at_when_given():

@@ -119,6 +119,22 @@ def test_dlq_ages_come_with_the_depths(emu, calls):
     assert calls["GetMetricData"] == 1
 
 
+def test_source_queue_ages_come_in_the_same_metric_call(emu, calls):
+    urls = consumers(2)
+    with time_machine.travel("2026-11-26 12:00:30 +0000", tick=False) as clock:
+        boto3.client("sqs", region_name=REGION).send_message(
+            QueueUrl=urls["heron-c000"], MessageBody="{}"
+        )
+        clock.shift(120)
+        emu.tick()
+
+        view = topology.overview()
+
+    ages = {c.queue.name: c.oldest_age_seconds for c in view.consumers}
+    assert ages == {"heron-c000": 120, "heron-c001": 0}
+    assert calls["GetMetricData"] == 1
+
+
 def test_a_queue_created_after_the_structure_read_shows_within_the_ttl(emu, calls):
     consumers(2)
     with time_machine.travel("2026-11-26 12:00:30 +0000", tick=False) as clock:
@@ -138,7 +154,7 @@ def test_a_queue_created_after_the_structure_read_shows_within_the_ttl(emu, call
 
 
 def test_more_than_500_queries_take_one_call_per_500(emu, calls):
-    consumers(120)  # 240 queues: 480 depth queries and 120 age queries
+    consumers(120)  # 240 queues: 480 depth queries and 240 age queries
     with time_machine.travel("2026-11-26 12:00:30 +0000", tick=False) as clock:
         topology.overview()
         emu.tick()
@@ -147,7 +163,7 @@ def test_more_than_500_queries_take_one_call_per_500(emu, calls):
 
         topology.overview()
 
-    assert calls["GetMetricData"] == math.ceil(600 / 500) == 2
+    assert calls["GetMetricData"] == math.ceil(720 / 500) == 2
     assert calls["GetQueueAttributes"] == 0
 
 
