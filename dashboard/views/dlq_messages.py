@@ -82,7 +82,8 @@ def dlq_messages(request: HtmxHttpRequest, name: str) -> HttpResponse:
     seen = groups.classify(messages, errors)
     loops = dlq.redrive_loops(queue.url, (m.correlation_id for m in messages))
     recorded = groups.record(environment_of(request).name, queue.url, queue.name, seen)
-    page = Paginator(table.peek_rows(seen, filters), TABLE_PAGE).get_page(request.GET.get("page"))
+    rows = table.peek_rows(seen, filters, masked=masked)
+    page = Paginator(rows, TABLE_PAGE).get_page(request.GET.get("page"))
     by_group, by_type = table.peek_counts(table.peek_rows(seen, table.TableFilters()))
     shown = dlq.Peek(shown_messages(messages, masked), found.value.receives, 0)
     context.update(

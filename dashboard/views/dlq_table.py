@@ -64,7 +64,7 @@ def decorate(
     queue_name: str,
     rows: Iterable[Any],
     group_ids: dict[str, int],
-    bodies: dict[str, str] | None = None,
+    shown: dict[str, dlq.DlqMessage] | None = None,
 ) -> list[dict[str, Any]]:
     """The page's rows with what each cell shows, worked out here rather than in the template
     (50 rows of URL reversals and filters cost more than the query, bench/scan.py)."""
@@ -92,19 +92,24 @@ def decorate(
                 "group_url": f"{failures}#group-{group_id}" if group_id else "",
                 "body_url": f"{base}{quoted}/body/",
                 "edit_url": f"{base}{quoted}/edit/",
-                "body": (bodies or {}).get(row.message_id, ""),
+                # The peeked message as this viewer may see it (None: scanned, or no bodies).
+                "shown": (shown or {}).get(row.message_id),
             }
         )
     return decorated
 
 
-def peek_bodies(request: HtmxHttpRequest, rows: Iterable[table.TableRow]) -> dict[str, str]:
-    """The peeked bodies as this viewer may see them (none without "view bodies")."""
+def peek_bodies(
+    request: HtmxHttpRequest, rows: Iterable[table.TableRow]
+) -> dict[str, dlq.DlqMessage]:
+    """The peeked messages as this viewer may see them: masked copies (body, attributes)
+    unless they may see them unmasked; none without "view bodies"."""
     env = environment_of(request).name
     if not allows(request.user, Action.VIEW_BODIES, env):
         return {}
+    masked = masking.must_mask(request.user, env)
     return {
-        r.message_id: masking.for_viewer(r.message.shown_body, request.user, env)
+        r.message_id: (r.message.masked if masked else r.message)
         for r in rows
         if r.message is not None
     }

@@ -116,8 +116,10 @@ def _scan_counts(operation_id: int) -> tuple[list[tuple[str, int]], list[tuple[s
     return [(k, n) for k, n in by_group], [(k, n) for k, n in by_type if k]
 
 
-def peek_rows(seen: Iterable[Seen], filters: TableFilters) -> list[TableRow]:
-    """The peeked messages as table rows, filtered and sorted like ``scanned``."""
+def peek_rows(seen: Iterable[Seen], filters: TableFilters, *, masked: bool = True) -> list[TableRow]:
+    """The peeked messages as table rows, filtered and sorted like ``scanned``. ``masked``:
+    the viewer sees errors masked, so the error shown and searched is the masked one (the
+    excerpt is always masked, as a scan stores it)."""
     rows = [
         TableRow(
             message_id=item.message.message_id,
@@ -127,7 +129,7 @@ def peek_rows(seen: Iterable[Seen], filters: TableFilters) -> list[TableRow]:
             event_type=item.message.event_type,
             correlation_id=item.message.correlation_id,
             group_key=item.signature.key,
-            error=masking.mask_text(item.error.summary)[:500],
+            error=(masking.mask_text(item.error.summary) if masked else item.error.summary)[:500],
             excerpt=excerpt(item.message),
             message=item.message,
         )

@@ -8,6 +8,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from operations.models import Operation
+from operations.triage.models import FailureGroup
 from tests import aws_calls as counting
 from tests.operations import archive_world
 from tests.operations.archive_world import ARCHIVE
@@ -52,6 +53,14 @@ MUTATING = {
         reverse("operations:rate", args=[ENV, ids["redrive_op"]]),
         {"rate": "1"},
     ),
+    "failure_state": lambda ids: (
+        reverse("failure_state", args=[ENV, ids["group"]]),
+        {"state": "resolved", "note": "fixed"},
+    ),
+    "failure_delete": lambda ids: (
+        reverse("failure_delete", args=[ENV, ids["group"]]),
+        {},
+    ),
     "republish": lambda ids: (
         reverse("republish", args=[ENV, ARCHIVE]),
         {"event_id": "e-1", "t": "1767225600000", "reason": "again"},
@@ -70,6 +79,10 @@ READING = {
     "correlation", "correlation_panel", "alarms", "alarm_detail", "operations:live",
     # Not AWS mutations: personal API tokens, the SNS alarm hook (it records history), metrics.
     "api_tokens", "api_token_revoke", "sns_hook", "metrics",
+    # Triage: the groups page, a group's redrive preview (a redirect), one body, the state strip;
+    # a scan only receives and releases (it changes no message and moves nothing).
+    "failures", "failure_redrive", "operations:dlq_message_body", "operations:dlq_scan",
+    "state_strip",
 }  # fmt: skip
 # The REST API refuses mutations in read-only mode on its own (tests/dashboard/api/).
 API_NAMESPACE = "api-v1"
@@ -109,13 +122,22 @@ def ids(queues, world) -> dict[str, str]:
     replay_op = Operation.objects.create(
         kind="replay", target=world.archive_arn, target_label=ARCHIVE, reason="r"
     )
-    return {"message": message, "redrive_op": redrive_op.pk, "replay_op": replay_op.pk}
+    group = FailureGroup.objects.create(
+        environment=ENV, dlq_url=queues.dlq_url, dlq_name="orders-dlq", key="a" * 32, title="t"
+    )
+    return {
+        "message": message,
+        "redrive_op": redrive_op.pk,
+        "replay_op": replay_op.pk,
+        "group": group.pk,
+    }
 
 
 def _state(queues) -> list[tuple]:
     ops = Operation.objects.order_by("pk").values_list("pk", "state", "cancel_requested")
     return [
         *ops,
+        *FailureGroup.objects.values_list("pk", "state"),
         ("dlq", queues.depth(queues.dlq_url)),
         ("source", queues.depth(queues.source_url)),
     ]
