@@ -116,7 +116,9 @@ def _scan_counts(operation_id: int) -> tuple[list[tuple[str, int]], list[tuple[s
     return [(k, n) for k, n in by_group], [(k, n) for k, n in by_type if k]
 
 
-def peek_rows(seen: Iterable[Seen], filters: TableFilters, *, masked: bool = True) -> list[TableRow]:
+def peek_rows(
+    seen: Iterable[Seen], filters: TableFilters, *, masked: bool = True
+) -> list[TableRow]:
     """The peeked messages as table rows, filtered and sorted like ``scanned``. ``masked``:
     the viewer sees errors masked, so the error shown and searched is the masked one (the
     excerpt is always masked, as a scan stores it)."""
