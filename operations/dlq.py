@@ -265,30 +265,7 @@ def peek(url: str, *, limit: int = 50, visibility_seconds: int | None = None) ->
             break
         for message in batch:
             seen.setdefault(message.message_id, describe(message))
-    _keep_hidden(url, [m.raw for m in seen.values()], visibility)
     return Peek(messages=list(seen.values()), receives=receives, visibility_seconds=visibility)
-
-
-# A peek hides what it received for its visibility timeout: a second look at the same
-# DLQ meanwhile (the correlation page, right after the messages page) would miss them.
-# So each peek's messages are kept while hidden, for that look to reuse, unless large.
-HIDDEN_KEEP_MAX_BYTES = 2 * 1024 * 1024
-
-
-def _hidden_key(url: str) -> str:
-    return f"eventops:dlq-hidden:{hashlib.sha256(url.encode()).hexdigest()[:32]}"
-
-
-def _keep_hidden(url: str, messages: list[sqs.SqsMessage], visibility: int) -> None:
-    size = sum(len(m.body) for m in messages)
-    if messages and visibility > 0 and size <= HIDDEN_KEEP_MAX_BYTES:
-        cache.set(_hidden_key(url), messages, visibility)
-
-
-def hidden_by_last_peek(url: str) -> list[DlqMessage]:
-    """The messages the last peek of ``url`` received, while they may still be hidden."""
-    kept = cache.get(_hidden_key(url))
-    return [describe(m) for m in kept] if isinstance(kept, list) else []
 
 
 def release(url: str, messages: Iterable[sqs.SqsMessage]) -> None:

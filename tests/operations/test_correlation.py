@@ -413,15 +413,19 @@ def test_trace_command_looks_in_the_environment_it_is_given(monkeypatch, tmp_pat
 
 @pytest.mark.django_db
 def test_dlq_panel_reuses_the_peek_the_messages_page_just_made(dlq):
-    from operations import dlq as dlq_reads
+    from operations import dlq_peek
 
     sqs, dead = dlq
     sqs.send_message(QueueUrl=dead, MessageBody=json.dumps(envelope(CID)))
-    # The messages page peeks: the message is hidden for the visibility timeout.
-    seen = dlq_reads.peek(dead, limit=10, visibility_seconds=300)
-    assert len(seen.messages) == 1
+    # The messages page reads the shared peek; the panel reads the same one, and nothing
+    # was left hidden by the page's read.
+    assert len(dlq_peek.shared_messages(dead)) == 1
     found = correlation.dlq_panel(correlation.parse_lookup(CID), SIX_HOURS)
     assert [m.message.correlation_id for m in found.rows] == [CID]
+    visible = sqs.get_queue_attributes(
+        QueueUrl=dead, AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]["ApproximateNumberOfMessages"]
+    assert visible == "1"
 
 
 @pytest.mark.django_db
