@@ -52,7 +52,10 @@ def alarm_detail(request: HttpRequest, name: str) -> HttpResponse:
     context["runbook"] = runbooks.runbook(drill.alarm)
     context["charts"] = [g.chart() for g in drill.graphs]
     if drill.dlq and drill.dlq.queue_url:
-        context["redrive"] = redrive_target(drill.dlq)
+        may_redrive = access.allows(
+            request.user, access.Action.REDRIVE, environment_of(request).name
+        )
+        context["redrive"] = redrive_target(drill.dlq, may_redrive=may_redrive)
         if masking.must_mask(request.user, environment_of(request).name):
             # Errors quote what failed (a card number that was refused): masked like bodies.
             groups = drill.dlq.groups
@@ -60,14 +63,12 @@ def alarm_detail(request: HttpRequest, name: str) -> HttpResponse:
     return render(request, "alarms/detail.html", context)
 
 
-def redrive_target(found: alarms.DlqDrilldown) -> dict[str, object]:
+def redrive_target(found: alarms.DlqDrilldown, *, may_redrive: bool) -> dict[str, object]:
     """Links into the DLQ flow for exactly the messages shown: the redrive preview filtered
     to their message IDs (all of them, then per event type), and the messages page."""
-    # In read-only mode nobody may redrive: no links to a redrive that cannot start.
+    # Only for who may redrive here (read-only mode: nobody): no link to a refusal.
     preview = (
-        _link("operations:redrive", found.queue_name)
-        if found.message_ids and not access.read_only()
-        else ""
+        _link("operations:redrive", found.queue_name) if found.message_ids and may_redrive else ""
     )
     groups = []
     if preview:

@@ -96,7 +96,7 @@ def test_aws_failure_on_detail_is_a_message_not_a_500(viewer_client, monkeypatch
 
 
 def test_dlq_alarm_detail_links_each_correlation_id_and_a_redrive_of_exactly_those_messages(
-    viewer_client, monkeypatch
+    client, viewer, operator, monkeypatch
 ):
     window = (NOW - timedelta(hours=1), NOW + timedelta(minutes=5))
     paid = alarms.MessageGroup(
@@ -113,9 +113,13 @@ def test_dlq_alarm_detail_links_each_correlation_id_and_a_redrive_of_exactly_tho
     )
     drill = alarms.Drilldown(detail=AlarmDetail(alarm=DLQ_ALARM, threshold=0.0), dlq=dlq)
     monkeypatch.setattr(alarms, "drilldown", lambda name: drill)
-    body = viewer_client.get(
-        reverse("alarm_detail", args=["default", DLQ_ALARM.name])
-    ).content.decode()
+    url = reverse("alarm_detail", args=["default", DLQ_ALARM.name])
+    # A viewer is offered no redrive, and told who may.
+    client.force_login(viewer)
+    seen = client.get(url).content.decode()
+    assert 'id="redrive-window"' not in seen and 'id="who-can-redrive"' in seen
+    client.force_login(operator)
+    body = client.get(url).content.decode()
     assert f'href="{reverse("correlation", args=["default"])}?q=corr-1"' in body
     preview = reverse("operations:redrive", args=["default", "eventops-demo-billing-dlq"])
     assert f'href="{preview}?message_ids=m-1+m-2+m-3"' in body
