@@ -157,8 +157,20 @@ class Outbox:
 
     def _delete(self) -> None:
         for chunk in self.deletes():
-            handles = {k: self.handles[i] for k, i in chunk.items()}
-            self.record_deleted(chunk, self.mover.delete(self.url, handles))
+            handles = self.handles_of(chunk)
+            if handles:
+                self.record_deleted(chunk, self.mover.delete(self.url, handles))
+
+    def handles_of(self, chunk: dict[str, str]) -> dict[str, str]:
+        """The receipt handles of a delete chunk (entry ID -> message ID), ``chunk`` trimmed
+        in place to the messages that still have one. A message without one was received
+        again while an earlier delete of it was in flight, and that delete went through:
+        it is moved, nothing is left to delete."""
+        for key, message_id in list(chunk.items()):
+            if message_id not in self.handles:
+                del chunk[key]
+                self._deleting.pop(message_id, None)
+        return {k: self.handles[i] for k, i in chunk.items()}
 
     def deletes(self) -> list[dict[str, str]]:
         """Take what waits to be deleted, in DeleteMessageBatch chunks (entry ID -> message

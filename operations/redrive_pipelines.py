@@ -123,7 +123,9 @@ class Pipelines:
         outbox = r.outbox
         if outbox.to_delete:
             for chunk in outbox.deletes():
-                self._submit(self._delete_call, (chunk, self._handles(chunk)), self._deleted)
+                handles = outbox.handles_of(chunk)
+                if handles:
+                    self._submit(self._delete_call, (chunk, handles), self._deleted)
         while len(self.calls) < self.concurrency and outbox.lanes:
             self._send(outbox.lanes.next_batch())
         if self.quiet or r._all_named_found():
@@ -175,10 +177,6 @@ class Pipelines:
             (batch[0].url, entries),
             lambda done: self._sent(key, items, done),
         )
-
-    def _handles(self, chunk: dict[str, str]) -> dict[str, str]:
-        handles = self.run_.handles
-        return {key: handles[message_id] for key, message_id in chunk.items()}
 
     # --- on the pool's threads: AWS calls only ---------------------------------------
 

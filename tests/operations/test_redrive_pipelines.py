@@ -268,3 +268,33 @@ def test_the_command_refuses_an_unknown_operation(aws: None) -> None:
 
     with pytest.raises(CommandError, match="No running client-side redrive #404"):
         set_rate_command("404", "5")
+
+
+def test_a_message_deleted_by_an_earlier_chunk_is_not_deleted_again() -> None:
+    """Received again while its first delete was in flight (its hiding lapsed), a message is
+    queued for a second delete; once the first delete went through and dropped its handle,
+    the second chunk leaves it out instead of failing the pass (seen with 8 pipelines)."""
+    from types import SimpleNamespace
+
+    from operations.redrive_outbox import Outbox
+
+    handles = {"m-1": "h-1", "m-2": "h-2"}
+    outbox = Outbox(
+        operation_id=1,
+        url="https://sqs/q",
+        fifo=False,
+        ledger=SimpleNamespace(flush=lambda moved: None),  # type: ignore[arg-type]
+        groups=SimpleNamespace(),  # type: ignore[arg-type]
+        mover=SimpleNamespace(),  # type: ignore[arg-type]
+        handles=handles,
+        clock=lambda: 0.0,
+    )
+    outbox.add_sent("m-1", None)
+    outbox.add_sent("m-2", None)
+    (chunk,) = outbox.deletes()
+    del handles["m-1"]  # the earlier delete of m-1 went through
+    assert outbox.handles_of(chunk) == {"d1": "h-2"}
+    assert chunk == {"d1": "m-2"}
+    handles.clear()
+    (chunk,) = [{"d0": "m-2"}]
+    assert outbox.handles_of(chunk) == {} and not outbox
