@@ -16,6 +16,7 @@ Settings (environment variables, with ``make demo``'s defaults):
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
@@ -26,6 +27,7 @@ from playwright.sync_api import Page, sync_playwright
 
 WIDTHS = (1440, 390)
 SCHEMES = ("light", "dark")
+logger = logging.getLogger("screenshots")
 LAUNCH_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -122,6 +124,7 @@ def discover(page: Page, base: str, start: str, per_kind: int) -> list[str]:
 
 
 def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     base = os.environ.get("EVENTOPS_URL", "http://127.0.0.1:8000/")
     user = os.environ.get("EVENTOPS_USER", "oncall")
     password = os.environ.get("EVENTOPS_PASSWORD") or os.environ.get("DEMO_PASSWORD", "")
@@ -159,7 +162,7 @@ def main() -> None:
                     saved += 1
                 shot.close()
         browser.close()
-    print(f"{saved} screenshots of {len(pages)} pages in {out}/")
+    logger.info("%d screenshots of %d pages in %s/", saved, len(pages), out)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,6 @@ so exactly one poison OrderPaid is sent, then the dashboard is pointed at its mo
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -13,45 +12,16 @@ from django.core.cache import cache
 from django.urls import reverse
 
 from operations.aws import client as aws_client
+from tests.dashboard import poisoned_devstack
+from tests.dashboard.poisoned_devstack import wait_for
 
 pytestmark = pytest.mark.slow
-
-
-def wait_for(predicate, timeout: float = 90.0, interval: float = 0.5):
-    """Poll ``predicate`` until it returns something truthy; the value (or the last one)."""
-    deadline = time.monotonic() + timeout
-    value = predicate()
-    while not value and time.monotonic() < deadline:
-        time.sleep(interval)
-        value = predicate()
-    return value
 
 
 @pytest.fixture(scope="module")
 def failed_in_billing() -> Iterator[tuple[object, str]]:
     """A running devstack and the correlation ID of one order whose OrderPaid is poison."""
-    from infra.devstack.main import Devstack, Options
-    from infra.devstack.tracing import SegmentWriter
-    from infra.devstack.traffic import TrafficConfig, TrafficSimulator
-
-    options = Options(port=0, traffic=False, transient=0.0, seed=11, visibility_timeout_s=1)
-    with Devstack(options) as devstack:
-        assert devstack.clients is not None and devstack.provisioned is not None
-        segments = SegmentWriter(devstack.clients, devstack.trace_ids)
-        config = TrafficConfig(rate=1.0, poison_share=1.0, seed=11)
-        simulator = TrafficSimulator(devstack.clients, config, segments=segments)
-        order = simulator.new_order()
-        simulator.pay(order)
-        billing = devstack.provisioned.consumers["billing"]
-        sqs = devstack.clients("sqs")
-
-        def in_dlq() -> int:
-            attributes = sqs.get_queue_attributes(
-                QueueUrl=billing.dlq_url, AttributeNames=["ApproximateNumberOfMessages"]
-            )["Attributes"]
-            return int(attributes["ApproximateNumberOfMessages"])
-
-        assert wait_for(in_dlq) >= 1, "the poison OrderPaid never reached the billing DLQ"
+    with poisoned_devstack.poison_in_billing(seed=11) as (devstack, _billing, order):
         yield devstack, order.correlation_id
 
 

@@ -3,8 +3,6 @@ consumer logged for it (shipped to its log group, read back with Logs Insights).
 
 from __future__ import annotations
 
-import time
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,51 +12,16 @@ from django.core.cache import cache
 from django.urls import reverse
 
 from operations.aws import client as aws_client
+from tests.dashboard import poisoned_devstack
 
 pytestmark = pytest.mark.slow
-
-
-def wait_for(predicate: Any, timeout: float = 90.0, interval: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    value = predicate()
-    while not value and time.monotonic() < deadline:
-        time.sleep(interval)
-        value = predicate()
-    return value
 
 
 @pytest.fixture(scope="module")
 def poison_in_billing() -> Iterator[tuple[Any, str]]:
     """A running devstack (no background traffic) with one poison OrderPaid in billing's DLQ."""
-    from infra.devstack.main import Devstack, Options
-    from infra.devstack.tracing import SegmentWriter
-    from infra.devstack.traffic import TrafficConfig, TrafficSimulator
-
-    options = Options(port=0, traffic=False, transient=0.0, seed=5, visibility_timeout_s=1)
-    with Devstack(options) as devstack:
-        assert devstack.clients is not None and devstack.provisioned is not None
-        segments = SegmentWriter(devstack.clients, devstack.trace_ids)
-        simulator = TrafficSimulator(
-            devstack.clients, TrafficConfig(rate=1.0, poison_share=1.0, seed=5), segments=segments
-        )
-        simulator.pay(simulator.new_order())
-        billing = devstack.provisioned.consumers["billing"]
-        sqs = devstack.clients("sqs")
-
-        def in_dlq() -> int:
-            attributes = sqs.get_queue_attributes(
-                QueueUrl=billing.dlq_url, AttributeNames=["ApproximateNumberOfMessages"]
-            )["Attributes"]
-            return int(attributes["ApproximateNumberOfMessages"])
-
-        assert wait_for(in_dlq) >= 1, "the poison OrderPaid never reached the billing DLQ"
-        try:
-            yield devstack, billing.dlq_url
-        finally:
-            # moto's state lives in this process: a later devstack must not find these DLQ
-            # messages (it would take them for its own).
-            reset = urllib.request.Request(f"{devstack.endpoint}/moto-api/reset", method="POST")
-            urllib.request.urlopen(reset, timeout=10).close()
+    with poisoned_devstack.poison_in_billing(seed=5) as (devstack, billing, _order):
+        yield devstack, billing.dlq_url
 
 
 @pytest.fixture
@@ -92,7 +55,7 @@ def test_the_dlq_page_shows_the_consumers_real_exception(
         ]
         return (response, groups[0]) if groups else None
 
-    found = wait_for(logged_error, timeout=30)
+    found = poisoned_devstack.wait_for(logged_error, timeout=30)
     assert found, "no DLQ message showed its consumer's logged error"
     response, group = found
     assert group.consumer == devstack.provisioned.consumers["billing"].function_name
