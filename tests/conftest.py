@@ -123,17 +123,27 @@ def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.fixture
 def aws(settings) -> Iterator[None]:
-    """moto's mock_aws around the test, with the dashboard's client cache reset."""
+    """moto's mock_aws around the test, with the dashboard's client cache reset, and SQS
+    receives and deletes made atomic as on AWS (moto loses concurrent ones: see
+    ``moto_fixes.make_sqs_thread_safe``; a redrive's pipelines delete at once)."""
     from moto import mock_aws
+
+    from infra.devstack.emulator._patches import Patcher
+    from infra.devstack.emulator.moto_fixes import make_sqs_thread_safe
 
     settings.AWS_ENDPOINT_URL = ""
     settings.AWS_PROFILE = ""
     settings.AWS_REGION = "us-east-1"
-    with mock_aws():
-        aws_client.reset()
-        yield
-        # A page may have left a refresh running in the background: it ends inside moto.
-        read_cache.wait_for_background()
+    patcher = Patcher()
+    make_sqs_thread_safe(patcher)
+    try:
+        with mock_aws():
+            aws_client.reset()
+            yield
+            # A page may have left a refresh running in the background: it ends inside moto.
+            read_cache.wait_for_background()
+    finally:
+        patcher.undo_all()
     aws_client.reset()
 
 

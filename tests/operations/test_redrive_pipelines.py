@@ -4,6 +4,7 @@ the one loop, with calls in flight at once; the shared pacer and the rate change
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from typing import Any
@@ -18,6 +19,16 @@ from operations.redrive_rate import Pacer, RateError, parse_rate, set_rate
 from tests.operations.redrive_world import drain, fill, make_queues, new_op, run
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def threads_switch_often() -> Any:
+    """Threads switch as often as Python lets them: a loaded CI machine's interleavings
+    (where a race in moto's SQS showed), in every run."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(interval)
 
 
 class InFlight:
@@ -54,7 +65,7 @@ def test_eight_pipelines_move_every_message_once_with_calls_in_flight_at_once(
     sends = InFlight(sqs.send_message_batch)
     monkeypatch.setattr(sqs, "send_message_batch", sends)
     op = run(dlq_url, destination_arn=source_arn, concurrency=8)
-    assert (op.state, op.moved, op.failed) == ("succeeded", 95, 0)
+    assert (op.state, op.moved, op.failed) == ("succeeded", 95, 0), (op.outcome, op.error)
     assert bodies(client, source_url) == sorted(f"e-{i}" for i in range(95))
     assert drain(client, dlq_url) == []
     assert sends.most > 1

@@ -9,7 +9,10 @@
    :func:`cache_request_routing`), and deliver events to targets without building a JSONPath
    parser for every path of every event (see :func:`cache_jsonpath_parsing`).
 3. Give events delivered to rule targets the ``account`` field that AWS puts in every envelope.
-4. Detach moto's own Lambda pollers, so that the devstack runner is the only consumer
+4. Make SQS receives and deletes atomic (:func:`make_sqs_thread_safe`): moto's run
+   unlocked, so two deletes at once (a redrive's pipelines) undo one another, a message
+   sent meanwhile is lost, and receives at once fail or share a message.
+5. Detach moto's own Lambda pollers, so that the devstack runner is the only consumer
    (:func:`detach_event_source_pollers`, called after provisioning; not a patch).
 
 Everything goes through the emulator's :class:`~infra.devstack.emulator._patches.Patcher`.
@@ -19,6 +22,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
+import time
 from typing import Any
 
 from infra.devstack.emulator._patches import Patcher
@@ -100,8 +105,78 @@ def cache_jsonpath_parsing(patcher: Patcher) -> None:
     patcher.setattr(jsonpath_ng.ext, "parse", parse, requires=["path"])
 
 
+# One lock for SQS's receives and deletes, in every queue: moto's run unlocked.
+_SQS_LOCK = threading.RLock()
+# A long poll's wait returned at once (visible messages it cannot take: FIFO groups in
+# flight): poll again after this long, as moto's own loop would without pausing.
+_LONG_POLL_PAUSE_S = 0.05
+
+
+def make_sqs_thread_safe(patcher: Patcher) -> None:
+    """Make moto's SQS receive and delete atomic, as SQS's are.
+
+    moto runs them unlocked (``mock_aws`` in threads, and ``ThreadedMotoServer``'s threads):
+
+    - a delete builds a new list of the queue's other messages and assigns it. Two deletes
+      at once each start from the same old list, and the one assigned last puts back what
+      the other deleted: the message stays in flight forever, its receipt handle already
+      marked deleted. A message sent during a delete is dropped the same way.
+    - a receive copies the set of FIFO groups in flight while another changes it
+      ("Set changed size during iteration"), and can hand out a message another receive
+      is taking.
+
+    A redrive with several pipelines runs into both (with 8 threads deleting batches of 10,
+    hundreds of 600 deletions were lost), and so would a consumer failing messages into a
+    DLQ while an operator redrives it. Receives and deletes now hold one lock, and a delete
+    also the queue's ``_messages_lock`` under which moto appends a sent message. A long poll
+    waits outside the lock, woken by a send, as moto's own wait is.
+    """
+    from moto.sqs.models import Queue, SQSBackend
+
+    original_delete = Queue.delete_message
+
+    @functools.wraps(original_delete)
+    def delete_message(self: Any, receipt_handle: str) -> None:
+        with _SQS_LOCK, self._messages_lock:
+            original_delete(self, receipt_handle)
+
+    original_receive = SQSBackend.receive_message
+
+    @functools.wraps(original_receive)
+    def receive_message(
+        self: Any,
+        queue_name: str,
+        count: int,
+        wait_seconds_timeout: int,
+        visibility_timeout: int,
+        message_attribute_names: list[str] | None = None,
+    ) -> Any:
+        deadline = time.monotonic() + (wait_seconds_timeout or 0)
+        while True:
+            with _SQS_LOCK:
+                result = original_receive(
+                    self, queue_name, count, 0, visibility_timeout, message_attribute_names
+                )
+            remaining = deadline - time.monotonic()
+            if result or remaining <= 0:
+                return result
+            began = time.monotonic()
+            self.get_queue(queue_name).wait_for_messages(min(1.0, remaining))
+            if time.monotonic() - began < _LONG_POLL_PAUSE_S:
+                time.sleep(min(_LONG_POLL_PAUSE_S, max(remaining, 0)))
+
+    patcher.setattr(Queue, "delete_message", delete_message, requires=["receipt_handle"])
+    patcher.setattr(
+        SQSBackend,
+        "receive_message",
+        receive_message,
+        requires=["queue_name", "count", "wait_seconds_timeout", "visibility_timeout"],
+    )
+
+
 def install(patcher: Patcher) -> None:
     stop_tracking_instances(patcher)
+    make_sqs_thread_safe(patcher)
     add_account_to_event_envelope(patcher)
     cache_request_routing(patcher)
     cache_jsonpath_parsing(patcher)

@@ -106,3 +106,79 @@ def test_moto_no_longer_keeps_every_model_it_creates(
         moto_clients("sqs").send_message(QueueUrl=url, MessageBody=str(n))
 
     assert len(Message.instances_tracked) == tracked  # type: ignore[attr-defined]
+
+
+def _deletes_at_once(moto_clients: Clients, rounds: int = 3) -> int:
+    """Receive 200 messages, delete them in batches of 10 from 8 threads at once; how many
+    stayed in the queue, over ``rounds`` queues. Threads switch as often as they can (a
+    loaded machine's scheduling, where CI met the race): stock moto leaves hundreds."""
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    sqs = moto_clients("sqs")
+    left = 0
+    for n in range(rounds):
+        url = sqs.create_queue(QueueName=f"deletes-{n}")["QueueUrl"]
+        for _ in range(20):
+            entries = [{"Id": str(i), "MessageBody": "m"} for i in range(10)]
+            sqs.send_message_batch(QueueUrl=url, Entries=entries)
+        batches = []
+        while got := sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=600
+        ).get("Messages"):
+            batches.append(got)
+
+        def delete(batch: list[dict[str, Any]], url: str = url) -> None:
+            entries = [
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)
+            ]
+            assert not sqs.delete_message_batch(QueueUrl=url, Entries=entries).get("Failed")
+
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)
+        try:
+            with ThreadPoolExecutor(8) as pool:
+                list(pool.map(delete, batches))
+        finally:
+            sys.setswitchinterval(interval)
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        left += int(attrs["ApproximateNumberOfMessages"])
+        left += int(attrs["ApproximateNumberOfMessagesNotVisible"])
+    return left
+
+
+def test_concurrent_sqs_deletes_all_take_effect(moto_clients: Clients, patcher: Patcher) -> None:
+    moto_fixes.make_sqs_thread_safe(patcher)
+    assert _deletes_at_once(moto_clients) == 0
+
+
+def test_a_long_poll_waits_outside_the_lock_and_wakes_on_a_send(
+    moto_clients: Clients, patcher: Patcher
+) -> None:
+    import threading
+    import time
+
+    moto_fixes.make_sqs_thread_safe(patcher)
+    sqs = moto_clients("sqs")
+    url = sqs.create_queue(QueueName="long-poll")["QueueUrl"]
+    other = sqs.create_queue(QueueName="other")["QueueUrl"]
+    sqs.send_message(QueueUrl=other, MessageBody="ready")
+
+    began = time.monotonic()
+    assert sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages") is None
+    assert time.monotonic() - began >= 0.9  # an empty queue is waited on, as SQS does
+
+    got: list[Any] = []
+    poll = threading.Thread(
+        target=lambda: got.append(sqs.receive_message(QueueUrl=url, WaitTimeSeconds=10))
+    )
+    began = time.monotonic()
+    poll.start()
+    time.sleep(0.3)
+    # While one receive waits, others (and deletes) go on.
+    held = sqs.receive_message(QueueUrl=other)["Messages"][0]
+    sqs.delete_message(QueueUrl=other, ReceiptHandle=held["ReceiptHandle"])
+    sqs.send_message(QueueUrl=url, MessageBody="wake")
+    poll.join(timeout=10)
+    assert [m["Body"] for m in got[0]["Messages"]] == ["wake"]
+    assert time.monotonic() - began < 5
