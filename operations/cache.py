@@ -41,7 +41,7 @@ from concurrent import futures
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from django.conf import settings
 from django.core.cache import cache, caches
@@ -407,14 +407,7 @@ def _refresh(
         value = fetch()
     except AwsError as exc:
         logger.warning("AWS read %s failed: %s", name, exc)
-        failure = (
-            now,
-            describe_error(exc),
-            exc.code,
-            exc.access_denied,
-            str(explain.kind_of(exc)),
-            explain.describe(exc, command=True),
-        )
+        failure = _failure_of(exc, now)
         if remember_failure > 0:
             cache.set(_failure_key(key), failure, timeout=remember_failure + 1)
         _local.pop(key, None)
@@ -424,6 +417,22 @@ def _refresh(
         cache.delete(_failure_key(key))
     _local.pop(key, None)
     return Cached(value=value, fetched_at=now, max_age=max_age)
+
+
+def _failure_of(exc: AwsError, when: float) -> Failure:
+    return (
+        when,
+        describe_error(exc),
+        exc.code,
+        exc.access_denied,
+        str(explain.kind_of(exc)),
+        explain.describe(exc, command=True),
+    )
+
+
+def failed_read(exc: AwsError) -> Cached[Any]:
+    """A read that failed now with ``exc``, worded as a cached read's failure."""
+    return _failed(None, _failure_of(exc, time.time()))
 
 
 def _wait_for_refresh(
@@ -452,8 +461,33 @@ def _wait_for_refresh(
                 return _refresh(name, key, fetch, max_age, latest, failure)
             finally:
                 lock.release()
-    message = "Still reading this from AWS; it will show on the next refresh."
-    return _failed(entry, (time.time(), message, "", False))
+    return _failed(entry, (time.time(), STILL_READING, "", False))
+
+
+STILL_READING = "Still reading this from AWS; it will show on the next refresh."
+# A page that finds a read never made waits this long for the background read.
+FIRST_READ_SECONDS = 1.0
+
+
+def first_read_in_background(
+    name: str, read: Callable[[], Cached[T]], wait: float | None = None
+) -> Cached[T]:
+    """``read()`` (a ``cached(name, ...)`` read), unless it was never made: then it runs
+    in a background job (one, whoever asks), and the caller gets its result if it comes
+    within ``wait`` seconds, else a "still reading" failure that the page shows like any
+    other, and fills in on the next poll. A cold dashboard at 1,000 consumers spends
+    thousands of calls on a read (every rule's targets): never inside a request.
+    Caching off (TTL 0): nothing could keep a background result, so it reads now."""
+    if ttl() <= 0 or lookup(name) is not None:
+        return read()
+    start_once(f"{name}:first-read", read)
+    deadline = time.monotonic() + (FIRST_READ_SECONDS if wait is None else wait)
+    while time.monotonic() < deadline:
+        time.sleep(POLL_SECONDS)
+        found = lookup(name)
+        if found is not None:
+            return cast("Cached[T]", found)
+    return _failed(None, (time.time(), STILL_READING, "", False))
 
 
 def lookup(name: str) -> Cached[Any] | None:

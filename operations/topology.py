@@ -27,10 +27,11 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 
+from operations import cache as read_cache
 from operations import queue_counts
 from operations.aws import cloudwatch, dynamodb, events, lambda_, logs, sqs
 from operations.aws.cloudwatch import Alarm, MetricQuery, MetricSeries
@@ -735,8 +736,51 @@ class QueueDetail:
 
 def exact_attributes(queue: QueueAttributes) -> Cached[QueueAttributes]:
     """One queue's attributes read now (exact depths), cached for the TTL."""
-    url = queue.url
-    return cached(f"queue-attributes:{queue.name}", lambda: sqs.queue_attributes(url))
+    return attributes_at(queue.name, queue.url)
+
+
+def attributes_at(name: str, url: str) -> Cached[QueueAttributes]:
+    return cached(f"queue-attributes:{name}", lambda: sqs.queue_attributes(url))
+
+
+def queue_page_inventory(name: str) -> Cached[QueueInventory]:
+    """The inventory a queue's page needs.
+
+    Once every queue was read (the overview or any page did it), that inventory. Before
+    that (a cold dashboard opened on a link from an alarm: at 1,000 consumers reading every
+    queue takes thousands of calls), the queue alone, its DLQ and the queues it is the DLQ
+    of (a handful of calls), while every queue is read in the background. A queue that does
+    not exist gives an empty inventory (the page says 404); an AWS error gives a failed
+    read (the page says why)."""
+    if cache_ttl() <= 0 or read_cache.lookup("queues") is not None:
+        return queues()
+    read_cache.start_once("queues:first-read", queue_structure)
+    try:
+        url = sqs.queue_url(name)
+    except AwsError as exc:
+        if exc.not_found:
+            return Cached(value=QueueInventory(), fetched_at=time.time())
+        return read_cache.failed_read(exc)
+    inventory = QueueInventory()
+    queue_c = attributes_at(name, url)
+    if queue_c.value is None:
+        return replace(cast("Cached[QueueInventory]", queue_c), value=None)
+    inventory.queues[name] = queue_c.value
+    # A DLQ is in its sources' account and region (SQS requires it).
+    related = list(dead_letter_sources(queue_c.value).value or [])
+    if queue_c.value.redrive:
+        related.append(sqs.queue_name_from_arn(queue_c.value.redrive.dead_letter_arn))
+    for other in related:
+        # A DLQ or source that cannot be read shows as missing, as in the full inventory.
+        found = attributes_at(other, _sibling_url(url, other)).value
+        if found is not None:
+            inventory.queues[other] = found
+    return Cached(value=inventory, fetched_at=queue_c.fetched_at, max_age=queue_c.max_age)
+
+
+def _sibling_url(url: str, name: str) -> str:
+    """The URL of queue ``name`` in the same account and region as ``url``."""
+    return f"{url.rsplit('/', 1)[0]}/{name}"
 
 
 def queue_detail(inventory_c: Cached[QueueInventory], name: str, range_key: str) -> QueueDetail:
@@ -745,7 +789,11 @@ def queue_detail(inventory_c: Cached[QueueInventory], name: str, range_key: str)
     # This page shows exact depths (GetQueueAttributes), not the overview's metrics.
     attributes_c = exact_attributes(inventory.queues[name])
     queue = attributes_c.value or inventory.queues[name]
-    buses_c, alarms_c, mappings_c = buses(), alarms(), mappings()
+    # Every rule's targets, every alarm, every mapping: read in the background the first
+    # time (a cold dashboard at 1,000 consumers), never inside this request.
+    buses_c = read_cache.first_read_in_background("buses", buses)
+    alarms_c = read_cache.first_read_in_background("alarms", alarms)
+    mappings_c = read_cache.first_read_in_background("event-source-mappings", mappings)
     dlq = inventory.dlq_of(queue)
     if dlq is not None:
         dlq = exact_attributes(dlq).value or dlq

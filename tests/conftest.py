@@ -105,6 +105,8 @@ def _first_overview_waits_for_its_read(monkeypatch: pytest.MonkeyPatch) -> None:
     from dashboard.views import overview
 
     monkeypatch.setattr(overview, "FIRST_FILL_SECONDS", 60.0)
+    # The same for the queue page's first read of rules, alarms and mappings.
+    monkeypatch.setattr(read_cache, "FIRST_READ_SECONDS", 60.0)
 
 
 @pytest.fixture(autouse=True)

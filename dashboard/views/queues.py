@@ -36,7 +36,7 @@ def queue_detail(request: HtmxHttpRequest, name: str) -> HttpResponse:
     if range_key not in topology.RANGES:
         return HttpResponseBadRequest("Unknown chart range. Choose one of: 1h, 6h, 24h, 7d.")
     with read_cache.refreshing_in_background():
-        inventory = topology.queues()
+        inventory = topology.queue_page_inventory(name)
     if inventory.value is None:
         # Discovery failed and nothing was cached: say why instead of guessing 404.
         context = {"name": name, "inventory": inventory}

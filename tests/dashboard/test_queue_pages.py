@@ -8,8 +8,12 @@ import boto3
 import pytest
 from django.core.cache import cache
 
+from operations import cache as read_cache
 from operations.aws import sqs as sqs_adapter
 from operations.aws.errors import AwsError
+from tests import aws_calls as counting
+
+aws_calls = counting.aws_calls
 
 
 @pytest.fixture
@@ -88,10 +92,88 @@ def test_queue_page_when_discovery_fails_explains_instead_of_404(signed_in, aws,
 
     monkeypatch.setattr(sqs_adapter, "list_queue_urls", denied)
 
+    # The first view of a cold dashboard reads the queue alone (it does not exist: 404),
+    # while every queue is read in the background: that read fails, and is remembered.
+    assert signed_in.get("/env/default/queues/grebe-work/").status_code == 404
+    read_cache.wait_for_background()
     response = signed_in.get("/env/default/queues/grebe-work/")
 
     assert response.status_code == 503
     assert b"sqs:ListQueues" in response.content
+
+
+@pytest.fixture
+def many_queues(account):
+    """Forty more consumers, each a queue with its DLQ, beside grebe-work."""
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    for n in range(40):
+        dead = sqs.create_queue(QueueName=f"other-{n}-dead")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"]
+        policy = json.dumps({"deadLetterTargetArn": arn["QueueArn"], "maxReceiveCount": 3})
+        sqs.create_queue(QueueName=f"other-{n}", Attributes={"RedrivePolicy": policy})
+
+
+@pytest.fixture
+def no_background(monkeypatch):
+    """Background reads are recorded, not run: what a request itself reads is counted."""
+    started: list[str] = []
+    monkeypatch.setattr(read_cache, "start_once", lambda name, job: started.append(name) or True)
+    monkeypatch.setattr(read_cache, "FIRST_READ_SECONDS", 0.0)
+    return started
+
+
+def test_a_cold_queue_page_reads_that_queue_and_its_dlq_not_every_queue(
+    signed_in, many_queues, no_background, aws_calls
+):
+    response = signed_in.get("/env/default/queues/grebe-work/")
+
+    assert response.status_code == 200
+    assert b'href="/env/default/queues/grebe-dead/"' in response.content
+    detail = response.context["detail"]
+    assert detail.queue.name == "grebe-work" and detail.dlq.name == "grebe-dead"
+    assert detail.dlq.visible == 1  # exact, from GetQueueAttributes
+    # A handful of calls, whatever the number of queues; the rest is read in the background.
+    assert aws_calls["sqs.ListQueues"] == 0
+    assert aws_calls["sqs.GetQueueAttributes"] == 2
+    assert aws_calls["events.ListRules"] == aws_calls["events.ListTargetsByRule"] == 0
+    assert sum(aws_calls.values()) <= 6, aws_calls
+    assert {"queues:first-read", "buses:first-read", "alarms:first-read"} <= set(no_background)
+    assert b"Still reading this from AWS" in response.content
+
+
+def test_a_cold_dlq_page_knows_it_is_one_and_lists_its_sources(
+    signed_in, many_queues, no_background
+):
+    response = signed_in.get("/env/default/queues/grebe-dead/")
+
+    assert response.status_code == 200
+    assert response.context["detail"].is_dlq
+    assert response.context["detail"].sources.value == ["grebe-work"]
+
+
+def test_a_cold_page_of_a_missing_queue_is_a_404_and_of_a_denied_one_explains(
+    signed_in, account, no_background, monkeypatch
+):
+    assert signed_in.get("/env/default/queues/grebe-nowhere/").status_code == 404
+
+    def denied(name: str) -> str:
+        raise AwsError("no", code="AccessDenied", operation="GetQueueUrl")
+
+    monkeypatch.setattr(sqs_adapter, "queue_url", denied)
+    response = signed_in.get("/env/default/queues/grebe-work/")
+    assert response.status_code == 503
+    assert b"GetQueueUrl" in response.content
+
+
+def test_once_every_queue_was_read_the_page_uses_that_read(signed_in, many_queues, aws_calls):
+    signed_in.get("/env/default/queues/grebe-work/")
+    read_cache.wait_for_background()
+    aws_calls.clear()
+
+    response = signed_in.get("/env/default/queues/grebe-dead/")
+
+    assert response.context["detail"].is_dlq
+    assert aws_calls["sqs.GetQueueUrl"] == 0  # from the inventory read in the background
 
 
 @pytest.mark.parametrize("window, period", [("1h", 60), ("6h", 60), ("24h", 60), ("7d", 420)])
