@@ -126,7 +126,18 @@ def cache_key(name: str) -> str:
         ]
     )
     digest = hashlib.sha1(scope.encode(), usedforsecurity=False).hexdigest()[:10]
-    return f"eventops:aws:{digest}:{name}"
+    return f"eventops:aws:{digest}:{_portable(name)}"
+
+
+def _portable(name: str) -> str:
+    """``name``, or for a name no cache backend takes as it is (AWS names may hold spaces
+    and any Unicode: an alarm "ördérs alarm"; memcached refuses both, and keys past 250
+    bytes), its printable start and a digest of the whole."""
+    if name.isascii() and name.isprintable() and " " not in name and len(name) <= 160:
+        return name
+    digest = hashlib.sha1(name.encode(), usedforsecurity=False).hexdigest()[:16]
+    start = "".join(c for c in name[:80] if c.isascii() and c.isprintable() and c != " ")
+    return f"{start}~{digest}"
 
 
 def fresh_until(sources: list[Cached[Any]]) -> float | None:

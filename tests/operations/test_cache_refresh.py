@@ -226,3 +226,20 @@ def test_processes_sharing_the_file_cache_cause_one_fetch(tmp_path, settings, ag
     assert [child.exitcode for child in children] == [0, 0, 0, 0]
     assert log.read_text().count("fetch") == 1
     assert len(got) == 4 and "new" in got
+
+
+def test_keys_of_any_aws_name_suit_every_backend() -> None:
+    import warnings
+
+    from django.core.cache.backends.base import memcache_key_warnings
+
+    names = ["alarm:ördérs alarm", "queue:" + "q" * 80 + ":" + "x" * 200, "alarm:a\tb"]
+    keys = [read_cache.cache_key(name) for name in names]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for key in keys:
+            assert not list(memcache_key_warnings(key)), key
+            assert len(key) < 250
+    assert len(set(keys)) == 3
+    assert read_cache.cache_key("alarm:orders-dlq").endswith(":alarm:orders-dlq")
+    assert read_cache.cache_key("alarm:ördérs alarm") != read_cache.cache_key("alarm:ordrs alarm")
