@@ -39,7 +39,7 @@ def poll() -> int:
             except AwsError as exc:
                 logger.warning("alarm history of %s: %s", environment.name, exc)
                 continue
-        changes = [item for item in items if item.new_state]
-        alarms.record_history(changes)
+            changes = [item for item in items if item.new_state]
+            alarms.record_history(changes)  # recorded as this environment's
         seen += len(changes)
     return seen

@@ -22,10 +22,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
-from operations import dlq_peek, topology
+from operations import dlq_peek, environments, topology
 from operations.aws import cloudwatch
 from operations.aws.cloudwatch import Alarm, AlarmDetail, MetricQuery
 from operations.aws.errors import AwsError
@@ -95,21 +95,22 @@ def record_transitions(alarms: Iterable[Alarm]) -> int:
     if not current:
         return 0
     names = [a.name for a in current]
+    here = environments.current_name()
+    mine = AlarmTransition.objects.filter(environment=here)
     last_at = dict(
-        AlarmTransition.objects.filter(alarm_name__in=names)
+        mine.filter(alarm_name__in=names)
         .values("alarm_name")
         .annotate(last=Max("changed_at"))
         .values_list("alarm_name", "last")
     )
     last_state = {
         t.alarm_name: t.new_state
-        for t in AlarmTransition.objects.filter(
-            alarm_name__in=list(last_at), changed_at__in=list(last_at.values())
-        )
+        for t in mine.filter(alarm_name__in=list(last_at), changed_at__in=list(last_at.values()))
         if last_at.get(t.alarm_name) == t.changed_at
     }
     rows = [
         AlarmTransition(
+            environment=here,
             alarm_name=a.name,
             alarm_arn=a.arn,
             old_state=last_state.get(a.name, ""),
@@ -126,9 +127,11 @@ def record_transitions(alarms: Iterable[Alarm]) -> int:
 
 
 def record_history(items: Iterable[cloudwatch.AlarmHistoryItem], arn: str = "") -> None:
-    """Keep AWS's state-change history beyond its 14 days."""
+    """Keep AWS's state-change history beyond its 14 days (of the current environment)."""
+    here = environments.current_name()
     rows = [
         AlarmTransition(
+            environment=here,
             alarm_name=item.alarm_name,
             alarm_arn=arn,
             old_state=item.old_state,
@@ -308,7 +311,10 @@ def history(alarm: Alarm) -> tuple[list[HistoryEntry], str]:
             merged[key] = HistoryEntry(
                 item.timestamp, item.old_state, item.new_state, item.reason, "AWS"
             )
-    for row in AlarmTransition.objects.filter(alarm_name=alarm.name)[:500]:
+    shown = AlarmTransition.objects.filter(
+        Q(environment=environments.current_name()) | Q(environment=""), alarm_name=alarm.name
+    )
+    for row in shown[:500]:
         key = (int(row.changed_at.timestamp()), row.new_state)
         if key in merged:
             entry = merged[key]

@@ -230,6 +230,15 @@ def get(name: str) -> Environment | None:
     return next((env for env in all_environments() if env.name == name), None)
 
 
+def name_for_arn(arn: str) -> str:
+    """The environment an ARN belongs to: the one configured environment in its Region,
+    or "" when none or several are (a message from SNS names no environment)."""
+    parts = arn.split(":")
+    region = parts[3] if len(parts) > 3 else ""
+    found = [env.name for env in all_environments() if region and env.region == region]
+    return found[0] if len(found) == 1 else ""
+
+
 def default() -> Environment:
     """The first environment: where ``/`` leads and what commands use without ``--env``."""
     return all_environments()[0]

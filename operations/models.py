@@ -429,8 +429,14 @@ class OperationMessage(models.Model):
 
 
 class AlarmTransition(models.Model):
-    """Alarm state changes the dashboard saw itself: AWS keeps about 14 days of history."""
+    """Alarm state changes the dashboard saw itself: AWS keeps about 14 days of history.
 
+    Kept per environment: two environments' alarms often share a name (``orders-dlq``),
+    and each alarm page shows its own environment's history. ``environment`` is "" for a
+    change whose environment is unknown (an SNS message matching no single configured
+    Region); those show in every environment."""
+
+    environment = models.CharField(max_length=64, blank=True, default="", db_index=True)
     alarm_name = models.CharField(max_length=255, db_index=True)
     alarm_arn = models.CharField(max_length=1024, blank=True)
     old_state = models.CharField(max_length=32, blank=True)
@@ -443,7 +449,8 @@ class AlarmTransition(models.Model):
         ordering = ["-changed_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["alarm_name", "changed_at", "new_state"], name="unique_alarm_transition"
+                fields=["environment", "alarm_name", "changed_at", "new_state"],
+                name="unique_alarm_transition_per_environment",
             )
         ]
 

@@ -33,6 +33,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 
+from operations import environments
 from operations.models import AlarmTransition
 
 logger = logging.getLogger(__name__)
@@ -214,6 +215,7 @@ def record(change: AlarmChange) -> bool:
     try:
         with transaction.atomic():
             AlarmTransition.objects.create(
+                environment=environments.name_for_arn(change.arn),
                 alarm_name=change.name,
                 alarm_arn=change.arn,
                 old_state=change.old_state,

@@ -75,3 +75,50 @@ def test_an_aws_error_is_logged_not_raised(cloudwatch_stub: Stubber, settings: A
     settings.EVENTOPS_SNS_TOPIC_ARNS = []
     cloudwatch_stub.add_client_error("describe_alarm_history", "Throttling", http_status_code=400)
     assert alarm_ingest.poll() == 0
+
+
+@pytest.fixture
+def two_environments(tmp_path: Any, settings: Any) -> Iterator[None]:
+    from operations import environments
+
+    path = tmp_path / "environments.toml"
+    path.write_text(
+        '[environments.prod]\nregion = "eu-west-1"\n[environments.staging]\nregion = "us-west-2"\n'
+    )
+    settings.EVENTOPS_ENVIRONMENTS_FILE = str(path)
+    environments.reset()
+    yield
+    environments.reset()
+
+
+def test_the_same_alarm_name_in_two_environments_keeps_two_histories(
+    two_environments: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from operations import alarms, environments
+    from operations.aws import cloudwatch
+
+    at = datetime(2026, 5, 1, 11, 58, tzinfo=UTC)
+    item = cloudwatch.AlarmHistoryItem("orders-dlq", at, "StateUpdate", "", "OK", "ALARM", "x")
+    prod, staging = environments.get("prod"), environments.get("staging")
+    assert prod is not None and staging is not None
+    for environment in (prod, staging):
+        with environments.activate(environment):
+            alarms.record_history([item])
+    # An SNS message whose Region matches one environment is that environment's.
+    assert environments.name_for_arn("arn:aws:cloudwatch:us-west-2:1:alarm:orders-dlq") == (
+        "staging"
+    )
+    assert environments.name_for_arn("arn:aws:cloudwatch:ap-south-1:1:alarm:x") == ""
+    AlarmTransition.objects.create(
+        environment="staging", alarm_name="orders-dlq", new_state="OK", changed_at=NOW
+    )
+
+    monkeypatch.setattr(cloudwatch, "describe_alarm_history", lambda *a, **k: [])
+    alarm = cloudwatch.Alarm("orders-dlq", "", "metric", "ALARM", "", None, True)
+    with environments.activate(prod):
+        shown_prod, _ = alarms.history(alarm)
+    with environments.activate(staging):
+        shown_staging, _ = alarms.history(alarm)
+    assert [e.new_state for e in shown_prod] == ["ALARM"]
+    assert [e.new_state for e in shown_staging] == ["OK", "ALARM"]
+    assert AlarmTransition.objects.filter(alarm_name="orders-dlq").count() == 3
