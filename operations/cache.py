@@ -41,7 +41,7 @@ from concurrent import futures
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar
 
 from django.conf import settings
 from django.core.cache import cache, caches
@@ -480,25 +480,35 @@ STILL_READING = "Still reading this from AWS; it will show on the next refresh."
 FIRST_READ_SECONDS = 1.0
 
 
-def first_read_in_background(
-    name: str, read: Callable[[], Cached[T]], wait: float | None = None
-) -> Cached[T]:
-    """``read()`` (a ``cached(name, ...)`` read), unless it was never made: then it runs
-    in a background job (one, whoever asks), and the caller gets its result if it comes
-    within ``wait`` seconds, else a "still reading" failure that the page shows like any
-    other, and fills in on the next poll. A cold dashboard at 1,000 consumers spends
-    thousands of calls on a read (every rule's targets): never inside a request.
-    Caching off (TTL 0): nothing could keep a background result, so it reads now."""
-    if ttl() <= 0 or lookup(name) is not None:
-        return read()
-    start_once(f"{name}:first-read", read)
+def first_reads_in_background(
+    reads: dict[str, Callable[[], Cached[Any]]], wait: float | None = None
+) -> dict[str, Cached[Any]]:
+    """Each ``reads[name]()`` (a ``cached(name, ...)`` read), unless it was never made:
+    then it runs in a background job (one, whoever asks), and the caller gets its result
+    if it comes within ``wait`` seconds (all of them share the wait), else a "still
+    reading" failure that the page shows like any other, and fills in on the next poll.
+    A cold dashboard at 1,000 consumers spends thousands of calls on such a read (every
+    rule's targets): never inside a request. Caching off (TTL 0): nothing could keep a
+    background result, so they are read now."""
+    found: dict[str, Cached[Any]] = {}
+    pending: list[str] = []
+    for name, read in reads.items():
+        if ttl() <= 0 or lookup(name) is not None:
+            found[name] = read()
+        else:
+            start_once(f"{name}:first-read", read)
+            pending.append(name)
     deadline = time.monotonic() + (FIRST_READ_SECONDS if wait is None else wait)
-    while time.monotonic() < deadline:
+    while pending and time.monotonic() < deadline:
         time.sleep(POLL_SECONDS)
-        found = lookup(name)
-        if found is not None:
-            return cast("Cached[T]", found)
-    return _failed(None, (time.time(), STILL_READING, "", False))
+        for name in list(pending):
+            result = lookup(name)
+            if result is not None:
+                found[name] = result
+                pending.remove(name)
+    for name in pending:
+        found[name] = _failed(None, (time.time(), STILL_READING, "", False))
+    return {name: found[name] for name in reads}
 
 
 def lookup(name: str) -> Cached[Any] | None:

@@ -791,9 +791,14 @@ def queue_detail(inventory_c: Cached[QueueInventory], name: str, range_key: str)
     queue = attributes_c.value or inventory.queues[name]
     # Every rule's targets, every alarm, every mapping: read in the background the first
     # time (a cold dashboard at 1,000 consumers), never inside this request.
-    buses_c = read_cache.first_read_in_background("buses", buses)
-    alarms_c = read_cache.first_read_in_background("alarms", alarms)
-    mappings_c = read_cache.first_read_in_background("event-source-mappings", mappings)
+    first = read_cache.first_reads_in_background(
+        {"buses": buses, "alarms": alarms, "event-source-mappings": mappings}
+    )
+    buses_c, alarms_c, mappings_c = (
+        first["buses"],
+        first["alarms"],
+        first["event-source-mappings"],
+    )
     dlq = inventory.dlq_of(queue)
     if dlq is not None:
         dlq = exact_attributes(dlq).value or dlq

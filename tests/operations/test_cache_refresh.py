@@ -243,3 +243,17 @@ def test_keys_of_any_aws_name_suit_every_backend() -> None:
     assert len(set(keys)) == 3
     assert read_cache.cache_key("alarm:orders-dlq").endswith(":alarm:orders-dlq")
     assert read_cache.cache_key("alarm:ördérs alarm") != read_cache.cache_key("alarm:ordrs alarm")
+
+
+def test_first_reads_start_together_and_share_one_wait(monkeypatch) -> None:
+    started: list[str] = []
+    waits: list[list[str]] = []
+    monkeypatch.setattr(read_cache, "start_once", lambda name, job: started.append(name) or True)
+    monkeypatch.setattr(read_cache.time, "sleep", lambda s: waits.append(list(started)))
+    reads = {n: (lambda n=n: read_cache.cached(n, lambda: 1)) for n in ("a", "b", "c")}
+
+    found = read_cache.first_reads_in_background(reads, wait=0.2)
+
+    assert started == ["a:first-read", "b:first-read", "c:first-read"]
+    assert waits and all(seen == started for seen in waits)  # every job began before a wait
+    assert all(result.error == read_cache.STILL_READING for result in found.values())
