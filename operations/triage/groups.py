@@ -128,7 +128,8 @@ def _create(
                 key=signature.key,
                 consumer=signature.consumer[:256],
                 exception_name=signature.exception_name[:256],
-                title=signature.title[:600],
+                # Stored masked, as the excerpt: an error may quote a value (an e-mail).
+                title=masking.mask_text(signature.title)[:600],
                 top_frame=signature.top_frame[:512],
                 first_seen=now,
                 last_seen=now,

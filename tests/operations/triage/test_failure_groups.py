@@ -63,6 +63,14 @@ def test_the_stored_sample_is_masked() -> None:
     assert "password" in group.sample_excerpt
 
 
+def test_the_stored_title_is_masked(settings: Any) -> None:
+    settings.EVENTOPS_MASK_PATTERNS = [r"[\w.+-]+@[\w-]+\.[\w.]+"]
+    _record(_seen("a", "login failed for ada@example.com with password=hunter2"))
+    title = FailureGroup.objects.get().title
+    assert "hunter2" not in title and "ada@example.com" not in title
+    assert title.startswith("ValueError: login failed for ")
+
+
 def test_opening_a_group_signals_once(changes: list[tuple[int, str]]) -> None:
     _record(_seen("a", "amount -5 invalid"))
     _record(_seen("b", "amount -6 invalid"))
