@@ -40,6 +40,10 @@ class TableFilters:
         return bool(self.group or self.event_type or self.correlation_id or self.text)
 
 
+# The most of a traceback a row shows (the logs keep the whole of it).
+TRACEBACK_CHARS = 20_000
+
+
 @dataclass
 class TableRow:
     """A peeked message with the columns of a scanned row (and its body, for the page)."""
@@ -54,6 +58,9 @@ class TableRow:
     error: str
     excerpt: str
     message: Any = None
+    # The exception's traceback as the consumer logged it (peeked rows; masked like the
+    # error for a viewer who sees bodies masked). A scan's stored rows keep none.
+    traceback: str = ""
 
 
 def _order(sort: str) -> tuple[str, bool]:
@@ -134,6 +141,9 @@ def peek_rows(
             error=(masking.mask_text(item.error.summary) if masked else item.error.summary)[:500],
             excerpt=excerpt(item.message),
             message=item.message,
+            traceback=(masking.mask_text(item.error.traceback) if masked else item.error.traceback)[
+                :TRACEBACK_CHARS
+            ],
         )
         for item in seen
     ]

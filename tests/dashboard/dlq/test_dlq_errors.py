@@ -83,6 +83,23 @@ def test_each_message_shows_its_consumers_error_masked_for_a_viewer(
     assert "billing.py:40 in charge" in html and CARD not in html
 
 
+def test_each_row_carries_the_logged_traceback_masked_for_a_viewer(
+    viewer_client: Any, queues: Queues, consumer: Any
+) -> None:
+    consumer(queues.put_event(1), "-5")
+    html = page(viewer_client).content.decode()
+    assert '<details class="traceback"><summary>traceback</summary>' in html
+    assert "File &quot;/var/task/billing.py&quot;, line 40, in charge" in html
+    assert "refused for card ••••1111</pre>" in html and CARD not in html
+
+
+def test_an_admin_sees_the_traceback_unmasked(
+    admin_client: Any, queues: Queues, consumer: Any
+) -> None:
+    consumer(queues.put_event(1), "-5")
+    assert f"refused for card {CARD}</pre>" in page(admin_client).content.decode()
+
+
 def test_an_admin_sees_the_error_unmasked(admin_client: Any, queues: Queues, consumer: Any) -> None:
     consumer(queues.put_event(1), "-5")
     assert f"ValueError: amount -5 refused for card {CARD}" in page(admin_client).content.decode()
