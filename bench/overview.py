@@ -289,7 +289,7 @@ def in_process(sizes: list[int], rounds: int) -> None:
                     response = client.get(overview_path, **htmx)
                     served_ms.append((time.perf_counter() - started) * 1000)
                     assert response.status_code == 200
-                    read_cache.wait_for_background()
+                    read_cache.wait_for_background(timeout=600)
                     refresh_ms.append((time.perf_counter() - started) * 1000)
                     last_refresh = Counter(calls)
                     refresh_calls.append(float(sum(calls.values())))
