@@ -282,18 +282,21 @@ def finish_parent(parent_id: int | None) -> bool:
 
 
 def merged(parent: Operation, parts: list[Operation]) -> tuple[str, dict[str, Any]]:
-    """The parent's final state and fields from its parts'."""
+    """The parent's final state and fields from its parts', judged as one pass: what was
+    asked for and did not move is the parts' failures and held-back messages, plus what
+    the last end-of-pass check left unexamined, plus any part stopped by an error."""
     sums = {name: sum(getattr(p, name) for p in parts) for name in COUNTERS}
-    states = {p.state for p in parts}
-    if parent.cancel_requested or states == {Operation.State.CANCELLED}:
-        state = Operation.State.CANCELLED
-    elif states == {Operation.State.SUCCEEDED}:
-        state = Operation.State.SUCCEEDED
-    elif not sums["moved"]:
-        state = Operation.State.FAILED
-    else:
-        state = Operation.State.PARTIAL
     outcome = merged_outcome(parts, sums)
+    short = sums["failed"] + sums["held_back"] + outcome["not_found"] + outcome["unexamined"]
+    stopped = any(p.error for p in parts) or any(
+        p.state == Operation.State.CANCELLED for p in parts
+    )
+    if parent.cancel_requested:
+        state = Operation.State.CANCELLED
+    elif not short and not stopped:
+        state = Operation.State.SUCCEEDED
+    else:
+        state = Operation.State.PARTIAL if sums["moved"] else Operation.State.FAILED
     progress = dict(parent.progress or {})
     progress.update(
         live_rate=0.0,
@@ -310,10 +313,11 @@ def merged(parent: Operation, parts: list[Operation]) -> tuple[str, dict[str, An
 
 def merged_outcome(parts: list[Operation], sums: dict[str, int]) -> dict[str, Any]:
     """Reasons summed. What was left unexamined is the word of the part that last ran
-    the full end-of-pass check (a part that died and resumed may have run it twice)."""
+    the full end-of-pass check (one that died after another's check and resumed ran it
+    again, later and truer); the others' "not examined" reasons are dropped."""
     outcomes = [(p, p.outcome or {}) for p in parts]
-    checked = [(p, o) for p, o in outcomes if o.get("unexamined")]
-    last = max(checked, key=lambda po: po[0].finished_at or timezone.now())[0] if checked else None
+    checked = [p for p, o in outcomes if o.get("end_checked") or o.get("unexamined")]
+    last = max(checked, key=lambda p: p.finished_at or timezone.now()) if checked else None
     reasons: Counter[str] = Counter()
     unexamined = 0
     for part, outcome in outcomes:

@@ -164,6 +164,9 @@ class Redrive:
         state = final_state(self.ledger, self.shortfall, cancelled=cancelled)
         destinations = sorted(arn for arn, url in self.destinations.items() if url)
         result = outcome(self.ledger, self.groups, self.shortfall, destinations)
+        if self.op.parent_id:
+            # This part said what the DLQ still held (redrive_parts.merged_outcome).
+            result["end_checked"] = self._last
         self.op.finish(
             self.token, state, error=self.shortfall.error, outcome=result, **self._fields()
         )

@@ -39,9 +39,12 @@ DLQ_KINDS = frozenset(
 
 @require_GET
 def operation_list(request: HtmxHttpRequest) -> HttpResponse:
-    """Every operation, newest first, filterable by kind, state, user and target."""
+    """Every operation, newest first, filterable by kind, state, user and target. The parts
+    of a redrive split across workers are on its page, not here."""
     chosen = {key: request.GET.get(key, "").strip()[:200] for key in FILTERS}
-    rows = Operation.objects.filter(environment__in=environment_scope(request, chosen))
+    rows = Operation.objects.filter(
+        environment__in=environment_scope(request, chosen), parent__isnull=True
+    )
     if chosen["kind"]:
         rows = rows.filter(kind=chosen["kind"])
     if chosen["state"]:
@@ -51,6 +54,8 @@ def operation_list(request: HtmxHttpRequest) -> HttpResponse:
     if chosen["target"]:
         rows = rows.filter(target__icontains=chosen["target"])
     page = Paginator(rows, 50).get_page(request.GET.get("page"))
+    for op in page:
+        redrive_parts.live_totals(op)  # a running split redrive: its parts' sums
     query = urlencode({k: v for k, v in chosen.items() if v})
     context = {
         "page": page,

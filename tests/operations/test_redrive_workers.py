@@ -433,3 +433,23 @@ def test_the_form_takes_workers_and_refuses_bad_ones() -> None:
     assert "workers" in form({"workers": "17"}).errors
     assert "FIFO" in str(form({"workers": "2"}, fifo=True).errors["workers"])
     assert "named" in str(form({"workers": "2", "message_ids": "abc"}).errors["workers"])
+
+
+def test_the_last_end_of_pass_check_says_what_was_left(aws: None) -> None:
+    """A part that checked the end of the pass while a dead sibling still hid messages
+    reported them unexamined; the sibling resumed, moved them and checked again later:
+    its word stands, and the redrive succeeded."""
+    _, _, source_arn, dlq_url = make_queues()
+    parent = start(dlq_url, 2, destination_arn=source_arn)
+    first, second = parts(parent)
+    why = "not examined: hidden by another consumer"
+    first.finish(
+        None,
+        "partial",
+        moved=5,
+        outcome={"moved": 5, "unexamined": 4, "end_checked": True, "reasons": {why: 4}},
+    )
+    second.finish(None, "succeeded", moved=4, outcome={"moved": 4, "end_checked": True})
+    parent.refresh_from_db()
+    assert (parent.state, parent.moved) == ("succeeded", 9)
+    assert (parent.outcome["unexamined"], parent.outcome["reasons"]) == (0, {})

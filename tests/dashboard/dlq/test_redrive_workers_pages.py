@@ -53,3 +53,10 @@ def test_the_api_shows_the_sums_and_the_parts(viewer_api: ApiClient) -> None:
     assert [(p["part"], p["moved"]) for p in body["parts"]] == [(1, 10), (2, 20), (3, 5)]
     part = viewer_api.get(f"/api/v1/env/default/operations/{body['parts'][0]['id']}").json()
     assert (part["parent"], part["part"]) == (parent.pk, 1)
+
+
+def test_the_list_shows_the_parent_with_its_sums_not_the_parts(viewer_client) -> None:
+    parent = split()
+    response = viewer_client.get(reverse("operations:list", args=["default"]))
+    rows = list(response.context["page"])
+    assert [(op.pk, op.moved) for op in rows] == [(parent.pk, 35)]
