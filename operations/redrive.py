@@ -9,6 +9,7 @@ Callers (the views, ``manage.py redrive``, the Celery task) use this module.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -84,12 +85,15 @@ def create(request: StartRequest) -> Operation:
         )
         label = sqs.queue_name_from_url(request.dlq_url)
         return redrive_parts.create(request, kind, label)
+    params = request.params
+    if request.native and params.workers > 1:
+        params = dataclasses.replace(params, workers=1)  # SQS's move task needs no workers
     with transaction.atomic():
         return Operation.objects.create(
             kind=kind,
             target=request.dlq_url,
             target_label=sqs.queue_name_from_url(request.dlq_url),
-            parameters=request.params.to_parameters(),
+            parameters=params.to_parameters(),
             reason=request.reason,
             requested_by=request.user,
             requested_by_name=request.user_name,

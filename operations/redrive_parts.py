@@ -137,7 +137,11 @@ def create(request: StartRequest, kind: str, target_label: str) -> Operation:
 
 def has_parts(op: Operation) -> bool:
     """Whether ``op`` is a parent whose parts run it."""
-    return op.parent_id is None and int((op.parameters or {}).get("workers") or 1) > 1
+    return (
+        op.kind == Operation.Kind.REDRIVE
+        and op.parent_id is None
+        and int((op.parameters or {}).get("workers") or 1) > 1
+    )
 
 
 def parts_of(parent_id: int) -> list[Operation]:

@@ -453,3 +453,13 @@ def test_the_last_end_of_pass_check_says_what_was_left(aws: None) -> None:
     parent.refresh_from_db()
     assert (parent.state, parent.moved) == ("succeeded", 9)
     assert (parent.outcome["unexamined"], parent.outcome["reasons"]) == (0, {})
+
+
+def test_sqs_move_task_takes_no_workers(aws: None) -> None:
+    """SQS's own move task (a whole-queue redrive with EVENTOPS_NATIVE_REDRIVE) is one
+    operation: the workers asked for are not kept, and the task runs it."""
+    _, _, source_arn, dlq_url = make_queues()
+    params = engine.RedriveParams(workers=4, destination_arn=source_arn)
+    op = engine.create(engine.StartRequest(dlq_url, params, "t", None, "t", native=True))
+    assert (op.kind, op.parameters["workers"], op.parts.count()) == ("native_redrive", 1, 0)
+    assert not redrive_parts.has_parts(op)
