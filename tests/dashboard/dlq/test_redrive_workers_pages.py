@@ -60,3 +60,19 @@ def test_the_list_shows_the_parent_with_its_sums_not_the_parts(viewer_client) ->
     response = viewer_client.get(reverse("operations:list", args=["default"]))
     rows = list(response.context["page"])
     assert [(op.pk, op.moved) for op in rows] == [(parent.pk, 35)]
+
+
+def test_the_form_starts_a_redrive_on_several_workers(operator_client, queues, worker) -> None:
+    from .conftest import Queues
+
+    assert isinstance(queues, Queues)
+    for i in range(7):
+        queues.put_event(i)
+    start = reverse("operations:redrive_start", args=["default", "orders-dlq"])
+    data = {"reason": "deep DLQ", "destination_arn": queues.source_arn, "workers": "2"}
+    with worker():
+        response = operator_client.post(start, data)
+    parent = Operation.objects.get(parent__isnull=True)
+    assert response.status_code == 302 and response["Location"].endswith(f"/{parent.pk}/")
+    assert (parent.state, parent.moved, parent.parts.count()) == ("succeeded", 7, 2)
+    assert queues.depth(queues.source_url) == 7 and queues.depth(queues.dlq_url) == 0
