@@ -215,15 +215,20 @@ def share_total(op: Operation, depth: int) -> int:
 
 
 def set_parts_rate(parent: Operation, rate: float | None) -> None:
-    """The parent's new rate, split across its active parts (inside ``set_rate``'s
-    transaction): each part's run reads its own within a second."""
-    n = max(1, int((parent.parameters or {}).get("workers") or 1))
-    for part in Operation.objects.select_for_update().filter(
-        parent_id=parent.pk, state__in=Operation.ACTIVE_STATES
-    ):
+    """The parent's rate, split evenly across its active parts (under the parent row's
+    lock: ``set_rate``, or a part that just ended); each part's run reads its own within
+    a second. Only active parts send, so together they never exceed it."""
+    active = list(
+        Operation.objects.select_for_update().filter(
+            parent_id=parent.pk, state__in=Operation.ACTIVE_STATES
+        )
+    )
+    for part in active:
         parameters = dict(part.parameters or {})
-        parameters["rate"] = rate / n if rate else None
-        Operation.objects.filter(pk=part.pk).update(parameters=parameters)
+        share = rate / len(active) if rate else None
+        if parameters.get("rate") != share:
+            parameters["rate"] = share
+            Operation.objects.filter(pk=part.pk).update(parameters=parameters)
 
 
 def request_cancel(parent: Operation, *, by: str, reason: str) -> None:
@@ -278,7 +283,13 @@ def finish_parent(parent_id: int | None) -> bool:
         if parent is None:
             return False
         parts = parts_of(parent.pk)
-        if not parts or any(p.is_active for p in parts):
+        if not parts:
+            return False
+        if any(p.is_active for p in parts):
+            # The parts still running share the rate the ended one leaves.
+            rate = (parent.parameters or {}).get("rate")
+            if rate:
+                set_parts_rate(parent, float(rate))
             return False
         state, fields = merged(parent, parts)
         errors = sorted({p.error for p in parts if p.error})

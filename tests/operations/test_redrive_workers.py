@@ -268,9 +268,11 @@ def test_a_rate_change_reaches_every_part(aws: None) -> None:
     assert [p.parameters["rate"] for p in parts(parent)] == [5.0] * 4
     assert set_rate(parent.pk, 8.0, by="alice")
     assert [current_rate(p.pk) for p in parts(parent)] == [2.0] * 4
+    parts(parent)[0].finish(None, "succeeded")  # the others share what it leaves
+    assert [current_rate(p.pk) for p in parts(parent)[1:]] == pytest.approx([8 / 3] * 3)
     assert set_rate(parent.pk, None, by="alice")
-    assert [current_rate(p.pk) for p in parts(parent)] == [None] * 4
-    assert not set_rate(parts(parent)[0].pk, 1.0, by="alice")  # a part's is its parent's
+    assert [current_rate(p.pk) for p in parts(parent)[1:]] == [None] * 3
+    assert not set_rate(parts(parent)[1].pk, 1.0, by="alice")  # a part's is its parent's
 
 
 def test_one_active_operation_per_dlq_still_holds(aws: None) -> None:
