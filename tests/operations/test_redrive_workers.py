@@ -465,3 +465,14 @@ def test_sqs_move_task_takes_no_workers(aws: None) -> None:
     op = engine.create(engine.StartRequest(dlq_url, params, "t", None, "t", native=True))
     assert (op.kind, op.parameters["workers"], op.parts.count()) == ("native_redrive", 1, 0)
     assert not redrive_parts.has_parts(op)
+
+
+def test_operations_list_shows_the_sums_and_names_the_parts(aws: None) -> None:
+    _, _, source_arn, dlq_url = make_queues()
+    parent = start(dlq_url, 2, destination_arn=source_arn)
+    Operation.objects.filter(parent=parent).update(moved=3)
+    out = StringIO()
+    call_command("operations", "list", stdout=out)
+    lines = out.getvalue().splitlines()
+    assert f"#{parent.pk}\tredrive\trunning" in lines[-1] and "moved=6" in lines[-1]
+    assert f"[part 2 of #{parent.pk}]" in lines[0]
