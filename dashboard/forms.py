@@ -8,7 +8,7 @@ from typing import Any
 from django import forms
 
 from operations import dlq, dlq_actions, redrive
-from operations.redrive_params import MAX_CONCURRENCY
+from operations.redrive_params import MAX_CONCURRENCY, MAX_WORKERS
 from operations.redrive_rate import MAX_RATE, RateError, parse_rate
 from operations.triage import groups, table
 
@@ -93,6 +93,15 @@ class StartForm(FilterForm):
         help_text="Receive/send/delete pipelines run in parallel (empty: the default). "
         "A FIFO DLQ runs one, in group order.",
     )
+    workers = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_WORKERS,
+        initial=1,
+        label="Workers",
+        help_text="Split the redrive across this many Celery workers, for very deep DLQs "
+        "(standard queues only; the rate and the limit are shared between them).",
+    )
     destination_arn = forms.ChoiceField(
         required=False,
         label="Source queue for messages without DeadLetterQueueSourceArn",
@@ -100,6 +109,18 @@ class StartForm(FilterForm):
     reason = forms.CharField(
         max_length=2000, widget=forms.Textarea(attrs={"rows": 2}), help_text=REASON_HELP
     )
+
+    def clean_workers(self) -> int:
+        workers = int(self.cleaned_data.get("workers") or 1)
+        message_ids = (self.data.get("message_ids") or "").split()
+        try:
+            redrive.check_workers(workers, dlq_url=".fifo" if self.fifo else "")
+        except redrive.WorkersError as exc:
+            why = str(exc)
+            raise forms.ValidationError(f"{why[:1].upper()}{why[1:]}.") from exc
+        if workers > 1 and message_ids:
+            raise forms.ValidationError("A redrive of named messages runs on one worker.")
+        return workers
 
     def start_request(
         self, dlq_url: str, dlq_arn: str, user: Any, user_name: str, *, masked: bool
@@ -113,6 +134,7 @@ class StartForm(FilterForm):
             max_messages=data["max_messages"],
             rate=data["rate"],
             concurrency=data["concurrency"],
+            workers=data.get("workers") or 1,
             destination_arn=data["destination_arn"] or "",
             dlq_arn=dlq_arn,
         )
@@ -120,8 +142,11 @@ class StartForm(FilterForm):
             dlq_url, params, data["reason"], user, user_name, native=redrive.use_native(params)
         )
 
-    def __init__(self, *args: Any, sources: list[tuple[str, str]], **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, sources: list[tuple[str, str]], fifo: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
+        self.fifo = fifo
         field = self.fields["destination_arn"]
         assert isinstance(field, forms.ChoiceField)
         field.choices = [("", "—"), *sources] if len(sources) != 1 else sources

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
-from operations import native_redrive
+from operations import native_redrive, redrive_parts
 from operations.aws import events, sqs
 from operations.aws.errors import AwsError
 from operations.models import Operation
@@ -39,8 +39,12 @@ class CancelResult:
 def cancel(op: Operation, *, by: str, reason: str = "") -> CancelResult:
     """Ask ``op`` to stop, on behalf of ``by`` (a user name, or ``cli:<user>``)."""
     op.refresh_from_db()
+    if op.parent is not None:
+        op = op.parent  # a part of a redrive split across workers: stop all of it
     if op.is_finished:
         return _finished(op)
+    if redrive_parts.has_parts(op):
+        return _cancel_parts(op, by, reason)
     if op.kind == Operation.Kind.REPLAY:
         return _cancel_replay(op, by, reason)
     if op.kind == Operation.Kind.NATIVE_REDRIVE:
@@ -50,6 +54,18 @@ def cancel(op: Operation, *, by: str, reason: str = "") -> CancelResult:
     if op.is_finished:
         return CancelResult(ENDED, f"Operation #{op.pk} was cancelled.")
     return CancelResult(REQUESTED, "Cancellation requested: it stops after the current batch.")
+
+
+def _cancel_parts(op: Operation, by: str, reason: str) -> CancelResult:
+    """A redrive split across workers: every part stops after its current batch."""
+    op.request_cancel(by=by, reason=reason)
+    redrive_parts.request_cancel(op, by=by, reason=reason)
+    op.refresh_from_db()
+    if op.is_finished:
+        return CancelResult(ENDED, f"Operation #{op.pk} was cancelled.")
+    return CancelResult(
+        REQUESTED, "Cancellation requested: every worker stops after its current batch."
+    )
 
 
 def _finished(op: Operation) -> CancelResult:

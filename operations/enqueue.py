@@ -99,4 +99,5 @@ def _mark_unreachable(op: Operation, exc: BaseException) -> None:
         state=Operation.State.FAILED, error=error[:10_000], finished_at=now, updated_at=now
     ):
         ended(op.pk)
+        op.part_ended()
     op.refresh_from_db()

@@ -102,6 +102,13 @@ class Operation(models.Model):
     lease_token = models.UUIDField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    # A redrive split across several workers (``--workers``): each part is an operation
+    # of its own (lease, ledger, task) under its parent, which the operator sees and
+    # cancels; the parent is finished from its parts (operations/redrive_parts.py).
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="parts"
+    )
+    part = models.PositiveSmallIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -121,7 +128,8 @@ class Operation(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["environment", "target"],
-                condition=Q(state__in=["pending", "running"]),
+                # Parts share their parent's target; the parent holds the lock.
+                condition=Q(state__in=["pending", "running"], parent__isnull=True),
                 name="one_active_operation_per_target",
                 violation_error_message="Another operation is already active on this target.",
             )
@@ -241,7 +249,15 @@ class Operation(models.Model):
         self.refresh_from_db()
         if updated:
             ended(self.pk)
+            self.part_ended()
         return bool(updated)
+
+    def part_ended(self) -> None:
+        """A part of a redrive split across workers ended: its parent ends with its last."""
+        if self.parent_id is not None:
+            from operations.redrive_parts import finish_parent
+
+            finish_parent(self.parent_id)
 
     @property
     def is_abandoned(self) -> bool:
@@ -287,6 +303,7 @@ class Operation(models.Model):
         ):
             self.refresh_from_db()
             ended(self.pk)
+            self.part_ended()
             return True
         if end_abandoned and self.end_if_abandoned(
             self.State.CANCELLED,
@@ -317,6 +334,7 @@ class Operation(models.Model):
         self.refresh_from_db()
         if updated:
             ended(self.pk)
+            self.part_ended()
         return bool(updated)
 
 

@@ -154,7 +154,8 @@ def notify_operation(operation_id: int, **_: Any) -> None:
     from operations.models import Operation
 
     op = Operation.objects.filter(pk=operation_id).first()
-    if op is not None and op.is_finished:
+    # A part of a redrive split across workers: its parent is announced.
+    if op is not None and op.is_finished and op.parent_id is None:
         announce(operation_message(op))
 
 

@@ -9,6 +9,7 @@ Callers (the views, ``manage.py redrive``, the Celery task) use this module.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,17 +18,21 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from operations import environments
+from operations import environments, redrive_parts
 from operations.aws import sqs
 from operations.models import Operation
-from operations.redrive_params import MAX_CONCURRENCY, RedriveParams, lease_seconds
+from operations.redrive_params import MAX_CONCURRENCY, MAX_WORKERS, RedriveParams, lease_seconds
+from operations.redrive_parts import WorkersError, check_workers
 from operations.redrive_pass import Redrive
 
 __all__ = [
     "MAX_CONCURRENCY",
+    "MAX_WORKERS",
     "Redrive",
     "RedriveParams",
     "StartRequest",
+    "WorkersError",
+    "check_workers",
     "active_operation",
     "create",
     "lease_seconds",
@@ -73,12 +78,22 @@ class StartRequest:
 def create(request: StartRequest) -> Operation:
     """Write the Operation row (``IntegrityError`` if another is active on this DLQ)."""
     kind = Operation.Kind.NATIVE_REDRIVE if request.native else Operation.Kind.REDRIVE
+    if request.params.workers > 1 and not request.native:
+        # Split across workers (redrive_parts); SQS's own move task needs no workers.
+        redrive_parts.check_workers(
+            request.params.workers, dlq_url=request.dlq_url, params=request.params
+        )
+        label = sqs.queue_name_from_url(request.dlq_url)
+        return redrive_parts.create(request, kind, label)
+    params = request.params
+    if request.native and params.workers > 1:
+        params = dataclasses.replace(params, workers=1)  # SQS's move task needs no workers
     with transaction.atomic():
         return Operation.objects.create(
             kind=kind,
             target=request.dlq_url,
             target_label=sqs.queue_name_from_url(request.dlq_url),
-            parameters=request.params.to_parameters(),
+            parameters=params.to_parameters(),
             reason=request.reason,
             requested_by=request.user,
             requested_by_name=request.user_name,
@@ -89,17 +104,33 @@ def start(request: StartRequest) -> Operation:
     """Write the Operation row and enqueue its task once the row is committed.
 
     Raises ``IntegrityError`` when another operation is active on this DLQ."""
-    from operations.enqueue import enqueue
+    from operations.enqueue import QueueUnavailable, enqueue
 
     op = create(request)
-    enqueue(op)  # QueueUnavailable (the row failed) when the broker cannot take it
+    parts = list(op.parts.order_by("part")) if redrive_parts.has_parts(op) else [op]
+    for part in parts:
+        try:
+            enqueue(part)  # QueueUnavailable (the row failed) when the broker cannot take it
+        except QueueUnavailable as exc:
+            if part is op:
+                raise
+            # No part may wait for a broker that refused one: the others fail too, and
+            # the parent ends with them (or with those a worker already took).
+            for other in parts:
+                other.refresh_from_db()
+                if other.state == Operation.State.PENDING:
+                    other.finish(None, Operation.State.FAILED, error=str(exc))
+            raise QueueUnavailable(op.pk, exc.__cause__ or exc) from exc
     return op
 
 
 def active_operation(target: str) -> Operation | None:
     """The pending or running operation on ``target``, if any (for "already running" links)."""
     return Operation.objects.filter(
-        environment=environments.current_name(), target=target, state__in=Operation.ACTIVE_STATES
+        environment=environments.current_name(),
+        target=target,
+        state__in=Operation.ACTIVE_STATES,
+        parent__isnull=True,  # a redrive split across workers: its parent, not a part
     ).first()
 
 
@@ -111,6 +142,8 @@ def run_inline(
 ) -> Operation:
     """Claim and run ``op`` in this process (``manage.py redrive --wait``, tests);
     ``progress`` is called with the row every few seconds."""
+    if redrive_parts.has_parts(op):
+        raise ValueError("a redrive split across workers runs on Celery workers, not inline")
     token = op.claim(lease_seconds())
     if token is None:
         return op
@@ -121,12 +154,15 @@ def run_inline(
 
 def progress_line(op: Operation) -> str:
     """One line of a running redrive's progress: counts, live rate, limit, pipelines."""
+    redrive_parts.live_totals(op)
     progress = op.progress or {}
     total = f" of {op.total}" if op.total is not None else ""
     limit = progress.get("rate_limit")
     limit_text = f"limit {limit:g}/s" if limit else "no rate limit"
+    n = int((op.parameters or {}).get("workers") or 1)
+    workers = f" on {n} workers" if redrive_parts.has_parts(op) else ""
     return (
         f"#{op.pk}: moved {op.moved}{total}, failed {op.failed}, skipped {op.skipped}; "
         f"{progress.get('live_rate', 0):g} msg/s ({limit_text}), "
-        f"{progress.get('concurrency', 1)} pipelines"
+        f"{progress.get('concurrency', 1)} pipelines{workers}"
     )

@@ -68,6 +68,9 @@ class Outbox:
         self.copies: set[str] = set()
         self.copies_until = float("inf")
         self.touched: set[str] = set()
+        # A sibling part sent these (redrive_parts): to delete, not counted here.
+        self.foreign: set[str] = set()
+        self.foreign_deleted = 0
         self.sent = 0
         self.batches = 0
 
@@ -83,6 +86,12 @@ class Outbox:
         """A message sent already (by an earlier run, or whose delete failed): delete it."""
         self._received()
         self.to_delete.setdefault(message_id, message)
+
+    def add_foreign(self, message_id: str) -> None:
+        """A message a sibling part sent and did not delete (its worker died): delete it
+        without recording it, the sibling's row counts it."""
+        self.foreign.add(message_id)
+        self.add_sent(message_id, None)
 
     def in_hand(self) -> list[str]:
         waiting = [*self.sending, *self.lanes.items()]
@@ -192,13 +201,23 @@ class Outbox:
         """Record what a delete of ``chunk`` (entry ID -> message ID) did."""
         for key in result.succeeded:
             message_id = chunk[key]
-            self.ledger.note(message_id, Outcome.MOVED)
             self.handles.pop(message_id, None)
             message = self._deleting.pop(message_id, None)
+            if message_id in self.foreign:
+                self.foreign.discard(message_id)
+                self.foreign_deleted += 1
+                continue
+            self.ledger.note(message_id, Outcome.MOVED)
             if message is not None and message.correlation_id:
                 self.touched.add(message.correlation_id[:256])
         for key, why in result.failed.items():
             self._deleting.pop(chunk[key], None)
+            if chunk[key] in self.foreign:
+                # Its sibling's row counts it; deleted when received again.
+                logger.warning(
+                    "operation %s: %s not deleted: %s", self.operation_id, chunk[key], why
+                )
+                continue
             # Unless another delete of it (after it was received again) went through.
             if self.ledger.outcome(chunk[key]) != Outcome.MOVED:
                 self.ledger.undeleted[chunk[key]] = why

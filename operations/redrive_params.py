@@ -19,6 +19,8 @@ def lease_seconds() -> int:
 
 # The most pipelines one operation may run (the form and the command refuse more).
 MAX_CONCURRENCY = 32
+# The most Celery workers one redrive may be split across (``--workers``).
+MAX_WORKERS = 16
 
 
 def default_concurrency() -> int:
@@ -47,6 +49,9 @@ class RedriveParams:
     # Receive -> send -> delete pipelines run at once (None: the setting's default). A FIFO
     # DLQ runs one, in order.
     concurrency: int | None = None
+    # Celery workers the operation is split across (operations/redrive_parts.py); a part's
+    # own parameters say how many parts its parent has.
+    workers: int = 1
 
     @property
     def pipelines(self) -> int:
@@ -62,6 +67,7 @@ class RedriveParams:
             "visibility_timeout": self.visibility_timeout,
             "wait_seconds": self.wait_seconds,
             "concurrency": self.concurrency,
+            "workers": self.workers,
         }
 
     @classmethod
@@ -75,4 +81,5 @@ class RedriveParams:
             visibility_timeout=data.get("visibility_timeout") or None,
             wait_seconds=int(data.get("wait_seconds", 1)),
             concurrency=data.get("concurrency") or None,
+            workers=int(data.get("workers") or 1),
         )

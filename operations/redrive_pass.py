@@ -23,7 +23,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from operations import dlq
+from operations import dlq, redrive_parts
 from operations.aws import sqs
 from operations.aws.errors import AwsError
 from operations.models import Operation
@@ -107,7 +107,13 @@ class Redrive:
         # failures: not this pass's either way. SentTimestamp has millisecond resolution, so
         # the start is compared at that resolution, and a message sent in the very millisecond
         # the pass began counts as one from before it (``copies`` catches this run's own).
-        started = op.started_at or datetime.now(UTC)
+        # A part of a redrive split across workers (redrive_parts): its siblings' IDs, and
+        # the messages they recorded that this part met (ID -> their outcome).
+        self.siblings = redrive_parts.sibling_ids(op) if op.parent_id else []
+        self.foreign: dict[str, str] = {}
+        started = (
+            redrive_parts.pass_started(op) if op.parent_id else op.started_at
+        ) or datetime.now(UTC)
         self.pass_started = started.replace(microsecond=started.microsecond // 1000 * 1000)
         # This worker's clock signs its requests, and AWS refuses a signature more than 5
         # minutes off (RequestTimeTooSkewed): a copy sent later than this has a SentTimestamp
@@ -123,6 +129,7 @@ class Redrive:
         self.saw_everything = False
         self.lost_lease = False
         self._keeping_alive = False
+        self._last = False
 
     # --- the pass ------------------------------------------------------------------
 
@@ -143,10 +150,12 @@ class Redrive:
             logger.warning("operation %s stopped: %s", self.op.pk, exc)
             self.shortfall.error = str(exc)
         finally:
-            self._release_all()
             if self.saw_everything and not self.lost_lease:
                 self.ledger.settle(self.met)
+            # Written before what it held is released: a sibling part that receives one
+            # of them must find this part's row (redrive_parts).
             self.ledger.flush()
+            self._release_all()
             self.outbox.record_correlations(flush=True)
         if self.lost_lease:
             logger.warning("operation %s: lease lost, another worker resumes it", self.op.pk)
@@ -155,6 +164,9 @@ class Redrive:
         state = final_state(self.ledger, self.shortfall, cancelled=cancelled)
         destinations = sorted(arn for arn, url in self.destinations.items() if url)
         result = outcome(self.ledger, self.groups, self.shortfall, destinations)
+        if self.op.parent_id:
+            # This part said what the DLQ still held (redrive_parts.merged_outcome).
+            result["end_checked"] = self._last
         self.op.finish(
             self.token, state, error=self.shortfall.error, outcome=result, **self._fields()
         )
@@ -186,7 +198,7 @@ class Redrive:
             wait_seconds=0 if self.outbox.lanes else self.params.wait_seconds,
         )
         self.receives += 1
-        fresh = sum(self._take(message) for message in batch)
+        fresh = self.take_all(batch)
         if not self.fifo or not fresh or self._pool_full():
             self._flush()
         if self._all_named_found():
@@ -199,6 +211,14 @@ class Redrive:
             return self._report()
         return self._at_the_end()
 
+    def take_all(self, batch: list[sqs.SqsMessage]) -> int:
+        """``_take`` each received message; how many the pass had not met. A part looks up
+        first what its siblings recorded for those it has no row for (one query)."""
+        if self.siblings:
+            new = [m.message_id for m in batch if m.message_id not in self.ledger]
+            self.foreign.update(redrive_parts.sibling_outcomes(self.siblings, new))
+        return sum(self._take(message) for message in batch)
+
     def _take(self, raw: sqs.SqsMessage) -> bool:
         """Decide what to do with a received message; True if the pass had not met it."""
         message_id = raw.message_id
@@ -206,12 +226,18 @@ class Redrive:
         self.released.discard(message_id)
         if message_id in self.met:
             # Its hiding lapsed. If it was sent and its delete failed, try the delete again.
-            if self.ledger.outcome(message_id) == Outcome.SENT:
+            if self.ledger.outcome(message_id) == Outcome.SENT or message_id in self.outbox.foreign:
                 self.outbox.add_sent(message_id, None)
             return False
         self.met.add(message_id)
-        message = dlq.describe(raw)
         prior = self.ledger.outcome(message_id)
+        if prior is None and message_id in self.foreign:
+            # A sibling part's message (redrive_parts): one it sent is deleted, not sent
+            # again and not counted here; any other it counted, and it stays hidden.
+            if self.foreign[message_id] in redrive_parts.SENT_ALREADY:
+                self.outbox.add_foreign(message_id)
+            return True
+        message = dlq.describe(raw)
         if prior in (Outcome.SENT, Outcome.MOVED):
             # An earlier run sent it and died before deleting it: delete, do not send again.
             self.outbox.add_sent(message_id, message)
@@ -291,6 +317,8 @@ class Redrive:
         """Nothing new, nothing in hand: end the pass unless the queue holds messages it has
         not met that it can still reach. False when the pass is over."""
         self.stale_receives = 0
+        if self.op.parent_id and not self._last_in_pass():
+            return False  # the last part still in its pass says what is left
         try:
             attrs = sqs.queue_attributes(self.url)
         except AwsError as exc:
@@ -320,6 +348,11 @@ class Redrive:
         self.shortfall.unexamined_why = f"not examined: {why}"
         return False
 
+    def _last_in_pass(self) -> bool:
+        # Once the last, it stays the last: the others have ended their passes.
+        self._last = self._last or redrive_parts.last_in_pass(self.op)
+        return self._last
+
     def _release_held_groups(self) -> bool:
         ids = self.groups.to_release()
         if not ids:
@@ -335,6 +368,8 @@ class Redrive:
         except AwsError as exc:
             logger.warning("operation %s: no queue depth: %s", self.op.pk, exc)
             depth = 0
+        if self.op.parent_id:
+            return redrive_parts.share_total(self.op, depth)
         if self.params.max_messages is not None:
             depth = min(depth, int(self.params.max_messages))
         return depth

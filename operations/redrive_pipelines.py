@@ -196,7 +196,7 @@ class Pipelines:
         if r.params.max_messages is not None:
             self.reserved -= asked
         r.receives += 1
-        fresh = sum(r._take(message) for message in batch)
+        fresh = r.take_all(batch)
         if fresh:
             self.quiet = False
             r.stale_receives = 0

@@ -18,6 +18,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from operations import redrive_parts
 from operations.models import Operation
 
 # The highest rate an operator may set (what the forms and the command accept).
@@ -108,7 +109,12 @@ def set_rate(op_id: int, rate: float | None, *, by: str) -> bool:
     with transaction.atomic():
         op = (
             Operation.objects.select_for_update()
-            .filter(pk=op_id, kind=Operation.Kind.REDRIVE, state__in=Operation.ACTIVE_STATES)
+            .filter(
+                pk=op_id,
+                kind=Operation.Kind.REDRIVE,
+                state__in=Operation.ACTIVE_STATES,
+                parent__isnull=True,  # a part's rate is its parent's share
+            )
             .first()
         )
         if op is None:
@@ -121,6 +127,8 @@ def set_rate(op_id: int, rate: float | None, *, by: str) -> bool:
         parameters["rate"] = rate
         parameters["rate_changes"] = changes[-RATE_CHANGES_KEPT:]
         Operation.objects.filter(pk=op.pk).update(parameters=parameters)
+        if redrive_parts.has_parts(op):
+            redrive_parts.set_parts_rate(op, rate)
     return True
 
 

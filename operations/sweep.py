@@ -5,6 +5,8 @@ runs it once (for cron, where beat does not run).
 
 - A pending operation untouched for a minute was never taken by a worker (the task
   was lost, or a worker refused it): its task is enqueued again.
+- A redrive split across workers whose parts all ended is ended (the worker that ended
+  the last part died before it could).
 - A running operation whose lease expired has lost its worker: its task is enqueued
   again, and claims the row and resumes it as its kind does (a redrive goes on with its
   pass, a replay or move task is followed again, a re-publish sends what it never tried,
@@ -24,7 +26,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from operations import enqueue
+from operations import enqueue, redrive_parts
 from operations.models import Operation
 
 logger = logging.getLogger(__name__)
@@ -48,6 +50,8 @@ class SweepReport:
     resumed: list[int] = field(default_factory=list)
     # Operations whose task the broker refused (tried again on the next sweep).
     unsent: list[int] = field(default_factory=list)
+    # Parents of parts (redrive_parts) ended because all their parts had.
+    finished: list[int] = field(default_factory=list)
 
 
 def run(*, now: datetime | None = None) -> SweepReport:
@@ -73,6 +77,10 @@ def run(*, now: datetime | None = None) -> SweepReport:
             report.resumed.append(op.pk)
         else:
             report.unsent.append(op.pk)
+    # A redrive split across workers whose last part ended without ending it.
+    for parent_id in redrive_parts.stuck_parents()[:BATCH]:
+        if redrive_parts.finish_parent(parent_id):
+            report.finished.append(parent_id)
     if report.requeued or report.resumed or report.unsent:
         logger.info(
             "sweep: re-enqueued pending %s, resumed %s, could not enqueue %s",

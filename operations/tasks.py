@@ -14,7 +14,7 @@ from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.utils import timezone
 
-from operations import dlq_actions, environments, native_redrive, sweep
+from operations import dlq_actions, environments, native_redrive, redrive_parts, sweep
 from operations import redrive as engine
 from operations.models import Operation
 
@@ -47,8 +47,8 @@ REDRIVE_TIME_LIMIT = REDRIVE_SOFT_TIME_LIMIT + 300
 def redrive(self: Task, operation_id: int) -> None:
     """Run (or resume) the redrive operation ``operation_id``."""
     op = Operation.objects.filter(pk=operation_id).first()
-    if op is None or op.is_finished:
-        return
+    if op is None or op.is_finished or redrive_parts.has_parts(op):
+        return  # a parent split across workers: its parts' tasks run it
     lease = engine.lease_seconds()
     token = claim_or_retry(self, op, lease)
     if token is None:

@@ -202,6 +202,7 @@ def form_data(body: schemas.RedriveIn) -> dict[str, Any]:
         "max_messages": body.max_messages or "",
         "rate": body.rate or "",
         "concurrency": body.concurrency or "",
+        "workers": body.workers or "",
         "destination_arn": body.destination,
         "reason": body.reason,
     }
@@ -266,7 +267,8 @@ def _preview(request: HttpRequest, environment: str, found: Dlq, body: schemas.R
 
 
 def _start(request: HttpRequest, found: Dlq, body: schemas.RedriveIn) -> Answer:
-    form = StartForm(form_data(body), sources=source_choices(found.url))
+    fifo = found.url.endswith(".fifo")
+    form = StartForm(form_data(body), sources=source_choices(found.url), fifo=fifo)
     if not form.is_valid():
         raise invalid(form)
     start = form.start_request(

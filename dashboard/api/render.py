@@ -9,7 +9,7 @@ from django.conf import settings
 from django.http import HttpRequest
 
 from dashboard.environment import operation_url
-from operations import dlq, masking
+from operations import dlq, masking, redrive_parts
 from operations.access import Action, allows
 from operations.aws.sqs import QueueAttributes
 from operations.models import Operation
@@ -81,6 +81,8 @@ class Viewer:
         }
 
     def operation(self, request: HttpRequest, op: Operation) -> dict[str, Any]:
+        redrive_parts.live_totals(op)  # a redrive split across workers: its parts' sums
+        parts = redrive_parts.part_rows(op)
         return {
             "id": op.pk,
             "kind": op.kind,
@@ -107,4 +109,10 @@ class Viewer:
             "started_at": iso(op.started_at),
             "finished_at": iso(op.finished_at),
             "page": absolute(request, operation_url(op)),
+            "parent": op.parent_id,
+            "part": op.part,
+            "parts": [
+                {"id": p.pk, "part": p.part, "state": p.state, "moved": p.moved, "failed": p.failed}
+                for p in parts
+            ],
         }

@@ -118,6 +118,12 @@ class RedriveIn(Schema):
     concurrency: int | None = Field(
         None, ge=1, le=32, description="Pipelines at once (default EVENTOPS_REDRIVE_CONCURRENCY)."
     )
+    workers: int | None = Field(
+        None,
+        ge=1,
+        le=16,
+        description="Celery workers the redrive is split across (standard DLQs; default 1).",
+    )
     destination: str = Field(
         "",
         max_length=1024,
@@ -166,6 +172,10 @@ class OperationOut(Schema):
     started_at: datetime | None
     finished_at: datetime | None
     page: str
+    # A redrive split across workers: its parts; a part names its parent (and number).
+    parent: int | None = None
+    part: int | None = None
+    parts: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class CancelIn(Schema):

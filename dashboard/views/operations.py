@@ -21,7 +21,7 @@ from dashboard.environment import env_url, environment_of, operation_url
 from dashboard.forms import CancelForm
 from dashboard.http import HtmxHttpRequest
 from dashboard.views.dlq_common import seen_loops, user_name
-from operations import access, cancel, masking
+from operations import access, cancel, masking, redrive_parts
 from operations.access import Action, require_here
 from operations.models import Operation
 
@@ -39,9 +39,12 @@ DLQ_KINDS = frozenset(
 
 @require_GET
 def operation_list(request: HtmxHttpRequest) -> HttpResponse:
-    """Every operation, newest first, filterable by kind, state, user and target."""
+    """Every operation, newest first, filterable by kind, state, user and target. The parts
+    of a redrive split across workers are on its page, not here."""
     chosen = {key: request.GET.get(key, "").strip()[:200] for key in FILTERS}
-    rows = Operation.objects.filter(environment__in=environment_scope(request, chosen))
+    rows = Operation.objects.filter(
+        environment__in=environment_scope(request, chosen), parent__isnull=True
+    )
     if chosen["kind"]:
         rows = rows.filter(kind=chosen["kind"])
     if chosen["state"]:
@@ -51,6 +54,8 @@ def operation_list(request: HtmxHttpRequest) -> HttpResponse:
     if chosen["target"]:
         rows = rows.filter(target__icontains=chosen["target"])
     page = Paginator(rows, 50).get_page(request.GET.get("page"))
+    for op in page:
+        redrive_parts.live_totals(op)  # a running split redrive: its parts' sums
     query = urlencode({k: v for k, v in chosen.items() if v})
     context = {
         "page": page,
@@ -179,16 +184,25 @@ def related_links(op: Operation) -> list[dict[str, str]]:
 def progress_context(op: Operation) -> dict[str, object]:
     """Rate (messages/s) and ETA (seconds) from the counters and the time it ran (from
     start to end, or to now while it runs: the same figure live and after a reload);
-    for a replay, its progress across the window instead (``replay``)."""
+    for a replay, its progress across the window instead (``replay``). A redrive split
+    across workers shows its parts' sums, and its parts (``parts``)."""
+    redrive_parts.live_totals(op)
+    parts = redrive_parts.part_rows(op)
     processed = op.processed
     end = op.finished_at or timezone.now()
     elapsed = (end - op.started_at).total_seconds() if op.started_at else 0.0
     if op.kind == Operation.Kind.REPLAY:
-        return {"processed": processed, "replay": replay_progress(op, elapsed)}
+        return {"processed": processed, "replay": replay_progress(op, elapsed), "parts": parts}
     rate = processed / elapsed if elapsed > 0 and processed else None
     remaining = max(0, op.total - processed) if op.total is not None else None
     eta = int(remaining / rate) if rate and remaining is not None and op.is_active else None
-    return {"processed": processed, "rate": rate, "eta_seconds": eta, "remaining": remaining}
+    return {
+        "processed": processed,
+        "rate": rate,
+        "eta_seconds": eta,
+        "remaining": remaining,
+        "parts": parts,
+    }
 
 
 def replay_progress(op: Operation, elapsed: float) -> dict[str, object]:

@@ -60,7 +60,8 @@ def redrive_preview(request: HtmxHttpRequest, name: str) -> HttpResponse:
     kind = ReadAudit.Kind.VIEWED_BODIES
     record_read(request, kind, queue.name, len(preview.sample), masked=masked)
     initial = {**request.GET.dict(), "message_ids": form.cleaned_data["message_ids"]}
-    context["start_form"] = StartForm(initial=initial, sources=sources)
+    fifo = queue.url.endswith(".fifo")
+    context["start_form"] = StartForm(initial=initial, sources=sources, fifo=fifo)
     context["sources"] = sources
     context["has_filters"] = not form.filters().is_empty
     context["native"] = engine.native_redrive_enabled() and not context["has_filters"]
@@ -74,7 +75,8 @@ def redrive_start(request: HtmxHttpRequest, name: str) -> HttpResponse:
     """Write the Operation (one active per DLQ, enforced by the database) and enqueue it."""
     require_here(request, Action.REDRIVE)
     queue = resolve_dlq(name)
-    form = StartForm(request.POST, sources=source_choices(queue.url))
+    fifo = queue.url.endswith(".fifo")
+    form = StartForm(request.POST, sources=source_choices(queue.url), fifo=fifo)
     if not form.is_valid():
         context = {
             "queue": queue,

@@ -15,6 +15,7 @@ from dashboard.forms import RateForm
 from dashboard.http import HtmxHttpRequest
 from dashboard.views.dlq_common import user_name
 from dashboard.views.operations import detail_context
+from operations import redrive_parts
 from operations.access import Action, require_here
 from operations.models import Operation
 from operations.redrive_rate import set_rate
@@ -30,7 +31,7 @@ def _redrive(request: HtmxHttpRequest, pk: int) -> Operation:
 @vary_on_headers("HX-Request")
 def redrive_live(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Live rate, pipelines and rate limit; polling stops (HTTP 286) once it finished."""
-    op = _redrive(request, pk)
+    op = redrive_parts.live_totals(_redrive(request, pk))
     response = render(request, "operations/_redrive_live.html", {"op": op})
     if request.htmx and op.is_finished:
         return HttpResponseStopPolling(response.content)

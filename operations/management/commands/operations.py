@@ -23,7 +23,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from operations import access, cancel, outcomes, sweep
+from operations import access, cancel, outcomes, redrive_parts, sweep
 from operations.management import environment
 from operations.models import Operation
 from operations.redrive_rate import RateError, parse_rate, set_rate
@@ -64,6 +64,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"re-enqueued {len(report.requeued)} pending, resumed {len(report.resumed)} "
             f"abandoned, could not enqueue {len(report.unsent)}"
+            + (f", ended {len(report.finished)} split redrives" if report.finished else "")
         )
         if report.unsent:
             raise CommandError(
@@ -76,7 +77,10 @@ class Command(BaseCommand):
         if active:
             rows = rows.filter(state__in=Operation.ACTIVE_STATES)
         for op in rows[: max(1, limit)]:
+            redrive_parts.live_totals(op)  # a running split redrive: its parts' sums
             note = f"  [{op.cancel_note}]" if op.cancel_requested and op.is_active else ""
+            if op.parent_id:
+                note += f"  [part {op.part} of #{op.parent_id}]"
             self.stdout.write(
                 f"#{op.pk}\t{op.kind}\t{op.state}\t{op.target_label or op.target}\t"
                 f"moved={op.moved} failed={op.failed}\t{op.requested_by_name}{note}"

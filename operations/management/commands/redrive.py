@@ -16,7 +16,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db import IntegrityError
 
-from operations import access, dlq, dlq_sources, explain
+from operations import access, dlq, dlq_sources, explain, redrive_parts
 from operations import redrive as engine
 from operations.aws import sqs
 from operations.aws.errors import AwsError
@@ -57,6 +57,13 @@ class Command(BaseCommand):
             "a FIFO DLQ runs one)",
         )
         parser.add_argument(
+            "--workers",
+            type=int,
+            default=1,
+            help=f"split the redrive across N Celery workers (1-{engine.MAX_WORKERS}; standard "
+            "DLQs only, not with --wait)",
+        )
+        parser.add_argument(
             "--destination",
             default="",
             help="source queue (name or ARN) for messages that do not name theirs; "
@@ -92,6 +99,14 @@ class Command(BaseCommand):
         concurrency = options["concurrency"]
         if concurrency is not None and not 1 <= concurrency <= engine.MAX_CONCURRENCY:
             raise refused(f"--concurrency must be between 1 and {engine.MAX_CONCURRENCY}")
+        workers = options["workers"]
+        if not 1 <= workers <= engine.MAX_WORKERS:
+            raise refused(f"--workers must be between 1 and {engine.MAX_WORKERS}")
+        if workers > 1 and options["wait"]:
+            raise refused(
+                "--workers runs the redrive on Celery workers: drop --wait (follow it with "
+                "`manage.py operations`), or use --concurrency for pipelines in this process."
+            )
         try:
             url, arn = self._dlq(options["queue"])
             destination = dlq_sources.destination(url, options["destination"])
@@ -100,6 +115,9 @@ class Command(BaseCommand):
                 return
             if not options["yes"]:
                 raise refused("Refusing to redrive without --yes (try --dry-run first).")
+            redrive_parts.check_workers(workers, dlq_url=url)
+        except redrive_parts.WorkersError as exc:
+            raise refused(f"--workers {workers}: {exc}.") from exc
         except dlq_sources.DestinationError as exc:
             raise refused(f"{exc} Use --destination.") from exc
         except AwsError as exc:
@@ -112,6 +130,7 @@ class Command(BaseCommand):
             max_messages=options["max"],
             rate=options["rate"],
             concurrency=concurrency,
+            workers=workers,
             destination_arn=destination,
             dlq_arn=arn,
         )
@@ -142,7 +161,11 @@ class Command(BaseCommand):
                 op = engine.start(request)
             except IntegrityError as exc:
                 raise refused(self._busy(url)) from exc
-            self.stdout.write(f"operation #{op.pk} queued; a worker runs it.")
+            if redrive_parts.has_parts(op):
+                n = op.parameters["workers"]
+                self.stdout.write(f"operation #{op.pk} queued in {n} parts; {n} workers run it.")
+            else:
+                self.stdout.write(f"operation #{op.pk} queued; a worker runs it.")
             return
         try:
             op = engine.create(request)
