@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("operations", "0008_failure_groups"),
+        ("operations", "0009_alarm_transition_environment"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
