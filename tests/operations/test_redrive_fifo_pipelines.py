@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from operations import dlq
+from operations import dlq, redrive_rate
 from operations import redrive as engine
 from operations.aws import sqs
 from operations.models import Operation, OperationMessage
@@ -261,4 +261,24 @@ def test_what_an_earlier_run_sent_is_deleted_not_sent_again(
     assert (done.state, done.moved) == ("succeeded", 30)
     # The run sent only the other 24, each group in order after its first.
     assert sends.sent == {g: n[1:] for g, n in layout_of(messages).items()}
+    assert by_group(ids(drain(client, source_url))) == layout_of(messages)
+
+
+def test_every_send_is_paced_by_the_one_rate(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pipelines draw every batch of every group from the run's one pacer."""
+    client, source_url, source_arn, dlq_url = make_queues(fifo=True)
+    messages = [(f"g{n % 15}", "OrderPaid") for n in range(60)]
+    fill_fifo(client, dlq_url, messages)
+    booked: list[int] = []
+    lock = threading.Lock()
+
+    def wait(self: redrive_rate.Pacer, count: int, stop: threading.Event) -> bool:
+        with lock:
+            booked.append(count)
+        return True  # the time itself: test_redrive_pipelines.py's pacer tests
+
+    monkeypatch.setattr(redrive_rate.Pacer, "wait", wait)
+    op = run(dlq_url, destination_arn=source_arn, concurrency=PIPELINES, rate=50)
+    assert (op.state, op.moved, op.progress["rate_limit"]) == ("succeeded", 60, 50)
+    assert sum(booked) == 60 and max(booked) <= 10
     assert by_group(ids(drain(client, source_url))) == layout_of(messages)
