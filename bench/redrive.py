@@ -127,7 +127,8 @@ class FakeSqs:
 
         action = request.headers["X-Amz-Target"].decode().split(".", 1)[1]
         body = json.loads(request.body or b"{}")
-        result = getattr(self, action)(body)
+        with self.lock:  # the engine's pipelines call from several threads
+            result = getattr(self, action)(body)
         raw = json.dumps(result).encode()
         if self.latency:
             time.sleep(self.latency)
@@ -517,12 +518,14 @@ def plain_loop(client: Any, dlq: str, source: str, wait_seconds: int = 1) -> int
         moved += len(sent)
 
 
-def run_engine(dlq: str, source_arn: str) -> Any:
+def run_engine(dlq: str, source_arn: str, concurrency: int | None = None) -> Any:
     """The engine without the command (bench/redrive_fifo.py), waiting 0 s at the end."""
     from operations import redrive as engine
     from operations.models import Operation
 
-    params = engine.RedriveParams(destination_arn=source_arn, wait_seconds=0)
+    params = engine.RedriveParams(
+        destination_arn=source_arn, wait_seconds=0, concurrency=concurrency
+    )
     op = Operation.objects.create(
         kind=Operation.Kind.REDRIVE,
         target=dlq,

@@ -1,13 +1,18 @@
-"""What FIFO group order costs the redrive engine (operations/redrive_*.py).
+"""What FIFO group order costs the redrive engine (operations/redrive_*.py), and what its
+pipelines gain.
 
-    .venv/bin/python bench/redrive_fifo.py [--n 2000]
+    .venv/bin/python bench/redrive_fifo.py [--n 2000] [--rounds 5] [--latency-ms 20]
 
 A FIFO redrive sends at most one message of a group per SendMessageBatch, so that an
 entry SQS refuses can never be overtaken by a later message of its group in the same
 call. It gathers messages from several receives to fill its batches with other groups.
 This prints the AWS calls per message moved for N messages spread over 1 to N groups,
-against 0.30 for a standard queue (receive 10 + send 10 + delete 10), and checks that
-each group arrived in order.
+with one loop and with 8 pipelines, against 0.30 for a standard queue (receive 10 +
+send 10 + delete 10), and checks that each group arrived in order.
+
+Then the throughput round: every call takes ``--latency-ms`` (20: a same-Region round
+trip), and 1,000 messages in 50 groups are redriven at concurrency 1 and 8, ``--rounds``
+times: messages/s (median and range) and the speed-up of 8 pipelines over one loop.
 
 The SQS side is bench/redrive.py's in-memory fake with FIFO receive semantics, as SQS
 documents them: a receive returns as many messages of one group as it can, in order,
@@ -96,7 +101,7 @@ def in_order(fake: FakeFifoSqs, source: str) -> bool:
     return True
 
 
-def measure(n: int, groups: int) -> None:
+def measure(n: int, groups: int, concurrency: int, latency: float = 0.0) -> dict[str, Any]:
     fake = FakeFifoSqs()
     plain = base.plain_client(fake)
     calls: Counter[str] = Counter()
@@ -104,27 +109,64 @@ def measure(n: int, groups: int) -> None:
         ours.meta.events.register("before-call.*.*", lambda model, **kw: calls.update([model.name]))
     dlq, source, arn = make_fifo_queues(fake, plain, n, groups)
     calls.clear()
+    fake.latency = latency
     started = time.perf_counter()
-    op = base.run_engine(dlq, arn)
+    op = base.run_engine(dlq, arn, concurrency=concurrency)
     seconds = time.perf_counter() - started
-    total = sum(calls.values())
-    per = total / max(1, op.moved)
-    sends = calls["SendMessageBatch"] / max(1, op.moved)
-    print(
-        f"  {groups:>5} groups of {n // groups:>4}: moved {op.moved} ({op.state}), "
-        f"{per:.3f} calls a message ({sends:.3f} sends), "
-        f"in order: {'yes' if in_order(fake, source) else 'NO'}, {seconds:.2f} s"
-    )
+    moved = max(1, op.moved)
+    return {
+        "op": op,
+        "seconds": seconds,
+        "rate": op.moved / seconds,
+        "calls": sum(calls.values()) / moved,
+        "sends": calls["SendMessageBatch"] / moved,
+        "receives": calls["ReceiveMessage"] / moved,
+        "in_order": in_order(fake, source),
+    }
+
+
+def cost(n: int) -> None:
+    print(f"FIFO redrive of N = {n}: AWS calls per message moved (standard queue: 0.30)")
+    for groups in (n, 100, 50, 10, 3, 1):
+        for concurrency in (1, 8):
+            m = measure(n, groups, concurrency)
+            op = m["op"]
+            print(
+                f"  {groups:>5} groups of {n // groups:>4}, concurrency {concurrency}: moved "
+                f"{op.moved} ({op.state}), {m['calls']:.3f} calls a message ({m['sends']:.3f} "
+                f"sends, {m['receives']:.3f} receives), in order: "
+                f"{'yes' if m['in_order'] else 'NO'}, {m['seconds']:.2f} s"
+            )
+
+
+def throughput(latency_ms: float, rounds: int, n: int = 1000, groups: int = 50) -> None:
+    print(f"\n== {latency_ms:g} ms a call, N = {n} messages in {groups} groups, {rounds} rounds")
+    rates: dict[int, list[float]] = {1: [], 8: []}
+    calls: dict[int, list[float]] = {1: [], 8: []}
+    for _ in range(rounds):
+        for concurrency in rates:
+            m = measure(n, groups, concurrency, latency_ms / 1000)
+            assert (m["op"].state, m["op"].moved, m["in_order"]) == ("succeeded", n, True), m
+            rates[concurrency].append(m["rate"])
+            calls[concurrency].append(m["calls"])
+    for concurrency, values in rates.items():
+        print(
+            f"  concurrency {concurrency}: {base.spread(values, ' msg/s')}; "
+            f"calls/message {base.spread(calls[concurrency], '', 3)}"
+        )
+    ratios = [eight / one for one, eight in zip(rates[1], rates[8], strict=True)]
+    print(f"  8 pipelines x one loop: {base.spread(ratios, '', 2)}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--latency-ms", type=float, default=20)
     args = parser.parse_args()
     base.setup_django()
-    print(f"FIFO redrive of N = {args.n}: AWS calls per message moved (standard queue: 0.30)")
-    for groups in (args.n, 100, 10, 3, 1):
-        measure(args.n, groups)
+    cost(args.n)
+    throughput(args.latency_ms, args.rounds)
 
 
 if __name__ == "__main__":

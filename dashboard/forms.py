@@ -91,7 +91,7 @@ class StartForm(FilterForm):
         max_value=MAX_CONCURRENCY,
         label="Pipelines at once",
         help_text="Receive/send/delete pipelines run in parallel (empty: the default). "
-        "A FIFO DLQ runs one, in group order.",
+        "A FIFO DLQ runs them across message groups, each group in order.",
     )
     workers = forms.IntegerField(
         required=False,

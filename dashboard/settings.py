@@ -250,7 +250,7 @@ EVENTOPS_PEEK_MAX_RECEIVES = env_int("EVENTOPS_PEEK_MAX_RECEIVES", 10, minimum=1
 EVENTOPS_SCAN_MAX = env_int("EVENTOPS_SCAN_MAX", 10_000, minimum=1, maximum=1_000_000)
 # A running redrive whose worker stops reporting for this long may be resumed by another.
 EVENTOPS_REDRIVE_LEASE_SECONDS = env_int("EVENTOPS_REDRIVE_LEASE_SECONDS", 60, minimum=10)
-# Receive -> send -> delete pipelines one redrive runs at once (a FIFO DLQ runs one).
+# Receive -> send -> delete pipelines one redrive runs at once (FIFO: across message groups).
 EVENTOPS_REDRIVE_CONCURRENCY = env_int("EVENTOPS_REDRIVE_CONCURRENCY", 8, minimum=1, maximum=32)
 # Whole-queue redrives use SQS StartMessageMoveTask on real AWS (never on an emulator).
 EVENTOPS_NATIVE_REDRIVE = env_bool("EVENTOPS_NATIVE_REDRIVE", False)

@@ -11,9 +11,13 @@ as the duplicate it is.
 
 Batches keep FIFO group order: a batch holds at most one message of each group (a
 "lane"), so an entry that fails can never be overtaken by a later message of its
-group in the same call; the next message of a group is sent only once the previous
-one was accepted. ``Lanes`` gathers messages from several receives, so a DLQ with
-many groups still sends full batches (bench/redrive.py measures what it costs).
+group in the same call (SQS keeps a group's order inside one SendMessageBatch, but a
+failed entry does not stop the later entries of its group in it); the next message of
+a group is sent only once the previous one was accepted. With several pipelines
+(redrive_pipelines) a lane whose batch is in flight is ``busy``: no batch takes its next
+message until that send's answer was handled. ``Lanes`` gathers messages from several
+receives, so a DLQ with many groups still sends full batches (bench/redrive_fifo.py
+measures what it costs).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import deque
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,23 +123,41 @@ class Lanes:
     def items(self) -> list[Pending]:
         return [item for lane in self._lanes.values() for item in lane]
 
+    def names(self) -> list[str]:
+        """The lanes that hold messages (FIFO: their groups)."""
+        return list(self._lanes)
+
     def next_batch(
-        self, max_entries: int = sqs.MAX_BATCH_ENTRIES, max_bytes: int = sqs.MAX_BATCH_BYTES
+        self,
+        max_entries: int = sqs.MAX_BATCH_ENTRIES,
+        max_bytes: int = sqs.MAX_BATCH_BYTES,
+        *,
+        busy: Collection[str] = (),
+        whole: bool = False,
     ) -> list[Pending]:
         """Take the next batch: the heads of up to ``max_entries`` lanes bound for one
-        queue, within ``max_bytes`` (a head larger than that goes alone)."""
+        queue, within ``max_bytes`` (a head larger than that goes alone), leaving out the
+        ``busy`` lanes (a batch of theirs is in flight). With ``whole``, take it only if it
+        is full (by count or by size), else take nothing (empty: nothing to send now)."""
         batch: list[Pending] = []
         size = 0
-        for lane in self._lanes.values():
+        full = False
+        for name, lane in self._lanes.items():
+            if name in busy:
+                continue
             head = lane[0]
             if batch and head.url != batch[0].url:
                 continue
             if batch and size + head.size > max_bytes:
+                full = True
                 continue
             batch.append(head)
             size += head.size
             if len(batch) >= max_entries:
+                full = True
                 break
+        if whole and not full:
+            return []
         for item in batch:
             self._pop(item.lane)
         return batch

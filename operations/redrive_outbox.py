@@ -97,6 +97,20 @@ class Outbox:
         waiting = [*self.sending, *self.lanes.items()]
         return [item.message_id for item in waiting] + [*self.to_delete, *self._deleting]
 
+    def groups_in_hand(self) -> set[str]:
+        """FIFO: the groups of which the pass has messages waiting, being sent or being
+        deleted. SQS serves no later message of such a group until these are deleted."""
+        deleting = (*self.to_delete.values(), *self._deleting.values())
+        return {
+            *self.lanes.names(),
+            *(item.lane for item in self.sending),
+            *(_group(message) for message in deleting),
+        }
+
+    def groups_deleting(self, chunk: dict[str, str]) -> set[str]:
+        """FIFO: the groups of the messages of a delete ``chunk`` (entry ID -> message ID)."""
+        return {_group(self._deleting.get(message_id)) for message_id in chunk.values()}
+
     def flush(self, *, pace: Callable[[], None], stop: Callable[[], bool]) -> None:
         """Send everything waiting, one message per group per batch (``pace`` after each
         batch, until ``stop``), and delete what was sent."""
@@ -222,3 +236,9 @@ class Outbox:
             if self.ledger.outcome(chunk[key]) != Outcome.MOVED:
                 self.ledger.undeleted[chunk[key]] = why
         self.record_correlations()
+
+
+def _group(message: dlq.DlqMessage | None) -> str:
+    """A message's FIFO group ("" when the message is not at hand: received again to
+    delete it again, after a delete failed)."""
+    return message.raw.attributes.get("MessageGroupId", "") if message else ""

@@ -47,7 +47,7 @@ class RedriveParams:
     visibility_timeout: int | None = None
     wait_seconds: int = 1
     # Receive -> send -> delete pipelines run at once (None: the setting's default). A FIFO
-    # DLQ runs one, in order.
+    # DLQ runs them across message groups, each group in order (redrive_pipelines).
     concurrency: int | None = None
     # Celery workers the operation is split across (operations/redrive_parts.py); a part's
     # own parameters say how many parts its parent has.

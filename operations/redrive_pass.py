@@ -76,8 +76,8 @@ class Redrive:
         self.visibility = self.params.visibility_timeout or self.lease
         # FIFO queue names end in ".fifo", and a DLQ has the type of its sources.
         self.fifo = self.url.endswith(".fifo")
-        # Pipelines at once (redrive_pipelines); a FIFO DLQ keeps one loop, in group order.
-        self.concurrency = 1 if self.fifo else self.params.pipelines
+        # Pipelines at once (redrive_pipelines; a FIFO DLQ's keep its group order).
+        self.concurrency = self.params.pipelines
         self.pacer = Pacer(self.params.rate, clock)
         self.live = LiveRate(clock)
         self._rate_read_at = clock()

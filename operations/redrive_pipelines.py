@@ -31,7 +31,23 @@ receive in another pipeline may bring it first. It is then known by its SentTime
 (after the pass's start), unless it was sent in the pass's very first millisecond: a copy
 comes back only after its consumer failed it maxReceiveCount times, so in practice never.
 
-A FIFO DLQ runs one loop (``Redrive.concurrency`` is 1): its group order is the one loop's.
+A FIFO DLQ runs pipelines too: batches of different message groups are in flight at
+once, and within a group the one loop's order holds.
+
+- A batch holds at most one message of a group (``Lanes``), and a group with a batch in
+  flight is busy: its next message goes in a batch only once that send's answer was
+  handled (``Outbox.record_sent``), so a message that failed stops its group, and what
+  waits behind it is held back, before anything later of the group is sent. Messages of
+  a group arrive in order: SQS serves a group's later messages only once those the pass
+  holds are deleted (or visible again), so a receive never brings a group's message
+  before an earlier one of it.
+- Batches are sent whole (10 groups, or full by size) while receives may still bring
+  more groups, as the one loop gathers several receives before it sends; a batch that
+  is not whole goes once no receive is in flight and none can start.
+- A receive that brings nothing while the pass holds messages may have found every
+  group it could serve held by the pass: that is not the end of the pass. Receives
+  start again once a delete frees a group (the pass holds nothing of it any more), and
+  once everything is back, one more receive decides, as the one loop's next step does.
 """
 
 from __future__ import annotations
@@ -46,6 +62,7 @@ from operations.aws import sqs
 from operations.aws.context import ContextThreadPoolExecutor
 from operations.redrive_entries import Pending
 from operations.redrive_mover import Done, Mover
+from operations.redrive_pass import POOL_BYTES, POOL_MESSAGES
 
 if TYPE_CHECKING:
     from operations.redrive_pass import Redrive
@@ -69,6 +86,16 @@ class Pipelines:
         # The last receive brought nothing new: start no more until all calls are back.
         self.quiet = False
         self.last_batch = False
+        # FIFO: that receive came back empty while the pass held messages, which may hold
+        # every group SQS could serve: receive again once a group is free (``_deleted``).
+        self.blocked = False
+        # Receives at once. FIFO: 1 after a receive that brought less than it asked (SQS
+        # had no other group to serve), doubled after each full one; else ``concurrency``.
+        self.window = 1 if run.fifo else self.concurrency
+        # FIFO, once a receive came back empty while the pass held messages: SQS can serve
+        # only the groups the pass frees since, so that many receives may start (None: no
+        # such bound).
+        self.credit: int | None = None
         self.moved = False
         self.kept = run.clock()
         # Batches being sent (their messages are in hand: kept hidden by ``keepalive``).
@@ -118,26 +145,81 @@ class Pipelines:
 
     def _start_calls(self) -> None:
         """Fill the free pipelines: deletes first (they free messages), then sends, then
-        receives while fewer than ``concurrency`` batches wait to be sent."""
+        receives while fewer than ``concurrency`` batches wait to be sent. FIFO: whole
+        batches, receives, the batches that are not whole once no receive is in flight,
+        then deletes."""
         r = self.run_
-        outbox = r.outbox
-        if outbox.to_delete:
-            for chunk in outbox.deletes():
-                handles = outbox.handles_of(chunk)
-                if handles:
-                    self._submit(self._delete_call, (chunk, handles), self._deleted)
-        while len(self.calls) < self.concurrency and outbox.lanes:
-            self._send(outbox.lanes.next_batch())
+        if not r.fifo:
+            self._start_deletes()
+        # FIFO: whole batches only while receives may bring more groups; deletes once the
+        # sends are started (they may wait for those, ``_deletes_due``).
+        self._send_batches(whole=r.fifo)
+        self._start_receives()
+        if r.fifo:
+            if not self.receiving:
+                self._send_batches(whole=False)
+            self._start_deletes()
+
+    def _start_deletes(self) -> None:
+        outbox = self.run_.outbox
+        if not self._deletes_due():
+            return
+        for chunk in outbox.deletes():
+            handles = outbox.handles_of(chunk)
+            if handles:
+                self._submit(self._delete_call, (chunk, handles), self._deleted)
+
+    def _deletes_due(self) -> bool:
+        """FIFO batches may hold a message or two (few groups): their deletes wait for a
+        whole DeleteMessageBatch while sends are in flight (a group is served again only
+        once all the pass holds of it is deleted, so little is lost by waiting)."""
+        waiting = len(self.run_.outbox.to_delete)
+        if not self.run_.fifo or not waiting:
+            return bool(waiting)
+        return waiting >= sqs.MAX_BATCH_ENTRIES or not self.sending
+
+    def _send_batches(self, *, whole: bool) -> None:
+        lanes = self.run_.outbox.lanes
+        while len(self.calls) < self.concurrency and lanes:
+            batch = lanes.next_batch(busy=self._busy(), whole=whole)
+            if not batch:
+                return
+            self._send(batch)
+
+    def _busy(self) -> set[str]:
+        """Lanes with a batch in flight (FIFO groups; on a standard queue, message IDs)."""
+        return {item.lane for batch in self.sending.values() for item in batch}
+
+    def _start_receives(self) -> None:
+        r = self.run_
         if self.quiet or r._all_named_found():
             return
-        while len(self.calls) < self.concurrency and len(outbox.lanes) < self._pool_limit():
+        while (
+            len(self.calls) < self.concurrency
+            and self.receiving < (self.window if self.credit is None else self.concurrency)
+            and (self.credit is None or self.credit > 0)
+            and not self._pool_full()
+        ):
             asked = self._askable()
             if asked <= 0:
                 return
+            if self.credit is not None:
+                self.credit -= 1
             self._receive(asked, r.params.wait_seconds if self._idle() else 0)
 
-    def _pool_limit(self) -> int:
-        return self.concurrency * sqs.MAX_BATCH_ENTRIES
+    def _pool_full(self) -> bool:
+        lanes = self.run_.outbox.lanes
+        batches = self.concurrency * sqs.MAX_BATCH_ENTRIES
+        if not self.run_.fifo:
+            return len(lanes) >= batches
+        # FIFO: a batch takes one message of a group, and a receive brings up to 10 of one
+        # group, so ``concurrency`` whole batches need that many times 10 groups in hand;
+        # bounded in messages and bytes as the one loop's pool is, once per pipeline.
+        return (
+            lanes.lane_count >= batches
+            or len(lanes) >= self.concurrency * POOL_MESSAGES
+            or lanes.bytes >= self.concurrency * POOL_BYTES
+        )
 
     def _askable(self) -> int:
         r = self.run_
@@ -158,6 +240,7 @@ class Pipelines:
         self.receiving += 1
         self.reserved += asked if self.run_.params.max_messages is not None else 0
         r = self.run_
+        holding = self._holding()
         future = self.pool.submit(
             sqs.receive_messages,
             r.url,
@@ -165,7 +248,11 @@ class Pipelines:
             visibility_timeout=r.visibility,
             wait_seconds=wait_seconds,
         )
-        self.calls[future] = lambda batch: self._received(asked, batch)
+        self.calls[future] = lambda batch: self._received(asked, batch, holding)
+
+    def _holding(self) -> bool:
+        """The pass has messages in hand (waiting, being sent or being deleted)."""
+        return bool(self.run_.outbox) or bool(self.sending)
 
     def _send(self, batch: list[Pending]) -> None:
         items, entries = self.run_.outbox.prepare(batch)
@@ -190,19 +277,27 @@ class Pipelines:
 
     # --- results, on the run's thread ------------------------------------------------
 
-    def _received(self, asked: int, batch: list[sqs.SqsMessage]) -> None:
+    def _received(self, asked: int, batch: list[sqs.SqsMessage], holding: bool) -> None:
         r = self.run_
         self.receiving -= 1
         if r.params.max_messages is not None:
             self.reserved -= asked
         r.receives += 1
         fresh = r.take_all(batch)
+        if r.fifo:
+            full = fresh and len(batch) >= asked
+            self.window = min(self.concurrency, self.window * 2) if full else 1
         if fresh:
             self.quiet = False
             r.stale_receives = 0
         else:
             self.quiet = True
             self.last_batch = bool(batch)
+            # Empty while the pass held messages (when it was asked, or now). One that
+            # brought only messages the pass met is bounded as in the one loop (``stale``).
+            if r.fifo and not batch and (holding or self._holding()):
+                self.blocked = True
+                self.credit = 0
 
     def _sent(self, key: int, items: dict[str, Pending], done: Done | None) -> None:
         self.sending.pop(key, None)
@@ -212,10 +307,25 @@ class Pipelines:
 
     def _deleted(self, result: tuple[dict[str, str], Done]) -> None:
         chunk, done = result
-        self.run_.outbox.record_deleted(chunk, done)
+        outbox = self.run_.outbox
+        groups = outbox.groups_deleting(chunk) if self.run_.fifo else set()
+        outbox.record_deleted(chunk, done)
         self.moved = True
-        if not self.run_.outbox:
-            self.run_.outbox.since = None
+        if not outbox:
+            outbox.since = None
+        freed = self._freed(groups) if groups else 0
+        if freed:
+            self.blocked = self.quiet = False
+            if self.credit is not None:
+                self.credit += freed
+
+    def _freed(self, groups: set[str]) -> int:
+        """FIFO: how many of ``groups`` have nothing left in hand and did not stop (a
+        stopped group's held messages keep it from SQS's receives): the groups that the
+        next receives may serve again."""
+        stopped = self.run_.groups.stopped
+        left = self.run_.outbox.groups_in_hand()
+        return sum(1 for g in groups if g and g not in left and g not in stopped)
 
     def _sync_sending(self) -> None:
         self.run_.outbox.sending = [item for batch in self.sending.values() for item in batch]
@@ -227,6 +337,13 @@ class Pipelines:
         r = self.run_
         if r._remaining() <= 0 or r._all_named_found():
             return False
+        if self.blocked or (r.fifo and not self.quiet):
+            # FIFO: the last receive may have met only groups the pass held (or it brought
+            # something), and the pass now holds nothing: receive again before deciding,
+            # as the one loop's next step does.
+            self.blocked = self.quiet = False
+            self.credit, self.window = None, 1
+            return r._report()
         if not self.quiet:
             # Nothing could start (a receive is all that is left): treat as an empty one.
             self.quiet = True
@@ -237,6 +354,7 @@ class Pipelines:
         r.stale_receives = 0
         if r._at_the_end():
             self.quiet = False
+            self.credit, self.window = None, 1
             return True
         return False
 

@@ -1,5 +1,7 @@
 """Fixtures shared by the operations tests (the stubbed clients are in tests/conftest.py)."""
 
+import sys
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -10,3 +12,13 @@ def pipelines(request: pytest.FixtureRequest, settings: Any) -> int:
     """Run the test with the redrive's default concurrency at 1 (one loop) and at 8."""
     settings.EVENTOPS_REDRIVE_CONCURRENCY = request.param
     return int(request.param)
+
+
+@pytest.fixture
+def threads_switch_often() -> Iterator[None]:
+    """Threads switch as often as Python lets them: a loaded CI machine's interleavings
+    (where a race in moto's SQS showed), in every run of a test that uses pipelines."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(interval)

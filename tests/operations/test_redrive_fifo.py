@@ -23,7 +23,12 @@ from tests.operations.redrive_world import (
     run,
 )
 
-pytestmark = pytest.mark.django_db
+# Every scenario with one loop and with 8 pipelines (the default), threads switching as
+# often as Python lets them (see test_redrive_pipelines.py).
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.usefixtures("pipelines", "threads_switch_often"),
+]
 
 
 def test_two_messages_that_share_a_deduplication_id_both_arrive(aws: None) -> None:
@@ -109,7 +114,9 @@ def test_no_batch_holds_two_messages_of_one_group(
         assert in_group == sorted(in_group, key=lambda i: int(i.split("-")[1]))
 
 
-def test_many_groups_still_fill_their_batches(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_many_groups_still_fill_their_batches(
+    aws: None, monkeypatch: pytest.MonkeyPatch, pipelines: int
+) -> None:
     """Messages from several receives are gathered, so one message per group per batch
     still sends full batches when the DLQ has ten or more groups."""
     client, source_url, source_arn, dlq_url = make_queues(fifo=True)
@@ -118,9 +125,15 @@ def test_many_groups_still_fill_their_batches(aws: None, monkeypatch: pytest.Mon
     monkeypatch.setattr(sqs, "send_message_batch", spy)
     op = run(dlq_url, destination_arn=source_arn)
     assert (op.state, op.moved) == ("succeeded", 30)
+    sizes = [len(call) for call in spy.calls]
     # Three receives gather ten groups before anything is sent: 5 calls, not one per receive
     # and per message of a group in it (9).
-    assert [len(call) for call in spy.calls] == [10, 8, 8, 2, 2]
+    if pipelines == 1:
+        assert sizes == [10, 8, 8, 2, 2]
+    else:
+        # The same first whole batch; then batches are formed as answers and receives come
+        # back (a free group's next messages may join a later batch): no more calls.
+        assert sizes[0] == 10 and len(sizes) <= 5
 
 
 def test_a_filtered_pass_reads_behind_the_groups_it_holds_back(aws: None) -> None:

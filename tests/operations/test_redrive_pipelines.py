@@ -4,7 +4,6 @@ the one loop, with calls in flight at once; the shared pacer and the rate change
 from __future__ import annotations
 
 import json
-import sys
 import threading
 import time
 from typing import Any
@@ -22,13 +21,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def threads_switch_often() -> Any:
-    """Threads switch as often as Python lets them: a loaded CI machine's interleavings
-    (where a race in moto's SQS showed), in every run."""
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    yield
-    sys.setswitchinterval(interval)
+def _switch_often(threads_switch_often: None) -> None:
+    """Every test here runs with threads switching as often as they can (conftest)."""
 
 
 class InFlight:
@@ -141,13 +135,14 @@ def test_progress_shows_the_pipelines_and_the_live_rate(aws: None) -> None:
     assert "4 pipelines" in engine.progress_line(op)
 
 
-def test_a_fifo_dlq_runs_one_pipeline(aws: None) -> None:
+def test_a_fifo_dlq_runs_the_pipelines_it_is_given(aws: None) -> None:
+    """Group order with pipelines: test_redrive_fifo.py and test_redrive_fifo_pipelines.py."""
     client, _, source_arn, dlq_url = make_queues(fifo=True)
     client.send_message(
         QueueUrl=dlq_url, MessageBody="{}", MessageGroupId="g", MessageDeduplicationId="1"
     )
     op = run(dlq_url, destination_arn=source_arn, concurrency=8)
-    assert (op.moved, op.progress["concurrency"]) == (1, 1)
+    assert (op.moved, op.progress["concurrency"]) == (1, 8)
 
 
 # --- the pacer and the rate change --------------------------------------------------

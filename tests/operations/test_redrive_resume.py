@@ -22,7 +22,7 @@ from operations import redrive as engine
 from operations.aws import sqs
 from operations.models import Operation, OperationMessage
 from operations.redrive_ledger import Ledger
-from tests.operations.redrive_world import drain, fill, ids, make_queues, new_op
+from tests.operations.redrive_world import drain, fill, fill_fifo, ids, make_queues, new_op
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration, pytest.mark.usefixtures("pipelines")]
 
@@ -94,6 +94,31 @@ def test_a_resumed_pass_moves_each_message_once_and_counts_it_once(
     assert sorted(arrived) == sorted(f"e-{i}" for i in range(30))  # each exactly once
     assert (done.state, done.moved, done.attempts) == ("succeeded", 30, 2)
     assert OperationMessage.objects.filter(operation=op, outcome="moved").count() == 30
+
+
+@pytest.mark.parametrize(
+    ("where", "call"),
+    [("delete_message_batch", 2), ("send_message_batch", 3)],
+    ids=["between-send-and-delete", "between-receive-and-send"],
+)
+def test_a_resumed_fifo_pass_keeps_every_group_in_order(
+    aws: None, monkeypatch: pytest.MonkeyPatch, handles: list[str], where: str, call: int
+) -> None:
+    """With pipelines, sends of other groups were in flight when the run died: what they
+    sent unrecorded is sent again with the same deduplication ID, which SQS drops."""
+    client, source_url, source_arn, dlq_url = make_queues(fifo=True)
+    fill_fifo(client, dlq_url, [(f"g{n % 12}", "OrderPaid") for n in range(60)])
+    op = new_op(dlq_url, engine.RedriveParams(destination_arn=source_arn, wait_seconds=0))
+    die_at(monkeypatch, where, call)
+    first_run_dies(op)
+    done = resume(op, dlq_url, handles)
+    arrived = ids(drain(client, source_url))
+    assert sorted(arrived) == sorted(f"g{n % 12}-{n}" for n in range(60))  # each once
+    for group in range(12):
+        in_group = [int(i.split("-")[1]) for i in arrived if i.startswith(f"g{group}-")]
+        assert in_group == list(range(group, 60, 12)), group
+    assert (done.state, done.moved, done.attempts) == ("succeeded", 60, 2)
+    assert drain(client, dlq_url) == []
 
 
 def test_what_was_sent_before_the_crash_is_deleted_not_sent_again(

@@ -54,7 +54,7 @@ class Command(BaseCommand):
             type=int,
             default=None,
             help="receive/send/delete pipelines at once (default EVENTOPS_REDRIVE_CONCURRENCY; "
-            "a FIFO DLQ runs one)",
+            "FIFO: across message groups, each in order)",
         )
         parser.add_argument(
             "--workers",
