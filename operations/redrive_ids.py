@@ -1,0 +1,164 @@
+"""Message IDs a redrive keeps for its whole pass, packed (issue 18: a pass of 1,000,000
+messages in at most 150 MB).
+
+A pass remembers every message it met, and each one's outcome, until it ends. As ``str``
+keys of a ``set`` and a ``dict`` that cost about 0.3 KB a message: a 36-character ``str``
+is an 85-byte object, and each container slot adds 30 to 100 bytes more. SQS message IDs
+are UUIDs, so here each one is 16 bytes in a ``bytearray`` (an open-addressing hash table,
+linear probing) with a one-byte value beside it: 17 bytes a slot, 24 to 49 bytes a message
+at the table's load of 0.35 to 0.7. The table is split in ``SHARDS`` that grow one at a
+time, so a growing table never holds its old and new copies whole at once.
+
+An ID that is not a lowercase canonical UUID (SQS and moto always send one; tests and
+hand-made rows may not) is kept as the ``str`` in a plain dict: any ID works, the
+packed ones are only smaller. IDs are never removed (a pass forgets nothing it met);
+a value is 1 to 255, 0 meaning absent.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Container, Iterator
+
+KEY_BYTES = 16
+SHARD_BITS = 6
+SHARDS = 1 << SHARD_BITS
+# Slots a shard starts with (a power of two), and the load past which it doubles.
+FIRST_SLOTS = 8
+MAX_LOAD = 0.7
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def pack(message_id: str) -> bytes | None:
+    """The 16 bytes of a lowercase canonical UUID; None for any other ID."""
+    if len(message_id) != 36 or not _UUID.fullmatch(message_id):
+        return None
+    return bytes.fromhex(message_id.replace("-", ""))
+
+
+def unpack(key: bytes) -> str:
+    """The message ID ``pack`` made ``key`` from."""
+    h = key.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+class _Shard:
+    __slots__ = ("keys", "slots", "used", "values")
+
+    def __init__(self, slots: int) -> None:
+        self.slots = slots
+        self.keys = bytearray(slots * KEY_BYTES)
+        self.values = bytearray(slots)
+        self.used = 0
+
+    def find(self, key: bytes, h: int) -> int:
+        """The slot holding ``key``, or the empty one where it goes."""
+        mask = self.slots - 1
+        i = h & mask
+        keys, values = self.keys, self.values
+        while values[i]:
+            start = i * KEY_BYTES
+            if keys[start : start + KEY_BYTES] == key:
+                return i
+            i = (i + 1) & mask
+        return i
+
+    def put(self, i: int, key: bytes, value: int) -> None:
+        self.keys[i * KEY_BYTES : (i + 1) * KEY_BYTES] = key
+        self.values[i] = value
+        self.used += 1
+
+    def grow(self) -> None:
+        """Twice the slots, every key placed again."""
+        keys, values = self.keys, self.values
+        self.slots *= 2
+        self.keys = bytearray(self.slots * KEY_BYTES)
+        self.values = bytearray(self.slots)
+        self.used = 0
+        for i, value in enumerate(values):
+            if value:
+                key = bytes(keys[i * KEY_BYTES : (i + 1) * KEY_BYTES])
+                self.put(self.find(key, hash(key) >> SHARD_BITS), key, value)
+
+    def entries(self, wanted: Container[int] | None) -> Iterator[tuple[bytes, int]]:
+        keys = self.keys
+        for i, value in enumerate(self.values):
+            if value and (wanted is None or value in wanted):
+                yield bytes(keys[i * KEY_BYTES : (i + 1) * KEY_BYTES]), value
+
+
+class IdMap:
+    """Message ID -> a small number (1 to 255), about 17 bytes a slot for SQS's IDs."""
+
+    def __init__(self) -> None:
+        self._shards = [_Shard(FIRST_SLOTS) for _ in range(SHARDS)]
+        self._other: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return sum(shard.used for shard in self._shards) + len(self._other)
+
+    def get(self, message_id: str) -> int:
+        """The value of ``message_id``; 0 if it has none."""
+        key = pack(message_id)
+        if key is None:
+            return self._other.get(message_id, 0)
+        h = hash(key)
+        shard = self._shards[h & (SHARDS - 1)]
+        return shard.values[shard.find(key, h >> SHARD_BITS)]
+
+    def set(self, message_id: str, value: int) -> None:
+        if not 0 < value < 256:
+            raise ValueError(f"value {value} not in 1-255")
+        key = pack(message_id)
+        if key is None:
+            self._other[message_id] = value
+            return
+        h = hash(key)
+        shard = self._shards[h & (SHARDS - 1)]
+        i = shard.find(key, h >> SHARD_BITS)
+        if shard.values[i]:
+            shard.values[i] = value
+            return
+        if shard.used + 1 > shard.slots * MAX_LOAD:
+            shard.grow()
+            i = shard.find(key, h >> SHARD_BITS)
+        shard.put(i, key, value)
+
+    def items(self, wanted: Container[int] | None = None) -> Iterator[tuple[str, int]]:
+        """(message ID, value) of every entry, or of those whose value is in ``wanted``
+        (only those are turned back into ``str``)."""
+        for shard in self._shards:
+            for key, value in shard.entries(wanted):
+                yield unpack(key), value
+        for message_id, value in self._other.items():
+            if wanted is None or value in wanted:
+                yield message_id, value
+
+    def count(self, value: int) -> int:
+        """How many entries have ``value`` (a byte count per shard: no ID is unpacked)."""
+        packed = sum(shard.values.count(value) for shard in self._shards)
+        return packed + sum(1 for v in self._other.values() if v == value)
+
+    def nbytes(self) -> int:
+        """Bytes of the packed tables (not counting the dict of other IDs)."""
+        return sum(len(shard.keys) + len(shard.values) for shard in self._shards)
+
+
+class IdSet:
+    """A set of message IDs, packed as ``IdMap`` keys."""
+
+    def __init__(self) -> None:
+        self._map = IdMap()
+
+    def __contains__(self, message_id: object) -> bool:
+        return isinstance(message_id, str) and bool(self._map.get(message_id))
+
+    def __len__(self) -> int:
+        return len(self._map)
+
+    def add(self, message_id: str) -> None:
+        self._map.set(message_id, 1)
+
+    def nbytes(self) -> int:
+        return self._map.nbytes()
