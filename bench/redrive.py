@@ -51,6 +51,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+import uuid
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -108,8 +109,9 @@ class FakeSqs:
         return self.queues[body["QueueUrl"]]
 
     def _id(self) -> str:
+        # A UUID, as SQS's message IDs are (the engine packs them: redrive_ids).
         self.counter += 1
-        return f"{self.counter:032x}"
+        return str(uuid.UUID(int=self.counter))
 
     def call(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
         """One action, as the HTTP server runs it (an empty long poll waits unlocked)."""
