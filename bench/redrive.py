@@ -31,7 +31,8 @@ Memory (``--memory-only`` or after the throughput): each N runs ``manage.py redr
 --wait`` at the default concurrency in its own subprocess (the SQS stand-in is another
 process, not counted), and prints the process's peak RSS (VmHWM) and its RSS before the
 redrive. Targets: growth from 1,000 to 100,000 messages <= 50 MB; peak at 1,000,000
-<= 150 MB.
+<= 150 MB (a 1,000,000 run takes about 10 minutes; bench/redrive_memory.py measures the
+engine's per-message state alone, without HTTP, in bytes a message).
 """
 
 from __future__ import annotations

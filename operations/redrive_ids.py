@@ -5,9 +5,10 @@ A pass remembers every message it met, and each one's outcome, until it ends. As
 keys of a ``set`` and a ``dict`` that cost about 0.3 KB a message: a 36-character ``str``
 is an 85-byte object, and each container slot adds 30 to 100 bytes more. SQS message IDs
 are UUIDs, so here each one is 16 bytes in a ``bytearray`` (an open-addressing hash table,
-linear probing) with a one-byte value beside it: 17 bytes a slot, 24 to 49 bytes a message
-at the table's load of 0.35 to 0.7. The table is split in ``SHARDS`` that grow one at a
-time, so a growing table never holds its old and new copies whole at once.
+linear probing) with a one-byte value beside it: 17 bytes a slot, 21 to 32 bytes a message
+at the table's load of 0.53 to 0.8 (it grows by half, not double, to stay full). The table
+is split in ``SHARDS`` that grow one at a time, so a growing table never holds its old and
+new copies whole at once.
 
 An ID that is not a lowercase canonical UUID (SQS and moto always send one; tests and
 hand-made rows may not) is kept as the ``str`` in a plain dict: any ID works, the
@@ -23,9 +24,10 @@ from collections.abc import Container, Iterator
 KEY_BYTES = 16
 SHARD_BITS = 6
 SHARDS = 1 << SHARD_BITS
-# Slots a shard starts with (a power of two), and the load past which it doubles.
+# Slots a shard starts with, the load past which it grows, and by how much.
 FIRST_SLOTS = 8
-MAX_LOAD = 0.7
+MAX_LOAD = 0.8
+GROWTH = 1.5
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -54,14 +56,16 @@ class _Shard:
 
     def find(self, key: bytes, h: int) -> int:
         """The slot holding ``key``, or the empty one where it goes."""
-        mask = self.slots - 1
-        i = h & mask
+        slots = self.slots
+        i = h % slots
         keys, values = self.keys, self.values
         while values[i]:
             start = i * KEY_BYTES
             if keys[start : start + KEY_BYTES] == key:
                 return i
-            i = (i + 1) & mask
+            i += 1
+            if i == slots:
+                i = 0
         return i
 
     def put(self, i: int, key: bytes, value: int) -> None:
@@ -70,16 +74,20 @@ class _Shard:
         self.used += 1
 
     def grow(self) -> None:
-        """Twice the slots, every key placed again."""
-        keys, values = self.keys, self.values
-        self.slots *= 2
-        self.keys = bytearray(self.slots * KEY_BYTES)
-        self.values = bytearray(self.slots)
-        self.used = 0
-        for i, value in enumerate(values):
-            if value:
-                key = bytes(keys[i * KEY_BYTES : (i + 1) * KEY_BYTES])
-                self.put(self.find(key, hash(key) >> SHARD_BITS), key, value)
+        """Half as many slots again, every key placed again (no two are equal: no compare)."""
+        old_keys, old_values = self.keys, self.values
+        self.slots = slots = int(self.slots * GROWTH)
+        keys = self.keys = bytearray(slots * KEY_BYTES)
+        values = self.values = bytearray(slots)
+        for i, value in enumerate(old_values):
+            if not value:
+                continue
+            key = bytes(old_keys[i * KEY_BYTES : (i + 1) * KEY_BYTES])
+            j = (hash(key) >> SHARD_BITS) % slots
+            while values[j]:
+                j = j + 1 if j + 1 < slots else 0
+            keys[j * KEY_BYTES : (j + 1) * KEY_BYTES] = key
+            values[j] = value
 
     def entries(self, wanted: Container[int] | None) -> Iterator[tuple[bytes, int]]:
         keys = self.keys
