@@ -18,6 +18,7 @@ a value is 1 to 255, 0 meaning absent.
 
 from __future__ import annotations
 
+import mmap
 import re
 from collections.abc import Container, Iterator
 
@@ -28,6 +29,9 @@ SHARDS = 1 << SHARD_BITS
 FIRST_SLOTS = 8
 MAX_LOAD = 0.8
 GROWTH = 1.5
+# Key arrays this large are anonymous memory maps, not bytearrays: an outgrown one goes back
+# to the OS at once, where malloc would keep a hole in its heap for each one of them.
+MAPPED_BYTES = 64 * 1024
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -45,12 +49,16 @@ def unpack(key: bytes) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+def _zeroed(size: int) -> bytearray | mmap.mmap:
+    return mmap.mmap(-1, size) if size >= MAPPED_BYTES else bytearray(size)
+
+
 class _Shard:
     __slots__ = ("keys", "slots", "used", "values")
 
     def __init__(self, slots: int) -> None:
         self.slots = slots
-        self.keys = bytearray(slots * KEY_BYTES)
+        self.keys = _zeroed(slots * KEY_BYTES)
         self.values = bytearray(slots)
         self.used = 0
 
@@ -77,7 +85,7 @@ class _Shard:
         """Half as many slots again, every key placed again (no two are equal: no compare)."""
         old_keys, old_values = self.keys, self.values
         self.slots = slots = int(self.slots * GROWTH)
-        keys = self.keys = bytearray(slots * KEY_BYTES)
+        keys = self.keys = _zeroed(slots * KEY_BYTES)
         values = self.values = bytearray(slots)
         for i, value in enumerate(old_values):
             if not value:

@@ -9,6 +9,7 @@ from collections import Counter
 import pytest
 
 from operations import redrive as engine
+from operations import redrive_ids
 from operations.models import OperationMessage
 from operations.redrive_ids import IdMap, IdSet, pack, unpack
 from operations.redrive_ledger import Ledger
@@ -34,7 +35,12 @@ def test_other_ids_do_not_pack(message_id: str) -> None:
     assert pack(message_id) is None
 
 
-def test_the_map_answers_like_a_dict_across_growth() -> None:
+@pytest.mark.parametrize("mapped_bytes", [64 * 1024, 1024])
+def test_the_map_answers_like_a_dict_across_growth(
+    mapped_bytes: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Also with the key arrays in memory maps from 1 KB on (64 KB would need 250,000 IDs)."""
+    monkeypatch.setattr(redrive_ids, "MAPPED_BYTES", mapped_bytes)
     ids = [*uuids(20_000), "m-not-a-uuid", str(uuid.uuid4()).upper()]
     expected = {message_id: i % 255 + 1 for i, message_id in enumerate(ids)}
     table = IdMap()
