@@ -156,9 +156,14 @@ class IdMap:
         packed = sum(shard.values.count(value) for shard in self._shards)
         return packed + sum(1 for v in self._other.values() if v == value)
 
-    def nbytes(self) -> int:
-        """Bytes of the packed tables (not counting the dict of other IDs)."""
-        return sum(len(shard.keys) + len(shard.values) for shard in self._shards)
+    def nbytes(self, *, mapped_only: bool = False) -> int:
+        """Bytes of the packed tables (not counting the dict of other IDs); ``mapped_only``:
+        of the key arrays in memory maps (which tracemalloc does not see)."""
+        return sum(
+            len(shard.keys) + (0 if mapped_only else len(shard.values))
+            for shard in self._shards
+            if not mapped_only or isinstance(shard.keys, mmap.mmap)
+        )
 
 
 class IdSet:
@@ -176,5 +181,5 @@ class IdSet:
     def add(self, message_id: str) -> None:
         self._map.set(message_id, 1)
 
-    def nbytes(self) -> int:
-        return self._map.nbytes()
+    def nbytes(self, *, mapped_only: bool = False) -> int:
+        return self._map.nbytes(mapped_only=mapped_only)
