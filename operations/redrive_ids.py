@@ -5,10 +5,11 @@ A pass remembers every message it met, and each one's outcome, until it ends. As
 keys of a ``set`` and a ``dict`` that cost about 0.3 KB a message: a 36-character ``str``
 is an 85-byte object, and each container slot adds 30 to 100 bytes more. SQS message IDs
 are UUIDs, so here each one is 16 bytes in a ``bytearray`` (an open-addressing hash table,
-linear probing) with a one-byte value beside it: 17 bytes a slot, 21 to 32 bytes a message
-at the table's load of 0.53 to 0.8 (it grows by half, not double, to stay full). The table
-is split in ``SHARDS`` that grow one at a time, so a growing table never holds its old and
-new copies whole at once.
+double hashing over a prime number of slots, which stays quick to probe when nearly full)
+with a one-byte value beside it: 17 bytes a slot, 19 to 29 bytes a message at the table's
+load of 0.59 to 0.9 (it grows by half, not double, to stay full). The table is split in
+``SHARDS`` that grow one at a time, so a growing table never holds its old and new copies
+whole at once.
 
 An ID that is not a lowercase canonical UUID (SQS and moto always send one; tests and
 hand-made rows may not) is kept as the ``str`` in a plain dict: any ID works, the
@@ -25,9 +26,9 @@ from collections.abc import Container, Iterator
 KEY_BYTES = 16
 SHARD_BITS = 6
 SHARDS = 1 << SHARD_BITS
-# Slots a shard starts with, the load past which it grows, and by how much.
-FIRST_SLOTS = 8
-MAX_LOAD = 0.8
+# Slots a shard starts with (a prime), the load past which it grows, and by how much.
+FIRST_SLOTS = 11
+MAX_LOAD = 0.9
 GROWTH = 1.5
 # Key arrays this large are anonymous memory maps, not bytearrays: an outgrown one goes back
 # to the OS at once, where malloc would keep a hole in its heap for each one of them.
@@ -53,6 +54,14 @@ def _zeroed(size: int) -> bytearray | mmap.mmap:
     return mmap.mmap(-1, size) if size >= MAPPED_BYTES else bytearray(size)
 
 
+def _prime_at_least(n: int) -> int:
+    """A prime number of slots: every step of a probe sequence then visits them all."""
+    n = max(n, 3) | 1
+    while any(n % d == 0 for d in range(3, int(n**0.5) + 1, 2)):
+        n += 2
+    return n
+
+
 class _Shard:
     __slots__ = ("keys", "slots", "used", "values")
 
@@ -65,15 +74,15 @@ class _Shard:
     def find(self, key: bytes, h: int) -> int:
         """The slot holding ``key``, or the empty one where it goes."""
         slots = self.slots
-        i = h % slots
+        i, step = h % slots, 1 + (h >> 32) % (slots - 1)
         keys, values = self.keys, self.values
         while values[i]:
             start = i * KEY_BYTES
             if keys[start : start + KEY_BYTES] == key:
                 return i
-            i += 1
-            if i == slots:
-                i = 0
+            i += step
+            if i >= slots:
+                i -= slots
         return i
 
     def put(self, i: int, key: bytes, value: int) -> None:
@@ -84,16 +93,17 @@ class _Shard:
     def grow(self) -> None:
         """Half as many slots again, every key placed again (no two are equal: no compare)."""
         old_keys, old_values = self.keys, self.values
-        self.slots = slots = int(self.slots * GROWTH)
+        self.slots = slots = _prime_at_least(int(self.slots * GROWTH))
         keys = self.keys = _zeroed(slots * KEY_BYTES)
         values = self.values = bytearray(slots)
         for i, value in enumerate(old_values):
             if not value:
                 continue
             key = bytes(old_keys[i * KEY_BYTES : (i + 1) * KEY_BYTES])
-            j = (hash(key) >> SHARD_BITS) % slots
+            h = hash(key) >> SHARD_BITS
+            j, step = h % slots, 1 + (h >> 32) % (slots - 1)
             while values[j]:
-                j = j + 1 if j + 1 < slots else 0
+                j = j + step if j + step < slots else j + step - slots
             keys[j * KEY_BYTES : (j + 1) * KEY_BYTES] = key
             values[j] = value
 
