@@ -3,7 +3,8 @@
 The engine is split along its seams: ``redrive_params`` (what an operation asks for),
 ``redrive_pass`` (one run of the pass), ``redrive_entries`` (entries and batches),
 ``redrive_groups`` (FIFO group order), ``redrive_mover`` (send and delete with per-entry
-retries) and ``redrive_ledger`` (per-message outcomes and the counts from them).
+retries), ``redrive_ledger`` (per-message outcomes and the counts from them) and
+``redrive_ids`` (the message IDs a pass keeps, packed: 1,000,000 of them in tens of MB).
 Callers (the views, ``manage.py redrive``, the Celery task) use this module.
 """
 

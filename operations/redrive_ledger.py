@@ -24,6 +24,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.utils import timezone
 
 from operations.models import OperationMessage
+from operations.redrive_ids import IdMap
 
 Outcome = OperationMessage.Outcome
 # Outcomes of messages the operation took on (they count towards ``max_messages``).
@@ -34,15 +35,12 @@ FLUSH_ROWS = 500
 RECORD_CHUNK = 150
 
 
-@functools.cache
-def _pair(outcome: str, reason: str) -> tuple[str, str]:
-    # One shared tuple per distinct (outcome, reason): a pass of 10,000 messages keeps
-    # a reference each, not a tuple each.
-    return (outcome, reason)
-
-
-# The pairs without a reason, looked up without hashing a tuple (two per message moved).
-_PLAIN: dict[str, tuple[str, str]] = {o: _pair(o, "") for o in Outcome}
+# The byte each message has in the ledger's table: this run met it (``MET``), and the code
+# of its (outcome, reason) pair in ``Ledger._pairs`` (0: no outcome). A pass has a handful
+# of distinct pairs; past ``_ODD - 1`` of them a message's pair is kept in ``Ledger._odd``.
+MET = 0x80
+_CODE = 0x7F
+_ODD = 0x7F
 
 
 @dataclass(frozen=True)
@@ -59,12 +57,20 @@ class Counts:
 
 
 class Ledger:
-    """The outcome of every message an operation met, kept in memory and in the database."""
+    """The outcome of every message an operation met, kept in memory and in the database,
+    and which of them this run met.
+
+    In memory one packed entry a message (``IdMap``: 16 bytes of ID and one byte for both),
+    not a ``str`` and a tuple in a dict: a pass of 1,000,000 messages keeps them all."""
 
     def __init__(self, operation_id: int) -> None:
         self.operation_id = operation_id
-        self._entries: dict[str, tuple[str, str]] = {}
+        self._ids = IdMap()
+        self._pairs: list[tuple[str, str] | None] = [None]
+        self._codes: dict[tuple[str, str], int] = {}
+        self._odd: dict[str, tuple[str, str]] = {}
         self._counts: Counter[str] = Counter()
+        # Written with the next flush (at most ``FLUSH_ROWS``): message ID -> pair.
         self._buffer: dict[str, tuple[str, str]] = {}
         self._moved: dict[str, tuple[str, str]] = {}
         # Sent, but this run's delete from the DLQ failed: message ID -> why.
@@ -73,26 +79,39 @@ class Ledger:
             "message_id", "outcome", "reason"
         )
         for message_id, outcome, reason in rows.iterator():
-            self._entries[message_id] = _pair(outcome, reason)
+            self._store(message_id, 0, (outcome, reason))
             self._counts[outcome] += 1
 
     def __contains__(self, message_id: str) -> bool:
-        return message_id in self._entries
+        """Whether the message has a recorded outcome (this run's or an earlier one's)."""
+        return bool(self._ids.get(message_id) & _CODE)
 
     def outcome(self, message_id: str) -> str | None:
-        entry = self._entries.get(message_id)
+        entry = self._entry(message_id, self._ids.get(message_id))
         return entry[0] if entry else None
+
+    def meet(self, message_id: str) -> bool:
+        """This run met the message; True if it had not met it before."""
+        value = self._ids.get(message_id)
+        if value & MET:
+            return False
+        self._ids.set(message_id, value | MET)
+        return True
+
+    def met(self, message_id: str) -> bool:
+        return bool(self._ids.get(message_id) & MET)
 
     def note(self, message_id: str, outcome: str, reason: str = "") -> None:
         """Record ``outcome`` for the message (written with the next ``flush``)."""
-        pair = _pair(outcome, reason[:256]) if reason else _PLAIN[outcome]
-        previous = self._entries.get(message_id)
+        pair = (outcome, reason[:256])
+        value = self._ids.get(message_id)
+        previous = self._entry(message_id, value)
         if previous == pair:
             return
         if previous is not None:
             self._counts[previous[0]] -= 1
         self._counts[outcome] += 1
-        self._entries[message_id] = pair
+        self._store(message_id, value, pair)
         if outcome == Outcome.MOVED:
             self.undeleted.pop(message_id, None)
             self._buffer.pop(message_id, None)  # not written yet: "moved" will do
@@ -103,13 +122,35 @@ class Ledger:
         if len(self._buffer) + len(self._moved) >= FLUSH_ROWS:
             self.flush()
 
-    def settle(self, met: set[str]) -> None:
+    def settle(self) -> None:
         """The pass saw the whole DLQ: a message recorded sent by an earlier run that this
         run never met is not in the DLQ any more (that run's delete went through before it
         died, its "moved" row did not): record it moved."""
-        for message_id, (outcome, _) in list(self._entries.items()):
-            if outcome == Outcome.SENT and message_id not in met:
-                self.note(message_id, Outcome.MOVED)
+        sent = {code for code, pair in enumerate(self._pairs) if pair and pair[0] == Outcome.SENT}
+        gone = [
+            message_id
+            for message_id, value in self._ids.items(wanted=sent | {_ODD})
+            if self.outcome(message_id) == Outcome.SENT
+        ]
+        for message_id in gone:
+            self.note(message_id, Outcome.MOVED)
+
+    def _entry(self, message_id: str, value: int) -> tuple[str, str] | None:
+        code = value & _CODE
+        return self._odd[message_id] if code == _ODD else self._pairs[code]
+
+    def _store(self, message_id: str, value: int, pair: tuple[str, str]) -> None:
+        """Give the message ``pair`` (``value``: its byte until now)."""
+        code = self._codes.get(pair)
+        if code is None and len(self._pairs) < _ODD:
+            code = self._codes[pair] = len(self._pairs)
+            self._pairs.append(pair)
+        if value & _CODE == _ODD:
+            del self._odd[message_id]
+        if code is None:
+            self._odd[message_id] = pair
+            code = _ODD
+        self._ids.set(message_id, (value & MET) | code)
 
     def flush(self, *, moved: bool = True) -> None:
         """Write the buffered outcomes (without ``moved``: not the "moved" rows), one
@@ -148,11 +189,15 @@ class Ledger:
 
     def reasons(self) -> Counter[str]:
         """Why messages it took on did not move, grouped: reason -> how many."""
-        reasons: Counter[str] = Counter(
-            reason or outcome
-            for outcome, reason in self._entries.values()
-            if outcome in (Outcome.FAILED, Outcome.HELD_BACK)
-        )
+        reasons: Counter[str] = Counter()
+        shown = (Outcome.FAILED, Outcome.HELD_BACK)
+        for code, pair in enumerate(self._pairs):
+            if pair and pair[0] in shown:
+                count = self._ids.count(code) + self._ids.count(code | MET)
+                if count:
+                    reasons[pair[1] or pair[0]] += count
+        odd = self._odd.values()
+        reasons.update(reason or outcome for outcome, reason in odd if outcome in shown)
         reasons.update(self.undeleted.values())
         return reasons
 

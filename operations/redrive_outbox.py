@@ -20,6 +20,7 @@ from operations.aws import sqs
 from operations.models import TouchedCorrelation
 from operations.redrive_entries import Lanes, Pending
 from operations.redrive_groups import GroupOrder
+from operations.redrive_ids import IdSet
 from operations.redrive_ledger import Ledger, Outcome
 from operations.redrive_mover import Done, Mover
 
@@ -64,8 +65,8 @@ class Outbox:
         # back to the DLQ under that ID, and moving it again would loop forever. A copy's
         # SentTimestamp tells it from the pass's own messages once it is later than the
         # pass's start; kept only until ``copies_until`` (epoch seconds), past which every
-        # copy is (see Redrive), so a pass of millions does not keep an ID for each.
-        self.copies: set[str] = set()
+        # copy is (see Redrive), so a pass of millions does not keep an ID for each; packed.
+        self.copies = IdSet()
         self.copies_until = float("inf")
         self.touched: set[str] = set()
         # A sibling part sent these (redrive_parts): to delete, not counted here.

@@ -86,8 +86,8 @@ class Redrive:
         self.ledger = Ledger(op.pk)
         self.mover = Mover(budget=self.lease, sleep=sleep, clock=clock, keepalive=self.keepalive)
         self.groups = GroupOrder()
-        # Messages this run met, and the ones it holds in the DLQ: id -> latest receipt handle.
-        self.met: set[str] = set()
+        # The messages it holds in the DLQ: id -> latest receipt handle (the ledger knows
+        # which ones this run met: all of them, kept packed for the whole pass).
         self.handles: dict[str, str] = {}
         # Held messages made visible again (releasing FIFO groups), not received since.
         self.released: set[str] = set()
@@ -151,7 +151,7 @@ class Redrive:
             self.shortfall.error = str(exc)
         finally:
             if self.saw_everything and not self.lost_lease:
-                self.ledger.settle(self.met)
+                self.ledger.settle()
             # Written before what it held is released: a sibling part that receives one
             # of them must find this part's row (redrive_parts).
             self.ledger.flush()
@@ -224,12 +224,11 @@ class Redrive:
         message_id = raw.message_id
         self.handles[message_id] = raw.receipt_handle
         self.released.discard(message_id)
-        if message_id in self.met:
+        if not self.ledger.meet(message_id):
             # Its hiding lapsed. If it was sent and its delete failed, try the delete again.
             if self.ledger.outcome(message_id) == Outcome.SENT or message_id in self.outbox.foreign:
                 self.outbox.add_sent(message_id, None)
             return False
-        self.met.add(message_id)
         prior = self.ledger.outcome(message_id)
         if prior is None and message_id in self.foreign:
             # A sibling part's message (redrive_parts): one it sent is deleted, not sent
@@ -304,7 +303,7 @@ class Redrive:
 
     def _not_found(self) -> int:
         wanted = self.params.filters.message_ids
-        return sum(1 for i in wanted if i not in self.met and i not in self.ledger)
+        return sum(1 for i in wanted if not self.ledger.met(i) and i not in self.ledger)
 
     def _read_on_after_stale(self) -> bool:
         """A receive brought only messages this pass has met: ones it holds whose hiding
