@@ -450,7 +450,9 @@ def expire_iterators(now_monotonic: float) -> int:
             # Insertion-ordered: the oldest come first.
             for arn in list(iterators):
                 created = iterators[arn].__dict__.get(CREATED_ATTR)
-                if created is not None and now_monotonic - created < ITERATOR_LIFETIME_S:
+                # ``created + lifetime``, not ``now - created``: the test's ``created + 15 min``
+                # then compares exactly (a difference of floats can come out just under it).
+                if created is not None and now_monotonic < created + ITERATOR_LIFETIME_S:
                     break
                 iterators.pop(arn, None)
                 dropped += 1
