@@ -22,3 +22,20 @@ def threads_switch_often() -> Iterator[None]:
     sys.setswitchinterval(1e-6)
     yield
     sys.setswitchinterval(interval)
+
+
+@pytest.fixture
+def handles(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Receipt handles of every receive, to end a dead run's hiding like time would."""
+    from operations.aws import sqs
+
+    seen: list[str] = []
+    real = sqs.receive_messages
+
+    def record(url: str, **kwargs: Any) -> list[sqs.SqsMessage]:
+        batch = real(url, **kwargs)
+        seen.extend(m.receipt_handle for m in batch)
+        return batch
+
+    monkeypatch.setattr(sqs, "receive_messages", record)
+    yield seen

@@ -132,3 +132,7 @@ class Refuse:
             for e in call
             if not self.refused(e)
         ]
+
+
+class Killed(BaseException):
+    """The worker dies here (not an Exception: nothing in the engine handles it)."""

@@ -10,7 +10,6 @@ Database-specific (multi-row upserts): CI runs it again on PostgreSQL.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -22,28 +21,9 @@ from operations import redrive as engine
 from operations.aws import sqs
 from operations.models import Operation, OperationMessage
 from operations.redrive_ledger import Ledger
-from tests.operations.redrive_world import drain, fill, fill_fifo, ids, make_queues, new_op
+from tests.operations.redrive_world import Killed, drain, fill, fill_fifo, ids, make_queues, new_op
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration, pytest.mark.usefixtures("pipelines")]
-
-
-class Killed(BaseException):
-    """The worker dies here (not an Exception: nothing in the engine handles it)."""
-
-
-@pytest.fixture
-def handles(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """Receipt handles of every receive, to end the dead run's hiding like time would."""
-    seen: list[str] = []
-    real = sqs.receive_messages
-
-    def record(url: str, **kwargs: Any) -> list[sqs.SqsMessage]:
-        batch = real(url, **kwargs)
-        seen.extend(m.receipt_handle for m in batch)
-        return batch
-
-    monkeypatch.setattr(sqs, "receive_messages", record)
-    yield seen
 
 
 def die_at(monkeypatch: pytest.MonkeyPatch, name: str, call: int) -> None:

@@ -10,7 +10,6 @@ parent ends with the sums. The real two-worker run is in test_redrive_workers_ce
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
 from io import StringIO
 from typing import Any
@@ -26,28 +25,9 @@ from operations import redrive as engine
 from operations.aws import sqs
 from operations.models import Operation, OperationMessage
 from operations.redrive_rate import current_rate, set_rate
-from tests.operations.redrive_world import drain, fill, ids, make_queues
+from tests.operations.redrive_world import Killed, drain, fill, ids, make_queues
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration, pytest.mark.usefixtures("pipelines")]
-
-
-class Killed(BaseException):
-    """The worker dies here (not an Exception: nothing in the engine handles it)."""
-
-
-@pytest.fixture
-def handles(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """Receipt handles of every receive, to end a dead part's hiding like time would."""
-    seen: list[str] = []
-    real = sqs.receive_messages
-
-    def record(url: str, **kwargs: Any) -> list[sqs.SqsMessage]:
-        batch = real(url, **kwargs)
-        seen.extend(m.receipt_handle for m in batch)
-        return batch
-
-    monkeypatch.setattr(sqs, "receive_messages", record)
-    yield seen
 
 
 @pytest.fixture
