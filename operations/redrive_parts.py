@@ -55,6 +55,7 @@ __all__ = [
     "check_workers",
     "create",
     "finish_parent",
+    "grant_unused",
     "has_parts",
     "last_in_pass",
     "live_totals",
@@ -231,6 +232,47 @@ def set_parts_rate(parent: Operation, rate: float | None) -> None:
             Operation.objects.filter(pk=part.pk).update(parameters=parameters)
 
 
+def taken(part: Operation) -> int:
+    """What a part took on of its ``max_messages`` (the outcomes that count towards it)."""
+    return part.moved + part.failed + part.held_back
+
+
+def grant_unused(parent: Operation, parts: list[Operation]) -> None:
+    """What the parts that ended did not use of their ``max_messages`` goes to the parts
+    still in their pass, evenly (under the parent row's lock, from ``finish_parent``).
+    Without it, a part that met fewer matching messages than its share (filters rarely
+    match evenly across receives) would leave the operation short of what was asked while
+    its siblings stop at their shares with matching messages still in the DLQ. The sum of
+    the parts' limits stays the parent's: never more than ``max_messages`` in all. Each
+    running part reads its limit within a second (``Redrive._read_parameters``); one that
+    stopped at its old limit meanwhile hands its unused share on in turn when it ends."""
+    if (parent.parameters or {}).get("max_messages") is None:
+        return
+    progress = dict(parent.progress or {})
+    granted = set(progress.get("granted_from") or [])
+    ended_pass = set(progress.get("ended_parts") or [])
+    unused, handed = 0, []
+    for part in parts:
+        if part.is_active or part.pk in granted:
+            continue
+        limit = (part.parameters or {}).get("max_messages")
+        unused += max(0, int(limit) - taken(part)) if limit is not None else 0
+        handed.append(part.pk)
+    if not handed:
+        return
+    takers = [p for p in parts if p.is_active and p.pk not in ended_pass]
+    if unused and takers:
+        for part, extra in zip(takers, shares(unused, len(takers)), strict=True):
+            parameters = dict(part.parameters or {})
+            if extra and parameters.get("max_messages") is not None:
+                parameters["max_messages"] = int(parameters["max_messages"]) + extra
+                Operation.objects.filter(pk=part.pk).update(parameters=parameters)
+                part.parameters = parameters
+    progress["granted_from"] = sorted(granted | set(handed))
+    Operation.objects.filter(pk=parent.pk).update(progress=progress)
+    parent.progress = progress
+
+
 def request_cancel(parent: Operation, *, by: str, reason: str) -> None:
     """Ask every active part to stop (a pending part ends at once), then end the parent
     if nothing is left running."""
@@ -286,10 +328,12 @@ def finish_parent(parent_id: int | None) -> bool:
         if not parts:
             return False
         if any(p.is_active for p in parts):
-            # The parts still running share the rate the ended one leaves.
+            # The parts still running share the rate the ended one leaves, and what it
+            # did not use of ``max_messages``.
             rate = (parent.parameters or {}).get("rate")
             if rate:
                 set_parts_rate(parent, float(rate))
+            grant_unused(parent, parts)
             return False
         state, fields = merged(parent, parts)
         errors = sorted({p.error for p in parts if p.error})

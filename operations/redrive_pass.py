@@ -16,6 +16,7 @@ Messages it did not move stay hidden until the end of the pass, then are release
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import uuid
@@ -34,7 +35,7 @@ from operations.redrive_mover import Mover, refusal
 from operations.redrive_outbox import FIFO_ORDER, Outbox
 from operations.redrive_outcome import Shortfall, counters, final_state, outcome
 from operations.redrive_params import RedriveParams, lease_seconds
-from operations.redrive_rate import LiveRate, Pacer, current_rate
+from operations.redrive_rate import LiveRate, Pacer, current_parameters
 
 logger = logging.getLogger(__name__)
 
@@ -183,10 +184,10 @@ class Redrive:
 
     def _step(self) -> bool:
         """One receive, and the sends and deletes it makes due. False when the pass is over."""
-        remaining = self._remaining()
-        if remaining <= 0:
+        if self._limit_reached():
             self._flush()
             return False
+        remaining = self._remaining()
         # What waits keeps its FIFO groups from being served: once it is sent and deleted,
         # an empty receive no longer means that the queue is done.
         had_in_hand = bool(self.outbox)
@@ -295,6 +296,15 @@ class Redrive:
         sending = sum(not item.counted for item in self.outbox.sending)
         taken = self.ledger.counts().taken + self.outbox.lanes.fresh + sending
         return int(self.params.max_messages) - taken
+
+    def _limit_reached(self) -> bool:
+        """``max_messages`` is taken on. A part of a split redrive reads its limit again
+        first: its siblings that ended may have left it their unused share."""
+        if self._remaining() > 0:
+            return False
+        if self.op.parent_id and self.params.max_messages is not None:
+            self._read_parameters(now=True)
+        return self._remaining() <= 0
 
     def _all_named_found(self) -> bool:
         """A redrive of named messages ends once it has met them all."""
@@ -455,18 +465,25 @@ class Redrive:
     def _report(self, **fields: Any) -> bool:
         if not self.op.report(self.token, lease_seconds=self.lease, **fields):
             self.lost_lease = True
-        self._read_rate()
+        self._read_parameters()
         if self.on_progress and self.clock() - self._shown_at >= PROGRESS_EVERY and fields:
             self._shown_at = self.clock()
             self.on_progress(self.op)
         return not self.lost_lease
 
-    def _read_rate(self) -> None:
-        """Apply a rate an operator set while the run goes on (read at most once a second)."""
-        if self.clock() - self._rate_read_at < 1.0:
+    def _read_parameters(self, *, now: bool = False) -> None:
+        """Apply a rate an operator set while the run goes on, and for a part of a split
+        redrive the share of ``max_messages`` its ended siblings left it (read at most once
+        a second)."""
+        if not now and self.clock() - self._rate_read_at < 1.0:
             return
         self._rate_read_at = self.clock()
-        self.pacer.set_rate(current_rate(self.op.pk))
+        parameters = current_parameters(self.op.pk)
+        self.pacer.set_rate(parameters.get("rate") or None)
+        limit = parameters.get("max_messages")
+        given = self.op.parent_id and self.params.max_messages is not None and limit is not None
+        if given and int(limit) != self.params.max_messages:
+            self.params = dataclasses.replace(self.params, max_messages=int(limit))
 
 
 def _handle_only(message_id: str, receipt_handle: str) -> sqs.SqsMessage:

@@ -335,7 +335,10 @@ class Pipelines:
     def _next_round(self) -> bool:
         """Nothing in flight and nothing to send: go on, or end the pass (False)."""
         r = self.run_
-        if r._remaining() <= 0 or r._all_named_found():
+        if r._remaining() <= 0:
+            # A part given more of ``max_messages`` by its ended siblings receives again.
+            return not r._limit_reached() and r._report()
+        if r._all_named_found():
             return False
         if self.blocked or (r.fifo and not self.quiet):
             # FIFO: the last receive may have met only groups the pass held (or it brought

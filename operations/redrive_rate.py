@@ -132,7 +132,13 @@ def set_rate(op_id: int, rate: float | None, *, by: str) -> bool:
     return True
 
 
+def current_parameters(op_id: int) -> dict[str, Any]:
+    """The parameters stored for the operation now: an operator may have changed its rate,
+    and a part of a split redrive may have been given more of ``max_messages``."""
+    parameters = Operation.objects.filter(pk=op_id).values_list("parameters", flat=True).first()
+    return dict(parameters or {})
+
+
 def current_rate(op_id: int) -> float | None:
     """The rate limit stored for the operation now (an operator may have changed it)."""
-    parameters = Operation.objects.filter(pk=op_id).values_list("parameters", flat=True).first()
-    return (parameters or {}).get("rate") or None
+    return current_parameters(op_id).get("rate") or None

@@ -39,9 +39,11 @@ def _operation(environment: str, pk: int) -> Operation:
     summary="Operations",
 )
 def operation_list(request: HttpRequest, environment: str, filters: Query[OperationFilters]) -> Any:
-    """Newest first; filter by ``kind``, ``state`` and ``target`` (a substring)."""
+    """Newest first; filter by ``kind``, ``state`` and ``target`` (a substring). A redrive
+    split across workers is one row, with its parts' sums and its ``parts``; a part is
+    read by its ID."""
     with environment_scope(request, environment) as env:
-        rows = Operation.objects.filter(environment=env.name)
+        rows = Operation.objects.filter(environment=env.name, parent__isnull=True)
         if filters.kind:
             if filters.kind not in Operation.Kind.values:
                 raise Problem(422, f"kind must be one of {', '.join(Operation.Kind.values)}.")

@@ -179,6 +179,57 @@ def test_max_messages_is_split_exactly_and_never_exceeded(
     assert len(drain(client, dlq_url)) == 23
 
 
+def test_a_part_that_ends_short_of_its_share_leaves_the_rest_to_the_running_ones(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Filters rarely match evenly across parts: a part that ended having met fewer
+    matching messages than its share hands the rest to the parts still in their pass, so
+    the operation moves ``max_messages`` when the DLQ holds that many, never more."""
+    client, source_url, source_arn, dlq_url = make_queues()
+    fill(client, dlq_url, 15, event_type="OrderPaid")
+    fill(client, dlq_url, 5, event_type="OrderShipped")
+    paid = dlq.Filters(event_type="OrderPaid")
+    parent = start(dlq_url, 3, destination_arn=source_arn, max_messages=12, filters=paid)
+    first, second, third = parts(parent)
+    real = redrive_parts.sibling_outcomes
+
+    def first_ends_short(*args: Any) -> dict[str, str]:
+        # While the second part runs (the third still to come), the first ends having
+        # taken on one message: 3 of its 4 go to the second (2) and the third (1).
+        monkeypatch.setattr(redrive_parts, "sibling_outcomes", real)
+        Operation.objects.get(pk=first.pk).finish(None, "succeeded", moved=1)
+        return real(*args)
+
+    monkeypatch.setattr(redrive_parts, "sibling_outcomes", first_ends_short)
+    done = run_part(second)
+    assert (done.parameters["max_messages"], done.moved) == (6, 6)
+    done = run_part(third)
+    assert (done.parameters["max_messages"], done.moved) == (5, 5)
+    parent.refresh_from_db()
+    assert (parent.state, parent.moved) == ("succeeded", 12)
+    assert len(drain(client, source_url)) == 11
+    assert len(drain(client, dlq_url)) == 9
+
+
+def test_unused_shares_go_only_to_parts_still_in_their_pass(aws: None) -> None:
+    """A part that ended its pass (it is only releasing what it held) takes no more; what
+    failed or was held back counts as taken; the sum never exceeds ``max_messages``."""
+    _, _, source_arn, dlq_url = make_queues()
+    parent = start(dlq_url, 4, destination_arn=source_arn, max_messages=20)
+    first, second, third, fourth = parts(parent)
+    assert redrive_parts.last_in_pass(second) is False  # second ended its pass
+    first.finish(None, "partial", moved=1, failed=1, held_back=1)  # 2 of 5 unused
+    limits = [p.parameters["max_messages"] for p in parts(parent)]
+    assert limits == [5, 5, 6, 6]
+    third.finish(None, "succeeded", moved=6)  # used all of it: nothing to hand on
+    assert [p.parameters["max_messages"] for p in parts(parent)] == [5, 5, 6, 6]
+    fourth.finish(None, "succeeded", moved=2)  # 4 unused, and nobody left to take them
+    second.finish(None, "succeeded", moved=5)
+    parent.refresh_from_db()
+    assert (parent.state, parent.moved, parent.failed) == ("partial", 14, 1)
+    assert parent.progress["granted_from"] == sorted([first.pk, third.pk, fourth.pk])
+
+
 def test_more_workers_than_max_messages_makes_one_part_per_message(aws: None) -> None:
     _, _, source_arn, dlq_url = make_queues()
     parent = start(dlq_url, 5, destination_arn=source_arn, max_messages=2)
@@ -454,5 +505,24 @@ def test_operations_list_shows_the_sums_and_names_the_parts(aws: None) -> None:
     out = StringIO()
     call_command("operations", "list", stdout=out)
     lines = out.getvalue().splitlines()
-    assert f"#{parent.pk}\tredrive\trunning" in lines[-1] and "moved=6" in lines[-1]
-    assert f"[part 2 of #{parent.pk}]" in lines[0]
+    # One line for the operation (the parts' sums), its parts under it.
+    assert len(lines) == 3
+    assert lines[0].startswith(f"#{parent.pk}\tredrive\trunning") and "moved=6" in lines[0]
+    assert lines[1].startswith("  #") and f"part 1 of #{parent.pk}" in lines[1]
+    assert f"part 2 of #{parent.pk}" in lines[2] and "moved=3" in lines[2]
+
+
+def test_the_api_lists_the_operation_once_with_its_parts(aws: None, viewer: Any) -> None:
+    from tests.dashboard.api.conftest import api_client
+
+    _, _, source_arn, dlq_url = make_queues()
+    parent = start(dlq_url, 3, destination_arn=source_arn)
+    Operation.objects.filter(parent=parent).update(moved=2)
+    client = api_client(viewer)
+    listed = client.get("/api/v1/env/default/operations/").json()
+    assert (listed["count"], [row["id"] for row in listed["results"]]) == (1, [parent.pk])
+    assert listed["results"][0]["moved"] == 6
+    assert [p["part"] for p in listed["results"][0]["parts"]] == [1, 2, 3]
+    part = parts(parent)[1]
+    one = client.get(f"/api/v1/env/default/operations/{part.pk}").json()
+    assert (one["parent"], one["part"]) == (parent.pk, 2)

@@ -73,18 +73,22 @@ class Command(BaseCommand):
             )
 
     def _list(self, active: bool, limit: int) -> None:
-        rows = Operation.objects.all()
+        # A redrive split across workers is one line (its parts' sums), its parts under it.
+        rows = Operation.objects.filter(parent__isnull=True)
         if active:
             rows = rows.filter(state__in=Operation.ACTIVE_STATES)
         for op in rows[: max(1, limit)]:
             redrive_parts.live_totals(op)  # a running split redrive: its parts' sums
             note = f"  [{op.cancel_note}]" if op.cancel_requested and op.is_active else ""
-            if op.parent_id:
-                note += f"  [part {op.part} of #{op.parent_id}]"
             self.stdout.write(
                 f"#{op.pk}\t{op.kind}\t{op.state}\t{op.target_label or op.target}\t"
                 f"moved={op.moved} failed={op.failed}\t{op.requested_by_name}{note}"
             )
+            for part in redrive_parts.part_rows(op):
+                self.stdout.write(
+                    f"  #{part.pk}\tpart {part.part} of #{op.pk}\t{part.state}\t"
+                    f"moved={part.moved} failed={part.failed}"
+                )
 
     def _cancel(self, pk: int, reason: str) -> None:
         environment.refuse_in_read_only()
