@@ -50,6 +50,9 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # Before staticfiles: its runserver command (TCP_NODELAY, a longer listen backlog)
+    # takes the place of staticfiles' (dashboard/management/commands/runserver.py).
+    "dashboard",
     "django.contrib.staticfiles",
     "django_htmx",
     "csp",
@@ -61,7 +64,6 @@ INSTALLED_APPS = [
     # /metrics (dashboard/views/metrics.py); its database wrappers are not used.
     "django_prometheus",
     "operations",
-    "dashboard",
 ]
 
 MIDDLEWARE = [
