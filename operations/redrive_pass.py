@@ -481,8 +481,7 @@ class Redrive:
         parameters = current_parameters(self.op.pk)
         self.pacer.set_rate(parameters.get("rate") or None)
         limit = parameters.get("max_messages")
-        given = self.op.parent_id and self.params.max_messages is not None and limit is not None
-        if given and int(limit) != self.params.max_messages:
+        if self.op.parent_id and self.params.max_messages is not None and limit is not None:
             self.params = dataclasses.replace(self.params, max_messages=int(limit))
 
 
