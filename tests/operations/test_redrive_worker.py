@@ -186,22 +186,30 @@ class World:
         self.workers.append(proc)
         return proc
 
-    def operation(self, target: str) -> dict[str, Any] | None:
+    def rows(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        """The rows of a query on the workers' database (``?`` placeholders)."""
         if self.pg_url:
             import psycopg
             from psycopg.rows import dict_row
 
             with psycopg.connect(self.pg_url, row_factory=dict_row) as pg:
-                return pg.execute(
-                    "SELECT * FROM operations_operation WHERE target = %s ORDER BY id DESC",
-                    (target,),
-                ).fetchone()
+                return list(pg.execute(sql.replace("?", "%s"), args).fetchall())
         with sqlite3.connect(self.db) as conn:
             conn.row_factory = sqlite3.Row
-            row = conn.execute(
-                "SELECT * FROM operations_operation WHERE target = ? ORDER BY id DESC", (target,)
-            ).fetchone()
-        return dict(row) if row else None
+            return [dict(row) for row in conn.execute(sql, args).fetchall()]
+
+    def operation(self, target: str) -> dict[str, Any] | None:
+        found = self.rows(
+            "SELECT * FROM operations_operation WHERE target = ? ORDER BY id DESC", target
+        )
+        return found[0] if found else None
+
+    def drop_database(self) -> None:
+        """The PostgreSQL database this world made (nothing on SQLite)."""
+        if self.pg_url:
+            with _pg_admin(PG_URL) as admin:
+                name = urlsplit(self.pg_url).path[1:]
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def stop_workers(self) -> None:
         """Stop the workers earlier tests left running: they share the task queue, and
@@ -213,19 +221,12 @@ class World:
 
     def outcomes(self, operation_id: int) -> dict[str, int]:
         """How many of the operation's messages have each recorded outcome."""
-        query = (
+        found = self.rows(
             "SELECT outcome, COUNT(*) AS n FROM operations_operationmessage "
-            "WHERE operation_id = {} GROUP BY outcome"
+            "WHERE operation_id = ? GROUP BY outcome",
+            operation_id,
         )
-        if self.pg_url:
-            import psycopg
-
-            with psycopg.connect(self.pg_url) as pg:
-                rows = pg.execute(query.format("%s"), (operation_id,)).fetchall()
-        else:
-            with sqlite3.connect(self.db) as conn:
-                rows = conn.execute(query.format("?"), (operation_id,)).fetchall()
-        return {str(outcome): int(n) for outcome, n in rows}
+        return {str(row["outcome"]): int(row["n"]) for row in found}
 
     def make_dlq(self, name: str, *, fifo: bool = False) -> tuple[str, str]:
         suffix, extra = (".fifo", {"FifoQueue": "true"}) if fifo else ("", {})
@@ -284,11 +285,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     world.stop_workers()
     server.stop()
     broker.flushdb()
-    if world.pg_url:
-        with _pg_admin(PG_URL) as admin:
-            admin.execute(
-                f'DROP DATABASE IF EXISTS "{urlsplit(world.pg_url).path[1:]}" WITH (FORCE)'
-            )
+    world.drop_database()
 
 
 def finished(world: World, dlq: str) -> dict[str, Any]:

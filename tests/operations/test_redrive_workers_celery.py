@@ -5,9 +5,11 @@ part (meeting the messages the dead one sent and did not delete) and then resume
 dead one's once its lease ends. Every message arrives exactly
 once and the parent ends with the exact sum.
 
-The machinery (moto server, shared database, kill hook) is test_redrive_worker.py's; the
-broker is its own Redis database (EVENTOPS_TEST_WORKERS_REDIS_URL, default db 11), so
-the two modules never take each other's tasks.
+The machinery (moto server, shared database, kill hook) is test_redrive_worker.py's: the
+database is a file SQLite one, or with ``DATABASE_URL`` on PostgreSQL a database of its own
+(the integration run on CI, where the parts' row locks are real); the broker is its own
+Redis database (EVENTOPS_TEST_WORKERS_REDIS_URL, default db 11), so the two modules never
+take each other's tasks.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,10 +35,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     import redis
     from moto.server import ThreadedMotoServer
 
-    from tests.operations import test_redrive_worker
-
-    if test_redrive_worker.PG_URL:
-        pytest.skip("runs on the file SQLite database (the PostgreSQL run is the kill test's)")
     broker = redis.Redis.from_url(REDIS_URL)
     try:
         broker.ping()
@@ -57,12 +54,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     world.stop_workers()
     server.stop()
     broker.flushdb()
+    world.drop_database()
 
 
 def rows(world: World, sql: str, *args: Any) -> list[dict[str, Any]]:
-    with sqlite3.connect(world.db) as conn:
-        conn.row_factory = sqlite3.Row
-        return [dict(row) for row in conn.execute(sql, args).fetchall()]
+    return world.rows(sql, *args)
 
 
 def test_two_workers_one_killed_move_every_message_once(world: World) -> None:
