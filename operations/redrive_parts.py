@@ -242,10 +242,11 @@ def grant_unused(parent: Operation, parts: list[Operation]) -> None:
     still in their pass, evenly (under the parent row's lock, from ``finish_parent``).
     Without it, a part that met fewer matching messages than its share (filters rarely
     match evenly across receives) would leave the operation short of what was asked while
-    its siblings stop at their shares with matching messages still in the DLQ. The sum of
-    the parts' limits stays the parent's: never more than ``max_messages`` in all. Each
-    running part reads its limit within a second (``Redrive._read_parameters``); one that
-    stopped at its old limit meanwhile hands its unused share on in turn when it ends."""
+    its siblings stop at their shares with matching messages still in the DLQ. What the
+    ended parts took plus the limits of the running ones stays ``max_messages``: never
+    more in all. Each running part reads its limit within a second and before stopping at
+    it (``Redrive._read_parameters``); one that stopped at its old limit meanwhile hands
+    its unused share on in turn when it ends."""
     if (parent.parameters or {}).get("max_messages") is None:
         return
     progress = dict(parent.progress or {})
