@@ -261,24 +261,27 @@ class World:
         return bodies
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def running_world(tmp: Path, redis_url: str) -> Iterator[World]:
+    """A moto server, a migrated database and an empty broker database ``redis_url`` (each
+    module its own, so two modules never take each other's tasks); everything is stopped
+    and dropped afterwards. Skips without Redis, except in CI."""
     import redis
     from moto.server import ThreadedMotoServer
 
-    broker = redis.Redis.from_url(REDIS_URL)
+    broker = redis.Redis.from_url(redis_url)
     try:
         broker.ping()
     except redis.RedisError as exc:
         # CI (.ci/run) starts Redis, so there it is a failure; on a laptop, say what is missing.
         if os.environ.get("CI"):
             raise
-        pytest.skip(f"needs Redis at {REDIS_URL} ({exc}); CI always runs it")
-    broker.flushdb()  # database 9 is this test's own
+        pytest.skip(f"needs Redis at {redis_url} ({exc}); CI always runs it")
+    broker.flushdb()
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
-    world = World(tmp_path_factory.mktemp("killtest"), f"http://127.0.0.1:{port}")
+    world = World(tmp, f"http://127.0.0.1:{port}")
+    world.env["REDIS_URL"] = redis_url
     migrate = world.manage("migrate", "--no-input")
     assert migrate.wait(timeout=120) == 0, migrate.stderr.read() if migrate.stderr else ""
     yield world
@@ -286,6 +289,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     server.stop()
     broker.flushdb()
     world.drop_database()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    yield from running_world(tmp_path_factory.mktemp("killtest"), REDIS_URL)  # database 9
 
 
 def finished(world: World, dlq: str) -> dict[str, Any]:

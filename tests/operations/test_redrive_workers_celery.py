@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.operations.test_redrive_worker import World, free_port, wait_for
+from tests.operations.test_redrive_worker import World, running_world, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -32,29 +32,7 @@ MESSAGES = 90
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    import redis
-    from moto.server import ThreadedMotoServer
-
-    broker = redis.Redis.from_url(REDIS_URL)
-    try:
-        broker.ping()
-    except redis.RedisError as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"needs Redis at {REDIS_URL} ({exc}); CI always runs it")
-    broker.flushdb()  # this test's own database
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    world = World(tmp_path_factory.mktemp("workerstest"), f"http://127.0.0.1:{port}")
-    world.env["REDIS_URL"] = REDIS_URL
-    migrate = world.manage("migrate", "--no-input")
-    assert migrate.wait(timeout=120) == 0, migrate.stderr.read() if migrate.stderr else ""
-    yield world
-    world.stop_workers()
-    server.stop()
-    broker.flushdb()
-    world.drop_database()
+    yield from running_world(tmp_path_factory.mktemp("workerstest"), REDIS_URL)
 
 
 def rows(world: World, sql: str, *args: Any) -> list[dict[str, Any]]:
