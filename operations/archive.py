@@ -141,6 +141,12 @@ class LoggedEvent:
         return str(self.envelope.get("id", ""))
 
     @property
+    def openable(self) -> bool:
+        """Whether the event page can open this ID (EventBridge's are UUIDs; a log line
+        written by something else, or an ID a configured mask pattern changed, may not be)."""
+        return bool(EVENT_ID_RE.fullmatch(self.id))
+
+    @property
     def source(self) -> str:
         return str(self.envelope.get("source", ""))
 

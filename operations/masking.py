@@ -9,7 +9,8 @@ What is masked (``EVENTOPS_MASKING=off`` turns it all off):
   configured ones) match a whole word of it (``card_number``, ``cardNumber``, ``PAN``), so
   ``company`` or ``expand`` stay readable;
 - any value that looks like a payment card number: 13 to 19 digits, optionally grouped by
-  spaces or dashes, that pass the Luhn check. It becomes ``••••`` and its last four digits;
+  spaces or dashes, that pass the Luhn check and are not part of a word (the digits of a
+  UUID or another hex identifier are not a card). It becomes ``••••`` and its last four digits;
 - whatever the regular expressions in ``EVENTOPS_MASK_PATTERNS`` match.
 
 Bodies that are JSON are masked value by value, keys kept, at any depth, including JSON held
@@ -39,7 +40,10 @@ LONG_KEYS = ("password", "passwd", "secret", "token", "authorization", "apikey")
 # Matched as a whole word of the key (snake_case, kebab-case, camelCase, a plural "s").
 SHORT_KEYS = ("card", "pan", "cvv", "cvc", "ssn", "iban")
 
-_CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
+# Not inside a word: digits between letters are part of an identifier (a UUID's hex groups
+# "dcd9-4123-8123-4567048f" would otherwise pass as a 19-digit card number).
+# "_" may touch one: "card_4111111111111111" is still a card.
+_CARD = re.compile(r"(?<![^\W_])(?<!-)\d(?:[ -]?\d){12,18}(?![^\W_])(?!-)")
 _WORDS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 _SEPARATORS = re.compile(r"[^a-z0-9]")
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import UTC, datetime, timedelta
 
+import boto3
 import pytest
 from django.core.cache import cache
 from django.urls import reverse
@@ -12,7 +15,7 @@ from operations import archive as reads
 from operations.archive import QueryTimedOut
 from operations.models import Operation
 from tests.operations import archive_world
-from tests.operations.archive_world import ARCHIVE, detail
+from tests.operations.archive_world import ARCHIVE, LOG_GROUP, detail
 
 world = archive_world.world
 operator_client = archive_world.operator_client
@@ -109,6 +112,34 @@ def test_hostile_event_is_escaped_in_the_list_and_the_detail(world, viewer_clien
     assert event_id in listing.text and page.status_code == 200
     assert HOSTILE not in listing.text + page.text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+
+
+def test_event_ids_in_the_log_that_are_no_uuid_or_look_like_cards_never_break_the_list(
+    world, viewer_client
+):
+    # A masked viewer. The first ID's digits, read across its dashes, once passed as a card
+    # number (masked to "313874cd-dfbc-423d-b••••0564": no URL, a 500); the others were
+    # written by something that is not EventBridge.
+    ids = ["313874cd-dfbc-423d-b246-548991270564", "not.an/id", "", "x" * 200]
+    logs = boto3.client("logs", region_name="us-east-1")
+    logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName="odd")
+    now_ms = int(_now().timestamp() * 1000)
+    envelopes = [
+        {"id": event_id, "detail-type": "OrderPaid", "source": "x", "detail": {"n": i}}
+        for i, event_id in enumerate(ids)
+    ]
+    logs.put_log_events(
+        logGroupName=LOG_GROUP,
+        logStreamName="odd",
+        logEvents=[{"timestamp": now_ms, "message": json.dumps(e)} for e in envelopes],
+    )
+    response = viewer_client.get(reverse("archive_events", args=["default", ARCHIVE]))
+    assert response.status_code == 200
+    link = reverse("archive_event", args=["default", ARCHIVE, ids[0]])
+    assert f'href="{link}?t={now_ms}"' in response.text
+    assert ids[0] + "</a>" in response.text
+    assert "not.an/id</span>" in response.text and "(no ID)" in response.text
+    assert len(re.findall(r'/events/[^"]+/\?t=', response.text)) == 1  # only the UUID opens
 
 
 def test_event_detail_lists_the_rules_it_matches(world, viewer_client):
